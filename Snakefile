@@ -1,0 +1,22 @@
+# interpflow: mechanistic-interpretability analyses of GPT-2 as one DAG.
+#
+#   snakemake --cores 2 --configfile overlays/embedded.yaml   # everything, embedded model, offline
+#   snakemake --cores 2                                       # the real models (hub or HF cache)
+#   snakemake --cores 2 hooks_vs_hidden                       # one analysis
+#
+# Stages: models -> activations (one forward pass per model and text) -> statistics -> figures.
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/models.smk"
+include: "rules/activations.smk"
+include: "rules/hooks_vs_hidden.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        hooks_vs_hidden_outputs(),

@@ -1,0 +1,28 @@
+# The activation store: one forward pass per (model, text set), keeping every hook site that
+# the analyses of that text need. Everything downstream reads these files, never the model.
+
+
+rule extract_activations:
+    input:
+        model=model_input,
+        text=text_input,
+        code=code("scripts/extract_activations.py"),
+    output:
+        **activation_store("{model}", "{text}"),
+    log:
+        "logs/activations/{model}/{text}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: MODEL_STAGE["threads"]
+    resources:
+        gpu=MODEL_STAGE["gpu"],
+        mem_mb=MODEL_STAGE["mem_mb"],
+        runtime=MODEL_STAGE["runtime"],
+    params:
+        sites=lambda wildcards: required_sites(config, wildcards.model, wildcards.text),
+        column=lambda wildcards: config["texts"][wildcards.text].get("column"),
+        n_layer=lambda wildcards: n_layer(wildcards.model),
+        batch_size=config["extraction"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/extract_activations.py"

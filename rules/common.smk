@@ -1,0 +1,103 @@
+# Shared setup: the package on the path, config validation, and the helpers rules call.
+import os
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
+# Set (not read): jobs, in conda envs or on cluster nodes, import the package from this source tree.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+)
+
+from interpflow.code_dependencies import imported_package_files
+from interpflow.config import ConfigError, validate_config
+from interpflow.registry import required_sites
+
+try:
+    validate_config(
+        config,
+        Path(workflow.basedir) / "schemas" / "config.schema.yaml",
+        workflow.basedir,
+    )
+except ConfigError as error:
+    raise WorkflowError(f"invalid configuration: {error}") from None
+
+MODEL_DIR = config["model_dir"]
+MODEL_STAGE = config["resources"]["model_stage"]
+CPU_STAGE = config["resources"]["cpu_stage"]
+
+
+wildcard_constraints:
+    model="|".join(re.escape(name) for name in config["models"]),
+    text="|".join(re.escape(name) for name in config["texts"]),
+
+
+def workflow_path(relative):
+    """A path shipped with the workflow (texts, tokenizer), relative to the working directory."""
+    return os.path.relpath(Path(workflow.basedir) / relative)
+
+
+def code(script):
+    """The script's package modules, as inputs: editing one reruns the stages that import it."""
+    files = imported_package_files(Path(workflow.basedir) / script, SRC)
+    return [os.path.relpath(path) for path in files]
+
+
+def model_folder(model):
+    """The folder a model is loaded from."""
+    entry = config["models"][model]
+    if entry["source"] == "local":
+        return entry["path"]
+    return f"{MODEL_DIR}/{entry['source']}/{model}"
+
+
+def model_input(wildcards):
+    return model_folder(wildcards.model)
+
+
+def text_input(wildcards):
+    return workflow_path(config["texts"][wildcards.text]["path"])
+
+
+def activation_store(model, text):
+    """The two files of the activation store of ``text`` under ``model``."""
+    return {
+        "tensors": f"results/activations/{model}/{text}.safetensors",
+        "tokens": f"results/activations/{model}/{text}.tokens.parquet",
+    }
+
+
+def n_layer(model):
+    return config["models"][model]["n_layer"]
+
+
+# --- hooks_vs_hidden ---------------------------------------------------------------------------
+HVH = config["hooks_vs_hidden"]
+
+
+def hooks_vs_hidden_store(wildcards):
+    return activation_store(wildcards.model, HVH["text"])
+
+
+def hooks_vs_hidden_layers(wildcards):
+    return (
+        list(range(n_layer(wildcards.model))) if HVH["all_layers"] else [HVH["layer"]]
+    )
+
+
+def hooks_vs_hidden_outputs():
+    figures = ["decomposition"] + (["layer_profile"] if HVH["all_layers"] else [])
+    return expand(
+        "results/hooks_vs_hidden/{model}/{table}.parquet",
+        model=HVH["models"],
+        table=["correlations", "comparison_values"],
+    ) + expand(
+        "results/hooks_vs_hidden/{model}/figures/{figure}.{ext}",
+        model=HVH["models"],
+        figure=figures,
+        ext=["png", "svg"],
+    )

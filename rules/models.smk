@@ -1,0 +1,37 @@
+# Models: hub models are provisioned once into a local folder (on the submitting machine:
+# compute nodes often have no internet); the embedded model is built from a fixed seed.
+
+
+localrules:
+    provision_hub_model,
+    build_embedded_model,
+
+
+rule provision_hub_model:
+    output:
+        directory(f"{MODEL_DIR}/hub/{{model}}"),
+    log:
+        "logs/models/provision_{model}.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        hub_id=lambda wildcards: config["models"][wildcards.model]["hub_id"],
+    script:
+        "../scripts/provision_hub_model.py"
+
+
+rule build_embedded_model:
+    input:
+        vocab=workflow_path("resources/gpt2-tokenizer/vocab.json"),
+        merges=workflow_path("resources/gpt2-tokenizer/merges.txt"),
+        code=code("scripts/build_embedded_model.py"),
+    output:
+        directory(f"{MODEL_DIR}/embedded/{{model}}"),
+    log:
+        "logs/models/build_{model}.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        spec=lambda wildcards: config["models"][wildcards.model],
+    script:
+        "../scripts/build_embedded_model.py"

@@ -1,0 +1,10 @@
+"""Build the embedded model: GPT-2 architecture, seeded random weights, vendored tokenizer."""
+
+from pathlib import Path
+
+from interpflow.models import build_embedded_model
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+build_embedded_model(snakemake.params.spec, Path(snakemake.input.vocab).parent, snakemake.output[0])
+log.info("built embedded model %s with %s", snakemake.output[0], snakemake.params.spec)

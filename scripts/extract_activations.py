@@ -1,0 +1,21 @@
+"""One forward pass over a text set; store every site the downstream analyses need."""
+
+import torch
+
+from interpflow.activation_store import save_store
+from interpflow.extraction import extract_activations
+from interpflow.models import load_model, resolve_device
+from interpflow.stage_logging import log_to
+from interpflow.texts import read_text_set
+
+log = log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+params = snakemake.params
+device = resolve_device(params.device)
+model, tokenizer = load_model(snakemake.input.model, device, n_layer=params.n_layer)
+texts = read_text_set(snakemake.input.text, params.column)
+log.info("%d texts, %d sites: %s", len(texts), len(params.sites), ", ".join(params.sites))
+store = extract_activations(model, tokenizer, texts, params.sites, batch_size=params.batch_size)
+metadata = {"model": snakemake.wildcards.model, "text": snakemake.wildcards.text, "device": device}
+save_store(store, snakemake.output.tensors, snakemake.output.tokens, metadata)
+log.info("stored %d tokens", len(store.tokens))

@@ -1,0 +1,15 @@
+"""hooks_vs_hidden: the seed's 2x2 panel for the figure layer."""
+
+import pandas as pd
+
+from interpflow.plotting.hooks_vs_hidden import plot_decomposition
+from interpflow.plotting.style import save_figure
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+params = snakemake.params
+table = pd.read_parquet(snakemake.input.correlations)
+values = pd.read_parquet(snakemake.input.values)
+fig = plot_decomposition(values, table, params.figure_layer, params.plot["marker_size"], params.plot["alpha"])
+save_figure(fig, snakemake.output.png, snakemake.output.svg)
+log.info("wrote %s and %s", snakemake.output.png, snakemake.output.svg)

@@ -1,0 +1,51 @@
+"""Which package modules a workflow script runs, so Snakemake reruns it when they change.
+
+Snakemake tracks a rule's script but not the modules the script imports. The rules list the
+files returned by :func:`imported_package_files` as inputs, so editing a module reruns
+exactly the stages that import it (directly or through other package modules).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+
+def _module_file(src_root: Path, module: str) -> Path | None:
+    base = src_root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """Dotted names of ``package`` modules that ``path`` imports (absolute imports only)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # submodule imports
+    return {name for name in names if name == package or name.startswith(package + ".")}
+
+
+def imported_package_files(script: str | Path, src_root: str | Path, package: str = "interpflow") -> list[Path]:
+    """Every file of ``package`` (under ``src_root``) that running ``script`` imports, sorted.
+
+    Follows imports transitively and includes the ``__init__.py`` of each enclosing package,
+    which Python executes on import.
+    """
+    src_root = Path(src_root)
+    seen: set[Path] = set()
+    pending = [Path(script)]
+    while pending:
+        for module in _imported_modules(pending.pop(), package):
+            parts = module.split(".")
+            for depth in range(1, len(parts) + 1):
+                found = _module_file(src_root, ".".join(parts[:depth]))
+                if found is not None and found not in seen:
+                    seen.add(found)
+                    pending.append(found)
+    return sorted(seen)

@@ -1,0 +1,61 @@
+"""Extract activations: one batched forward pass over a text set, hooks at every needed site."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from interpflow.activation_store import ActivationStore
+from interpflow.hooks import capture
+from interpflow.sites import parse_site
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def extract_activations(model, tokenizer, texts: list[str], sites: list[str], batch_size: int = 16) -> ActivationStore:
+    """Run ``model`` over ``texts`` and keep the activations at ``sites``.
+
+    Texts go through in batches of ``batch_size``, right-padded with an attention mask; only
+    the transformer runs (no LM head). Padding positions are dropped before anything is kept,
+    so the store holds ``(n_real_tokens, width)`` float32 arrays.
+    """
+    parsed = [parse_site(site) for site in sites]
+    module_sites = [p.name for p in parsed if not p.is_hidden_state]
+    hidden_sites = {p.name: p.layer for p in parsed if p.is_hidden_state}
+    device = next(model.parameters()).device
+    kept: dict[str, list[np.ndarray]] = {site: [] for site in sites}
+    token_frames = []
+    started = time.perf_counter()
+    with capture(model, module_sites) as captured:
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(device)
+            output = model.transformer(**batch, output_hidden_states=bool(hidden_sites))
+            real = batch["attention_mask"].bool()
+            for site in module_sites:
+                kept[site].append(captured[site][real].float().cpu().numpy())
+            for site, index in hidden_sites.items():
+                kept[site].append(output.hidden_states[index][real].float().cpu().numpy())
+            for offset, (ids, mask) in enumerate(zip(batch["input_ids"].cpu(), real.cpu(), strict=True)):
+                token_frames.append(token_table(tokenizer, start + offset, ids[mask].tolist()))
+            done = min(start + batch_size, len(texts))
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            log.info("extracted %d/%d texts (%.1f texts/s)", done, len(texts), rate)
+    tokens = pd.concat(token_frames, ignore_index=True)
+    return ActivationStore(tokens=tokens, arrays={site: np.concatenate(kept[site]) for site in sites})
+
+
+def token_table(tokenizer, text_id: int, token_ids: list[int]) -> pd.DataFrame:
+    """Rows ``text_id, position, token_id, token`` of one text."""
+    return pd.DataFrame(
+        {
+            "text_id": np.full(len(token_ids), text_id, dtype=np.int32),
+            "position": np.arange(len(token_ids), dtype=np.int32),
+            "token_id": np.asarray(token_ids, dtype=np.int32),
+            "token": tokenizer.batch_decode([[token] for token in token_ids]),
+        }
+    )

@@ -1,0 +1,149 @@
+"""Provide GPT-2 models: provision hub models, build the embedded model, load either.
+
+Every model lives in its own folder (``config.json``, ``*.safetensors``, tokenizer files), so
+loading is the same for all: :func:`load_model` reads safetensors only and never runs remote code.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, GPT2Tokenizer, PreTrainedTokenizerBase
+
+from interpflow.atomic_io import atomic_directory
+
+log = logging.getLogger(__name__)
+
+HUB_FILES = [
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model-*.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+]
+
+
+class ModelUnavailableError(RuntimeError):
+    """A hub model can be neither downloaded nor found in the local cache."""
+
+
+def unavailable_message(name: str, hub_id: str, reason: str) -> str:
+    return (
+        f"model '{name}' ({hub_id}) is not available: {reason}\n"
+        "Three ways out:\n"
+        f"  1. cache it where the hub can be reached: huggingface-cli download {hub_id} "
+        "(honours HF_HOME), then rerun (HF_HUB_OFFLINE=1 works once it is cached);\n"
+        f"  2. point the config at a local copy: models.{name}: {{source: local, path: <folder>, n_layer: ...}};\n"
+        "  3. run on the embedded model: snakemake --configfile overlays/embedded.yaml"
+    )
+
+
+def provision_hub_model(name: str, hub_id: str, out_dir: str | Path) -> Path:
+    """Copy a hub model's safetensors and tokenizer files into ``out_dir``.
+
+    Uses the Hugging Face cache (``HF_HOME``) and honours ``HF_HUB_OFFLINE``; downloads only
+    when the files are not cached and the hub can be reached.
+    """
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot = Path(snapshot_download(hub_id, allow_patterns=HUB_FILES))
+    except Exception as error:  # the hub client raises many types for "unreachable" and "not cached"
+        raise ModelUnavailableError(unavailable_message(name, hub_id, f"{type(error).__name__}: {error}")) from error
+    if not any(snapshot.glob("*.safetensors")):
+        raise ModelUnavailableError(unavailable_message(name, hub_id, f"no safetensors weights in {snapshot}"))
+    with atomic_directory(out_dir) as tmp:
+        for path in sorted(snapshot.iterdir()):
+            if any(fnmatch.fnmatch(path.name, pattern) for pattern in HUB_FILES):
+                shutil.copyfile(path, tmp / path.name)  # resolves the cache's symlinks
+    return Path(out_dir)
+
+
+def vendored_tokenizer(tokenizer_dir: str | Path) -> PreTrainedTokenizerBase:
+    """The GPT-2 tokenizer from the vendored ``vocab.json`` and ``merges.txt``."""
+    return GPT2Tokenizer.from_pretrained(str(tokenizer_dir))
+
+
+def embedded_config(spec: dict[str, Any], vocab_size: int, eos_token_id: int) -> GPT2Config:
+    return GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=spec["n_positions"],
+        n_embd=spec["n_embd"],
+        n_layer=spec["n_layer"],
+        n_head=spec["n_head"],
+        bos_token_id=eos_token_id,
+        eos_token_id=eos_token_id,
+    )
+
+
+def build_embedded_model(spec: dict[str, Any], tokenizer_dir: str | Path, out_dir: str | Path) -> Path:
+    """Build a GPT-2-architecture model with seeded random weights into ``out_dir``.
+
+    The same ``spec`` (``n_layer``, ``n_embd``, ``n_head``, ``n_positions``, ``seed``) gives
+    byte-identical ``model.safetensors`` on every build with the same torch version.
+    """
+    tokenizer = vendored_tokenizer(tokenizer_dir)
+    config = embedded_config(spec, len(tokenizer), tokenizer.eos_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec["seed"])
+        model = GPT2LMHeadModel(config)
+    with atomic_directory(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    return Path(out_dir)
+
+
+def resolve_device(setting: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; other values are used as given."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(setting)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"config key 'device': {setting!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+    return device
+
+
+def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
+    """The model folder's tokenizer, with the end-of-text token doubling as padding."""
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_model(
+    model_dir: str | Path, device: torch.device | str = "cpu", n_layer: int | None = None
+) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerBase]:
+    """Load a model folder in eval mode (dropout off) in float32, with its tokenizer.
+
+    ``n_layer``, when given, is checked against the loaded model (the config declares it so the
+    workflow can validate layers before any model is loaded).
+    """
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json)")
+    model = GPT2LMHeadModel.from_pretrained(
+        str(model_dir), use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+    )
+    if model.config.model_type != "gpt2":
+        raise ValueError(f"{model_dir}: expected a GPT-2 model, found model_type {model.config.model_type!r}")
+    if n_layer is not None and model.config.n_layer != n_layer:
+        raise ValueError(
+            f"{model_dir}: the config declares n_layer {n_layer} but the model has {model.config.n_layer}; "
+            "fix models.<name>.n_layer"
+        )
+    model.eval()
+    model.to(device)
+    log.info("loaded %s (%d layers, width %d) on %s", model_dir, model.config.n_layer, model.config.n_embd, device)
+    return model, load_tokenizer(model_dir)

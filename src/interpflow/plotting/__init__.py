@@ -1,0 +1,1 @@
+"""Figures: one module per analysis, sharing :mod:`interpflow.plotting.style`."""

@@ -1,0 +1,38 @@
+"""The one figure style of interpflow, and the PNG + SVG writer every figure goes through."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from interpflow.atomic_io import atomic_path  # noqa: E402
+
+PNG_DPI = 150
+SEQUENTIAL_CMAP = "plasma"
+DIVERGING_CMAP = "coolwarm"
+RC = {
+    "font.family": "DejaVu Sans",
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 100,
+    "savefig.bbox": "tight",
+    "svg.hashsalt": "interpflow",  # stable SVG ids, so the same data gives the same file
+}
+plt.rcParams.update(RC)
+
+
+def save_figure(fig, png_path: str | os.PathLike, svg_path: str | os.PathLike) -> None:
+    """Write ``fig`` as PNG (at :data:`PNG_DPI`) and SVG, each atomically, then close it."""
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    with atomic_path(svg_path) as tmp:
+        fig.savefig(tmp, format="svg", metadata={"Date": None})
+    plt.close(fig)

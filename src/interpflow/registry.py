@@ -1,0 +1,28 @@
+"""The analyses of the workflow, by config section name.
+
+Every analysis module exposes two functions the workflow uses while building the DAG (neither
+loads a model):
+
+- ``configured_layers(section) -> [(key, layer), ...]``: layers to check against each model;
+- ``required_sites(section, n_layer) -> {text_name: [site, ...]}``: what the activation store
+  of each text must hold for this analysis.
+"""
+
+from interpflow.analyses import hooks_vs_hidden
+
+ANALYSES = {
+    "hooks_vs_hidden": hooks_vs_hidden,
+}
+
+
+def required_sites(config: dict, model: str, text: str) -> list[str]:
+    """Every site that any analysis running on ``model`` needs from the store of ``text``."""
+    from interpflow.sites import sort_sites
+
+    n_layer = config["models"][model]["n_layer"]
+    sites: list[str] = []
+    for name, analysis in ANALYSES.items():
+        section = config[name]
+        if model in section["models"]:
+            sites += analysis.required_sites(section, n_layer).get(text, [])
+    return sort_sites(sites)

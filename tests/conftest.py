@@ -1,0 +1,32 @@
+"""Shared fixtures: a tiny embedded model (built once per session) and the project paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKENIZER_DIR = ROOT / "resources" / "gpt2-tokenizer"
+TINY_SPEC = {"source": "embedded", "n_layer": 3, "n_embd": 32, "n_head": 4, "n_positions": 128, "seed": 7}
+
+
+@pytest.fixture(scope="session")
+def project_config() -> dict:
+    with open(ROOT / "config.yaml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from interpflow.models import build_embedded_model
+
+    return build_embedded_model(TINY_SPEC, TOKENIZER_DIR, tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    from interpflow.models import load_model
+
+    return load_model(tiny_model_dir, "cpu", n_layer=TINY_SPEC["n_layer"])

@@ -1,0 +1,87 @@
+"""The activation store: batched extraction, padding never stored, lossless round trip, atomic writes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from interpflow.activation_store import TOKEN_COLUMNS, ActivationStore, load_store, save_store, store_metadata
+from interpflow.atomic_io import atomic_path, write_parquet
+from interpflow.extraction import extract_activations
+
+TEXTS = [
+    "I saw him at the market.",
+    "The committee nominated him for the award.",
+    "Hi.",
+    "She drove her to the airport.",
+]
+SITES = ["hidden_states.0", "hidden_states.3", "h.1.mlp.c_fc", "h.2.attn.c_proj", "h.2.mlp.c_proj"]
+
+
+@pytest.fixture(scope="module")
+def batched_store(tiny_model):
+    model, tokenizer = tiny_model
+    return extract_activations(model, tokenizer, TEXTS, SITES, batch_size=3)
+
+
+def test_token_table_has_real_tokens_only(batched_store, tiny_model):
+    _, tokenizer = tiny_model
+    tokens = batched_store.tokens
+    assert list(tokens.columns) == TOKEN_COLUMNS
+    assert len(tokens) == sum(len(tokenizer.encode(text)) for text in TEXTS)
+    for text_id, text in enumerate(TEXTS):
+        rows = tokens.iloc[batched_store.text_rows(text_id)]
+        assert rows["token_id"].tolist() == tokenizer.encode(text)
+        assert rows["position"].tolist() == list(range(len(rows)))
+        assert "".join(rows["token"]) == text
+
+
+def test_padded_batches_equal_one_text_at_a_time(batched_store, tiny_model):
+    model, tokenizer = tiny_model
+    for text_id, text in enumerate(TEXTS):
+        single = extract_activations(model, tokenizer, [text], SITES, batch_size=1)
+        rows = batched_store.text_rows(text_id)
+        for site in SITES:
+            np.testing.assert_allclose(batched_store[site][rows], single[site], atol=1e-5, rtol=0, err_msg=site)
+
+
+def test_widths(batched_store, tiny_model):
+    width = tiny_model[0].config.n_embd
+    assert batched_store["h.1.mlp.c_fc"].shape[1] == 4 * width
+    assert batched_store["hidden_states.3"].shape[1] == width
+    assert batched_store["h.1.mlp.c_fc"].dtype == np.float32
+
+
+def test_round_trip_is_lossless(batched_store, tmp_path):
+    save_store(batched_store, tmp_path / "s.safetensors", tmp_path / "s.tokens.parquet", {"model": "tiny"})
+    loaded = load_store(tmp_path / "s.safetensors", tmp_path / "s.tokens.parquet")
+    assert loaded.sites == sorted(SITES)
+    assert store_metadata(tmp_path / "s.safetensors") == {"model": "tiny", "sites": sorted(SITES)}
+    pd.testing.assert_frame_equal(loaded.tokens, batched_store.tokens)
+    for site in SITES:
+        np.testing.assert_array_equal(loaded[site], batched_store[site])
+    partial = load_store(tmp_path / "s.safetensors", tmp_path / "s.tokens.parquet", sites=["h.1.mlp.c_fc"])
+    assert partial.sites == ["h.1.mlp.c_fc"]
+    with pytest.raises(KeyError, match="lacks sites"):
+        load_store(tmp_path / "s.safetensors", tmp_path / "s.tokens.parquet", sites=["h.0.mlp.c_fc"])
+
+
+def test_missing_site_error_names_what_is_there(batched_store):
+    with pytest.raises(KeyError, match="not in the store"):
+        batched_store["h.0.mlp.c_fc"]
+
+
+def test_misaligned_arrays_are_rejected():
+    tokens = pd.DataFrame({"text_id": [0, 0], "position": [0, 1], "token_id": [1, 2], "token": ["a", "b"]})
+    with pytest.raises(ValueError, match="3 rows, but the token table has 2"):
+        ActivationStore(tokens=tokens, arrays={"hidden_states.0": np.zeros((3, 4), np.float32)})
+
+
+def test_interrupted_write_leaves_no_output(tmp_path):
+    target = tmp_path / "table.parquet"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half a parquet file")
+            raise RuntimeError("killed mid-write")
+    assert list(tmp_path.iterdir()) == []
+    write_parquet(pd.DataFrame({"a": [1]}), target)
+    assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]

@@ -1,0 +1,91 @@
+"""Config validation: every failure names the key (schema and cross-reference checks)."""
+
+import copy
+
+import pytest
+import yaml
+
+from interpflow.config import ConfigError, validate_config
+from tests.conftest import ROOT
+
+SCHEMA = ROOT / "schemas" / "config.schema.yaml"
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def check(config):
+    validate_config(config, SCHEMA, ROOT)
+
+
+def test_shipped_config_and_overlay_are_valid(project_config):
+    check(project_config)
+    overlay = yaml.safe_load((ROOT / "overlays" / "embedded.yaml").read_text())
+    embedded = merged(project_config, overlay)
+    check(embedded)
+    for section in ("hooks_vs_hidden",):
+        assert embedded[section]["models"] == ["embedded"], f"overlay leaves {section} on a hub model"
+
+
+@pytest.mark.parametrize(
+    ("overlay", "key", "fragment"),
+    [
+        ({"hooks_vs_hidden": {"layer": "ten"}}, "hooks_vs_hidden.layer", "not of type 'integer'"),
+        ({"hooks_vs_hidden": {"clip_threshold": -1}}, "hooks_vs_hidden.clip_threshold", ""),
+        ({"extraction": {"batch_size": 0}}, "extraction.batch_size", "minimum"),
+        ({"device": "tpu"}, "device", "does not match"),
+        ({"hooks_vs_hidden": {"models": []}}, "hooks_vs_hidden.models", "non-empty"),
+    ],
+)
+def test_wrong_values_name_the_key(project_config, overlay, key, fragment):
+    with pytest.raises(ConfigError) as caught:
+        check(merged(project_config, overlay))
+    assert caught.value.key == key
+    assert f"config key '{key}'" in str(caught.value)
+    assert fragment in str(caught.value)
+
+
+def test_unknown_top_level_key(project_config):
+    with pytest.raises(ConfigError, match="config key 'hooks_vs_hiden': unknown key"):
+        check({**project_config, "hooks_vs_hiden": {}})
+
+
+def test_unknown_nested_key(project_config):
+    with pytest.raises(ConfigError, match=r"config key 'hooks_vs_hidden'.*'clip' was unexpected"):
+        check(merged(project_config, {"hooks_vs_hidden": {"clip": 3}}))
+
+
+def test_missing_required_key(project_config):
+    config = copy.deepcopy(project_config)
+    del config["hooks_vs_hidden"]["layer"]
+    with pytest.raises(ConfigError, match="'layer' is a required property"):
+        check(config)
+
+
+def test_missing_text_file(project_config):
+    with pytest.raises(ConfigError, match=r"config key 'texts.plants.path': file .*nowhere.txt' does not exist"):
+        check(merged(project_config, {"texts": {"plants": {"path": "resources/texts/nowhere.txt"}}}))
+
+
+def test_layer_out_of_range_names_model_and_range(project_config):
+    overlay = {"hooks_vs_hidden": {"models": ["gpt2-xl", "embedded"], "layer": 20}}
+    with pytest.raises(
+        ConfigError, match=r"'hooks_vs_hidden.layer': layer 20 is out of range for model 'embedded' \(layers 0..11\)"
+    ):
+        check(merged(project_config, overlay))
+
+
+def test_unknown_model_and_text(project_config):
+    with pytest.raises(ConfigError, match=r"'hooks_vs_hidden.models\[0\]': unknown model 'gpt3'"):
+        check(merged(project_config, {"hooks_vs_hidden": {"models": ["gpt3"]}}))
+    with pytest.raises(ConfigError, match=r"'hooks_vs_hidden.text': unknown text set 'poems'"):
+        check(merged(project_config, {"hooks_vs_hidden": {"text": "poems"}}))
+
+
+def test_embedded_width_must_split_into_heads(project_config):
+    with pytest.raises(ConfigError, match="models.embedded.n_head"):
+        check(merged(project_config, {"models": {"embedded": {"n_head": 5}}}))

@@ -1,0 +1,69 @@
+"""Run the real snakemake on a copy of the project, and read what it scheduled."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PROJECT_PARTS = [
+    "Snakefile",
+    "config.yaml",
+    "rules",
+    "scripts",
+    "src",
+    "schemas",
+    "resources",
+    "overlays",
+    "envs",
+    "profiles",
+]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def copy_project(destination: Path) -> Path:
+    """A fresh copy of the workflow (no results, models or caches) in ``destination``."""
+    destination.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for part in PROJECT_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+def snakemake(workdir: Path, *args: str, overlays=("overlays/embedded.yaml",), env=None, check=True):
+    """Run snakemake in ``workdir`` on the embedded overlay; returns the completed process."""
+    command = [SNAKEMAKE, "--cores", "2", *(["--configfile", *overlays] if overlays else []), *args]
+    result = subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def scheduled_jobs(output: str, targets=("all",)) -> dict[str, int]:
+    """Job counts from snakemake's "Job stats" table, without the target rules (empty: nothing to do)."""
+    match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", output, flags=re.S)
+    if not match:
+        return {}
+    counts = (line.split() for line in match.group(1).splitlines())
+    return {name: int(count) for name, count in counts if name not in targets}
+
+
+def job_blocks(output: str) -> dict[str, str]:
+    """``rule name -> its block of lines`` from a dry run's job listing."""
+    blocks = {}
+    for block in re.split(r"\n(?=\[.*\d{4}\]\n)", output):
+        found = re.search(r"^(?:local)?rule (\w+):$", block, flags=re.M)
+        if found:
+            blocks[found.group(1)] = block
+    return blocks
