@@ -13,10 +13,12 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/activations.smk"
+include: "rules/subspace_removal.smk"
 include: "rules/hooks_vs_hidden.smk"
 
 
 rule all:
     default_target: True
     input:
+        subspace_removal_outputs(),
         hooks_vs_hidden_outputs(),

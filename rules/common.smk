@@ -16,6 +16,7 @@ os.environ.update(
 from interpflow.code_dependencies import imported_package_files
 from interpflow.config import ConfigError, validate_config
 from interpflow.registry import required_sites
+from interpflow.analyses import subspace_removal as sr_analysis
 
 try:
     validate_config(
@@ -75,6 +76,63 @@ def n_layer(model):
     return config["models"][model]["n_layer"]
 
 
+def figure_outputs(analysis, *names):
+    """Named PNG and SVG outputs ``<name>_png`` / ``<name>_svg`` of an analysis' figures."""
+    return {
+        f"{name}_{ext}": f"results/{analysis}/{{model}}/figures/{name}.{ext}"
+        for name in names
+        for ext in ("png", "svg")
+    }
+
+
+def all_figures(analysis, names, models):
+    return expand(
+        "results/{analysis}/{model}/figures/{figure}.{ext}",
+        analysis=analysis,
+        model=models,
+        figure=names,
+        ext=["png", "svg"],
+    )
+
+
+# --- subspace_removal --------------------------------------------------------------------------
+SR = config["subspace_removal"]
+
+
+def subspace_removal_store(wildcards):
+    return activation_store(wildcards.model, SR["text"])
+
+
+def subspace_removal_layer(wildcards):
+    return sr_analysis.intervention_layer(SR, n_layer(wildcards.model))
+
+
+def subspace_removal_swept_layers(wildcards):
+    return sr_analysis.swept_layers(SR, n_layer(wildcards.model))
+
+
+def subspace_removal_outputs():
+    figures = [
+        "activation_histogram",
+        "inspection",
+        "hidden_state_impact",
+        "cosine_similarity",
+        "logit_impact_stem",
+        "logit_impact_text",
+    ] + (["layer_sweep"] if SR["sweep"] else [])
+    tables = [
+        "inspection_spectrum.parquet",
+        "inspection.safetensors",
+        "hidden_state_impact.parquet",
+        "logit_impact.parquet",
+        "layer_sweep.parquet",
+        "cosine_similarity.safetensors",
+    ]
+    return expand(
+        "results/subspace_removal/{model}/{table}", model=SR["models"], table=tables
+    ) + all_figures("subspace_removal", figures, SR["models"])
+
+
 # --- hooks_vs_hidden ---------------------------------------------------------------------------
 HVH = config["hooks_vs_hidden"]
 
@@ -95,9 +153,4 @@ def hooks_vs_hidden_outputs():
         "results/hooks_vs_hidden/{model}/{table}.parquet",
         model=HVH["models"],
         table=["correlations", "comparison_values"],
-    ) + expand(
-        "results/hooks_vs_hidden/{model}/figures/{figure}.{ext}",
-        model=HVH["models"],
-        figure=figures,
-        ext=["png", "svg"],
-    )
+    ) + all_figures("hooks_vs_hidden", figures, HVH["models"])

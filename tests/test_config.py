@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from interpflow.config import ConfigError, validate_config
+from interpflow.registry import ANALYSES
 from tests.conftest import ROOT
 
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
@@ -27,7 +28,7 @@ def test_shipped_config_and_overlay_are_valid(project_config):
     overlay = yaml.safe_load((ROOT / "overlays" / "embedded.yaml").read_text())
     embedded = merged(project_config, overlay)
     check(embedded)
-    for section in ("hooks_vs_hidden",):
+    for section in ANALYSES:
         assert embedded[section]["models"] == ["embedded"], f"overlay leaves {section} on a hub model"
 
 
@@ -39,6 +40,9 @@ def test_shipped_config_and_overlay_are_valid(project_config):
         ({"extraction": {"batch_size": 0}}, "extraction.batch_size", "minimum"),
         ({"device": "tpu"}, "device", "does not match"),
         ({"hooks_vs_hidden": {"models": []}}, "hooks_vs_hidden.models", "non-empty"),
+        ({"subspace_removal": {"intervention_layer": "top"}}, "subspace_removal.intervention_layer", ""),
+        ({"subspace_removal": {"engine": "fast"}}, "subspace_removal.engine", "is not one of"),
+        ({"subspace_removal": {"n_components": 0}}, "subspace_removal.n_components", "minimum"),
     ],
 )
 def test_wrong_values_name_the_key(project_config, overlay, key, fragment):
@@ -89,3 +93,20 @@ def test_unknown_model_and_text(project_config):
 def test_embedded_width_must_split_into_heads(project_config):
     with pytest.raises(ConfigError, match="models.embedded.n_head"):
         check(merged(project_config, {"models": {"embedded": {"n_head": 5}}}))
+
+
+def test_middle_layer_resolves_per_model(project_config):
+    """'middle' is n_layer // 2 of each model, so it is valid for every model."""
+    check(merged(project_config, {"subspace_removal": {"models": ["gpt2", "gpt2-xl", "embedded"]}}))
+    both = {"subspace_removal": {"models": ["gpt2-xl", "gpt2"], "inspection_layer": 30}}
+    with pytest.raises(
+        ConfigError, match=r"'subspace_removal.inspection_layer': layer 30 is out of range for model 'gpt2'"
+    ):
+        check(merged(project_config, both))
+
+
+def test_removed_components_are_checked_against_the_tokenized_text(project_config):
+    limit = r"'subspace_removal.n_components': 68 must be below the number of tokens of 'ravel' \(68\)"
+    with pytest.raises(ConfigError, match=limit):
+        check(merged(project_config, {"subspace_removal": {"n_components": 68}}))
+    check(merged(project_config, {"subspace_removal": {"n_components": 67}}))

@@ -13,6 +13,13 @@ pytestmark = pytest.mark.e2e
 MODEL = "embedded"
 N_LAYER = 12
 PLOTS = {"hooks_vs_hidden_decomposition_figure", "hooks_vs_hidden_layer_profile_figure"}
+SR_PLOTS = {
+    "subspace_removal_inspection_figures",
+    "subspace_removal_intervention_figures",
+    "subspace_removal_sweep_figure",
+}
+ALL_PLOTS = PLOTS | SR_PLOTS
+MODEL_STAGES = {"extract_activations", "subspace_removal_interventions"}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +63,37 @@ def test_every_declared_output_exists(workdir):
     assert "".join(tokens["token"]) == (workdir / "resources" / "texts" / "plants.txt").read_text().strip()
 
 
+def test_subspace_removal_outputs(workdir):
+    results = workdir / "results" / "subspace_removal" / MODEL
+    n_tokens = len(pd.read_parquet(workdir / "results" / "activations" / MODEL / "ravel.tokens.parquet"))
+    hidden = pd.read_parquet(results / "hidden_state_impact.parquet")
+    assert list(hidden.columns) == ["intervention_layer", "hidden_state", "diff_norm"]
+    assert len(hidden) == N_LAYER * (N_LAYER + 1)
+    at_middle = hidden[hidden.intervention_layer == N_LAYER // 2].set_index("hidden_state")["diff_norm"]
+    assert (at_middle.loc[: N_LAYER // 2] == 0).all() and (at_middle.loc[N_LAYER // 2 + 1 :] > 0).all()
+    logit = pd.read_parquet(results / "logit_impact.parquet")
+    assert list(logit.columns) == ["intervention_layer", "position", "token_id", "token", "delta_logprob"]
+    assert len(logit) == N_LAYER * (n_tokens - 1) and logit["position"].min() == 1
+    sweep = pd.read_parquet(results / "layer_sweep.parquet")
+    assert list(sweep.columns) == ["layer", "t_statistic", "p_value", "top_pc_variance_pct"]
+    assert sweep["layer"].tolist() == list(range(N_LAYER))
+    assert sweep["p_value"].between(0, 1).all() and sweep["top_pc_variance_pct"].between(0, 100).all()
+    spectrum = pd.read_parquet(results / "inspection_spectrum.parquet")
+    assert (spectrum["layer"] == 9).all() and len(spectrum) == n_tokens
+    assert (spectrum["variance_pct_original"].diff().dropna() <= 1e-9).all()
+    for figure in (
+        "activation_histogram",
+        "inspection",
+        "hidden_state_impact",
+        "cosine_similarity",
+        "logit_impact_stem",
+        "logit_impact_text",
+        "layer_sweep",
+    ):
+        assert (results / "figures" / f"{figure}.png").stat().st_size > 1000
+        assert (results / "figures" / f"{figure}.svg").stat().st_size > 1000
+
+
 def test_every_stage_writes_a_log(workdir):
     logs = {path.relative_to(workdir / "logs").as_posix() for path in (workdir / "logs").rglob("*.log")}
     assert {
@@ -66,14 +104,20 @@ def test_every_stage_writes_a_log(workdir):
         "hooks_vs_hidden/embedded/layer_profile_figure.log",
     } <= logs
     assert "extracted 1/1 texts" in (workdir / "logs" / "activations" / MODEL / "plants.log").read_text()
+    assert (
+        "intervened at 12/12 layers"
+        in (workdir / "logs" / "subspace_removal" / MODEL / "interventions.log").read_text()
+    )
 
 
 def test_model_stages_declare_a_gpu_and_cpu_stages_do_not(workdir):
     blocks = job_blocks(snakemake(workdir, "-n", "--forceall").stdout)
-    assert {"extract_activations", "hooks_vs_hidden_statistics", *PLOTS} <= set(blocks)
-    assert "gpu=1" in blocks["extract_activations"] and "runtime=60" in blocks["extract_activations"]
-    for rule in ["hooks_vs_hidden_statistics", *PLOTS]:
-        assert "gpu=" not in blocks[rule] and "mem_mb=4000" in blocks[rule]
+    cpu_stages = {"hooks_vs_hidden_statistics", "subspace_removal_inspection", *ALL_PLOTS}
+    assert MODEL_STAGES | cpu_stages <= set(blocks)
+    for rule in MODEL_STAGES:
+        assert "gpu=1" in blocks[rule] and "runtime=60" in blocks[rule], blocks[rule]
+    for rule in cpu_stages:
+        assert "gpu=" not in blocks[rule] and "mem_mb=4000" in blocks[rule], blocks[rule]
 
 
 def test_complete_run_schedules_nothing(workdir):
@@ -90,12 +134,62 @@ def test_statistics_parameter_reruns_statistics_and_plots_not_extraction(workdir
     assert dry_run(workdir, changed) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS, 1)}
 
 
-def test_invalid_config_stops_before_any_job(workdir):
+def test_removed_components_rerun_interventions_and_plots_not_extraction(workdir):
+    changed = overlay(workdir, "components", {"subspace_removal": {"n_components": 2}})
+    expected = {"subspace_removal_inspection": 1, "subspace_removal_interventions": 1, **dict.fromkeys(SR_PLOTS, 1)}
+    assert dry_run(workdir, changed) == expected
+
+
+def test_subspace_plot_parameter_reruns_only_its_plots(workdir):
+    changed = overlay(workdir, "bins", {"subspace_removal": {"plot": {"bins": 40}}})
+    assert dry_run(workdir, changed) == dict.fromkeys(SR_PLOTS - {"subspace_removal_sweep_figure"}, 1)
+
+
+def test_reference_engine_gives_the_same_tables(workdir):
+    """The cached, batched sweep and the full-pass-per-layer loop agree on the embedded model (1e-5)."""
+    results = workdir / "results" / "subspace_removal" / MODEL
+    tables = ("hidden_state_impact", "logit_impact", "layer_sweep")
+    fast = {name: pd.read_parquet(results / f"{name}.parquet") for name in tables}
+    reference = overlay(workdir, "reference", {"subspace_removal": {"engine": "reference"}})
+    assert dry_run(workdir, reference) == {
+        "subspace_removal_interventions": 1,
+        "subspace_removal_intervention_figures": 1,
+        "subspace_removal_sweep_figure": 1,
+    }
+    snakemake(workdir, "subspace_removal", overlays=("overlays/embedded.yaml", reference))
+    for name in tables:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(results / f"{name}.parquet"), fast[name], atol=1e-5, rtol=1e-5, check_exact=False
+        )
+    snakemake(workdir, "subspace_removal")  # back to the cached engine for the tests that follow
+    for name in tables:
+        pd.testing.assert_frame_equal(pd.read_parquet(results / f"{name}.parquet"), fast[name], check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"hooks_vs_hidden": {"layer": N_LAYER}},
+            f"'hooks_vs_hidden.layer': layer {N_LAYER} is out of range for model 'embedded'",
+        ),
+        (
+            {"subspace_removal": {"intervention_layer": 40}},
+            "'subspace_removal.intervention_layer': layer 40 is out of range",
+        ),
+        (
+            {"subspace_removal": {"n_components": 500}},
+            "'subspace_removal.n_components': 500 must be below the number of tokens of 'ravel'",
+        ),
+        ({"subspace_removal": {"text": "pronoun_sentences"}}, "'subspace_removal.text': needs a text set of one text"),
+    ],
+)
+def test_invalid_config_stops_before_any_job(workdir, changes, message):
     before = {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")}
-    bad = overlay(workdir, "bad", {"hooks_vs_hidden": {"layer": N_LAYER}})
+    bad = overlay(workdir, "bad", changes)
     result = snakemake(workdir, overlays=("overlays/embedded.yaml", bad), check=False)
     assert result.returncode != 0
-    assert f"config key 'hooks_vs_hidden.layer': layer {N_LAYER} is out of range for model 'embedded'" in result.stderr
+    assert f"invalid configuration: config key {message}" in result.stderr
     assert {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")} == before
 
 
@@ -119,9 +213,16 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     before = {path: path.read_bytes() for path in outputs}
     edit(workdir / "src" / "interpflow" / "analyses" / "hooks_vs_hidden.py")
     assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS, 1)}
-    edit(workdir / "src" / "interpflow" / "plotting" / "style.py")
+    edit(workdir / "src" / "interpflow" / "plotting" / "text_heatmap.py")  # imported by the subspace_removal plots
+    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS | SR_PLOTS, 1)}
     edit(workdir / "src" / "interpflow" / "hooks.py")
-    expected = {"extract_activations": 1, "hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS, 1)}
+    expected = {
+        "extract_activations": 2,
+        "hooks_vs_hidden_statistics": 1,
+        "subspace_removal_inspection": 1,
+        "subspace_removal_interventions": 1,
+        **dict.fromkeys(ALL_PLOTS, 1),
+    }
     assert dry_run(workdir) == expected
     run = snakemake(workdir)
     ran = scheduled_jobs(run.stdout + run.stderr)

@@ -41,7 +41,7 @@ def copy_project(destination: Path) -> Path:
 
 def snakemake(workdir: Path, *args: str, overlays=("overlays/embedded.yaml",), env=None, check=True):
     """Run snakemake in ``workdir`` on the embedded overlay; returns the completed process."""
-    command = [SNAKEMAKE, "--cores", "2", *(["--configfile", *overlays] if overlays else []), *args]
+    command = [SNAKEMAKE, "--cores", "2", *args, *(["--configfile", *overlays] if overlays else [])]
     result = subprocess.run(
         command, cwd=workdir, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900
     )

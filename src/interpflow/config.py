@@ -15,15 +15,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from interpflow.errors import ConfigError
 from interpflow.registry import ANALYSES
 
+VENDORED_TOKENIZER = "resources/gpt2-tokenizer"
 
-class ConfigError(ValueError):
-    """A configuration problem; the message names the key and the fix."""
-
-    def __init__(self, key: str, problem: str):
-        self.key = key
-        super().__init__(f"config key '{key}': {problem}")
+__all__ = ["ConfigError", "validate_config"]
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
@@ -69,6 +66,7 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
     for name, entry in config["models"].items():
         if entry["source"] == "embedded" and entry["n_embd"] % entry["n_head"]:
             raise ConfigError(f"models.{name}.n_head", f"n_embd {entry['n_embd']} is not divisible by n_head")
+    token_counts = TokenCounts(config, base)
     for section_name, analysis in ANALYSES.items():
         section = config[section_name]
         for i, model in enumerate(section["models"]):
@@ -80,8 +78,30 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
             raise ConfigError(f"{section_name}.text", f"unknown text set '{section['text']}' (known: {known})")
         for model in section["models"]:
             n_layer = config["models"][model]["n_layer"]
-            for key, layer in analysis.configured_layers(section):
+            for key, layer in analysis.configured_layers(section, n_layer):
                 check_layer(layer, n_layer, f"{section_name}.{key}", model)
+        if hasattr(analysis, "check_text"):
+            analysis.check_text(section, section_name, token_counts(section["text"]))
+
+
+class TokenCounts:
+    """Tokens per text of a text set, with the vendored GPT-2 tokenizer (loaded on first use)."""
+
+    def __init__(self, config: dict[str, Any], base_dir: Path):
+        self.config, self.base_dir, self.tokenizer, self.cache = config, base_dir, None, {}
+
+    def __call__(self, text_name: str) -> list[int]:
+        if text_name not in self.cache:
+            from transformers import GPT2Tokenizer
+
+            from interpflow.texts import read_text_set
+
+            if self.tokenizer is None:
+                self.tokenizer = GPT2Tokenizer.from_pretrained(str(self.base_dir / VENDORED_TOKENIZER))
+            entry = self.config["texts"][text_name]
+            texts = read_text_set(self.base_dir / entry["path"], entry.get("column"))
+            self.cache[text_name] = [len(ids) for ids in self.tokenizer(texts)["input_ids"]]
+        return self.cache[text_name]
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path, base_dir: str | Path) -> None:

@@ -3,14 +3,18 @@
 Every analysis module exposes two functions the workflow uses while building the DAG (neither
 loads a model):
 
-- ``configured_layers(section) -> [(key, layer), ...]``: layers to check against each model;
+- ``configured_layers(section, n_layer) -> [(key, layer), ...]``: layers to check against each model;
 - ``required_sites(section, n_layer) -> {text_name: [site, ...]}``: what the activation store
-  of each text must hold for this analysis.
+  of each text must hold for this analysis;
+
+and optionally ``check_text(section, section_name, token_counts)``, which raises
+:class:`interpflow.errors.ConfigError` when the text does not suit the analysis.
 """
 
-from interpflow.analyses import hooks_vs_hidden
+from interpflow.analyses import hooks_vs_hidden, subspace_removal
 
 ANALYSES = {
+    "subspace_removal": subspace_removal,
     "hooks_vs_hidden": hooks_vs_hidden,
 }
 

@@ -32,7 +32,7 @@ COMPARISONS = {
 CORRELATION_COLUMNS = ["layer", "comparison", "pearson_r", "n_values", "max_abs_reconstruction_error"]
 
 
-def configured_layers(section: dict) -> list[tuple[str, int]]:
+def configured_layers(section: dict, n_layer: int) -> list[tuple[str, int]]:
     return [("layer", section["layer"])]
 
 

@@ -36,3 +36,9 @@ def save_figure(fig, png_path: str | os.PathLike, svg_path: str | os.PathLike) -
     with atomic_path(svg_path) as tmp:
         fig.savefig(tmp, format="svg", metadata={"Date": None})
     plt.close(fig)
+
+
+def save_figures(figures: dict, outputs) -> None:
+    """Save each ``name -> figure`` to the outputs named ``<name>_png`` and ``<name>_svg``."""
+    for name, fig in figures.items():
+        save_figure(fig, outputs[f"{name}_png"], outputs[f"{name}_svg"])

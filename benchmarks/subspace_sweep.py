@@ -1,0 +1,127 @@
+"""Benchmark: the subspace_removal sweep, cached + batched engine vs the per-layer reference loop.
+
+At gpt2-xl shape (48 layers, width 1600, random weights), on the seed's Ravel text, float32, CPU.
+Each engine runs in its own process (so each peak RSS is its own), timed from a loaded model:
+
+- reference: one clean pass, then one full forward pass per layer with a hook;
+- cached: one extraction pass into the activation store, then the batched sweep from the cache.
+
+Run:  .venv/bin/python benchmarks/subspace_sweep.py [--shape gpt2-xl] [--batch-size 8] [--threads 2]
+Prints both times, the speed-up, both peak memories and their ratio, and checks that both
+engines give the same tables (1e-5); writes benchmarks/out/subspace_sweep.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from random_models import ROOT, random_model  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out"
+TEXT = ROOT / "resources" / "texts" / "ravel.txt"
+
+
+def run_engine(engine: str, model_dir: str, batch_size: int, threads: int) -> None:
+    """Child process: time one engine, save its tables, print a JSON line with time and peak RSS."""
+    import torch
+
+    from interpflow.analyses.subspace_removal import hidden_state_impact_table, logit_impact_table, required_sites
+    from interpflow.extraction import extract_activations
+    from interpflow.interventions import sweep_from_cache, sweep_reference
+    from interpflow.models import load_model
+    from interpflow.texts import read_text_set
+
+    torch.set_num_threads(threads)
+    model, tokenizer = load_model(model_dir, "cpu")
+    n_layer = model.config.n_layer
+    texts = read_text_set(TEXT)
+    layers = list(range(n_layer))
+    started = time.perf_counter()
+    if engine == "reference":
+        token_ids = torch.tensor(tokenizer(texts[0])["input_ids"])
+        runs = sweep_reference(model, token_ids, layers, 1)
+        tokens = None
+    else:
+        section = {"text": "ravel", "inspection_layer": 0, "intervention_layer": "middle", "sweep": True}
+        store = extract_activations(model, tokenizer, texts, required_sites(section, n_layer)["ravel"])
+        runs = sweep_from_cache(model, store, layers, 1, batch_size=batch_size)
+        tokens = store.tokens
+    seconds = time.perf_counter() - started
+    if tokens is None:
+        from interpflow.extraction import token_table
+
+        tokens = token_table(tokenizer, 0, token_ids.tolist())
+    logit_impact_table(runs, tokens).to_parquet(OUT / f"subspace_sweep_{engine}_logit.parquet")
+    hidden_state_impact_table(runs).to_parquet(OUT / f"subspace_sweep_{engine}_hidden.parquet")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"engine": engine, "seconds": seconds, "peak_rss_mib": peak_mib, "n_tokens": len(tokens)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", default="gpt2-xl")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.engine:
+        run_engine(args.engine, args.model_dir, args.batch_size, args.threads)
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    model_dir = random_model(args.shape)
+    print(f"model {args.shape} (random weights) ready in {time.perf_counter() - started:.0f} s: {model_dir}")
+    results = {}
+    for engine in ("reference", "cached"):
+        command = [
+            sys.executable,
+            __file__,
+            "--engine",
+            engine,
+            "--model-dir",
+            str(model_dir),
+            "--batch-size",
+            str(args.batch_size),
+            "--threads",
+            str(args.threads),
+        ]
+        line = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        results[engine] = json.loads(line)
+        print(f"{engine:>9}: {results[engine]['seconds']:7.1f} s   peak RSS {results[engine]['peak_rss_mib']:8.0f} MiB")
+    for table in ("logit", "hidden"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(OUT / f"subspace_sweep_cached_{table}.parquet"),
+            pd.read_parquet(OUT / f"subspace_sweep_reference_{table}.parquet"),
+            atol=1e-5,
+            rtol=1e-5,
+            check_exact=False,
+        )
+    speedup = results["reference"]["seconds"] / results["cached"]["seconds"]
+    memory = results["cached"]["peak_rss_mib"] / results["reference"]["peak_rss_mib"]
+    summary = {
+        "shape": args.shape,
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+        **results,
+        "speedup": speedup,
+        "peak_memory_ratio": memory,
+        "tables_equal_1e-5": True,
+    }
+    (OUT / "subspace_sweep.json").write_text(json.dumps(summary, indent=2))
+    print(f"speed-up (reference / cached): {speedup:.2f}x   (target >= 2x)")
+    print(f"peak memory (cached / reference): {memory:.2f}x   (target <= 1.5x)")
+    print("tables equal within 1e-5: yes")
+
+
+if __name__ == "__main__":
+    main()

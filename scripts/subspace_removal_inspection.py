@@ -1,0 +1,17 @@
+"""subspace_removal, one layer from the cache: original vs reconstructed activations and covariances."""
+
+from interpflow.activation_store import load_store
+from interpflow.analyses.subspace_removal import spectrum_table
+from interpflow.atomic_io import write_parquet, write_safetensors
+from interpflow.sites import module_output
+from interpflow.stage_logging import log_to
+from interpflow.subspace import inspection_matrices
+
+log = log_to(snakemake.log[0])
+params = snakemake.params
+site = module_output(params.layer, "mlp.c_fc")
+original = load_store(snakemake.input.tensors, snakemake.input.tokens, sites=[site])[site]
+matrices = inspection_matrices(original, params.n_components)
+write_safetensors(matrices, snakemake.output.matrices)
+write_parquet(spectrum_table(params.layer, matrices["original"], matrices["reconstructed"]), snakemake.output.spectrum)
+log.info("%s: %d tokens x %d neurons, top %d component(s) removed", site, *original.shape, params.n_components)

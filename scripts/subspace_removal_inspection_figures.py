@@ -1,0 +1,19 @@
+"""subspace_removal: activation histogram and the 2x3 inspection panel of one layer."""
+
+import pandas as pd
+from safetensors.numpy import load_file
+
+from interpflow.plotting import subspace_removal as plots
+from interpflow.plotting.style import save_figures
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+params = snakemake.params
+matrices = load_file(snakemake.input.matrices)
+spectrum = pd.read_parquet(snakemake.input.spectrum)
+figures = {
+    "activation_histogram": plots.activation_histogram(matrices["original"], params.layer, params.plot["bins"]),
+    "inspection": plots.inspection(matrices, spectrum, params.layer, params.n_components, params.plot["bins"]),
+}
+save_figures(figures, snakemake.output)
+log.info("wrote %s", ", ".join(snakemake.output))

@@ -1,0 +1,23 @@
+"""subspace_removal model stage: intervened runs at the intervention layer (and every layer when sweeping)."""
+
+import torch
+
+from interpflow.activation_store import load_store
+from interpflow.analyses.subspace_removal import intervention_outputs
+from interpflow.atomic_io import write_parquet, write_safetensors
+from interpflow.interventions import run_interventions
+from interpflow.models import load_model, resolve_device
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+params = snakemake.params
+model, _ = load_model(snakemake.input.model, resolve_device(params.device), n_layer=params.n_layer)
+store = load_store(snakemake.input.tensors, snakemake.input.tokens)
+log.info("%s engine, layers %s, %d component(s) removed", params.engine, params.layers, params.n_components)
+runs = run_interventions(model, store, params.layers, params.n_components, params.engine, params.batch_size)
+outputs = intervention_outputs(runs, store, params.intervention_layer)
+write_safetensors(outputs["cosine_similarity"], snakemake.output.cosine_similarity)
+for name in ("hidden_state_impact", "logit_impact", "layer_sweep"):
+    write_parquet(outputs[name], snakemake.output[name])
+log.info("layer sweep:\n%s", outputs["layer_sweep"].to_string(index=False))

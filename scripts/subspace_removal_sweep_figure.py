@@ -1,0 +1,11 @@
+"""subspace_removal: t statistic and top-component variance across every layer."""
+
+import pandas as pd
+
+from interpflow.plotting.style import save_figures
+from interpflow.plotting.subspace_removal import layer_sweep
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+save_figures({"layer_sweep": layer_sweep(pd.read_parquet(snakemake.input.layer_sweep))}, snakemake.output)
+log.info("wrote %s", ", ".join(snakemake.output))
