@@ -14,6 +14,7 @@ include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/activations.smk"
 include: "rules/subspace_removal.smk"
+include: "rules/neuron_clusters.smk"
 include: "rules/hooks_vs_hidden.smk"
 
 
@@ -21,4 +22,5 @@ rule all:
     default_target: True
     input:
         subspace_removal_outputs(),
+        neuron_clusters_outputs(),
         hooks_vs_hidden_outputs(),

@@ -16,6 +16,7 @@ os.environ.update(
 from interpflow.code_dependencies import imported_package_files
 from interpflow.config import ConfigError, validate_config
 from interpflow.registry import required_sites
+from interpflow.analyses import neuron_clusters as nc_analysis
 from interpflow.analyses import subspace_removal as sr_analysis
 
 try:
@@ -76,10 +77,10 @@ def n_layer(model):
     return config["models"][model]["n_layer"]
 
 
-def figure_outputs(analysis, *names):
-    """Named PNG and SVG outputs ``<name>_png`` / ``<name>_svg`` of an analysis' figures."""
+def figure_outputs(folder, *names):
+    """Named PNG and SVG outputs ``<name>_png`` / ``<name>_svg`` of figures in ``folder``."""
     return {
-        f"{name}_{ext}": f"results/{analysis}/{{model}}/figures/{name}.{ext}"
+        f"{name}_{ext}": f"{folder}/{name}.{ext}"
         for name in names
         for ext in ("png", "svg")
     }
@@ -97,6 +98,7 @@ def all_figures(analysis, names, models):
 
 # --- subspace_removal --------------------------------------------------------------------------
 SR = config["subspace_removal"]
+SR_FIGURES = "results/subspace_removal/{model}/figures"
 
 
 def subspace_removal_store(wildcards):
@@ -154,3 +156,49 @@ def hooks_vs_hidden_outputs():
         model=HVH["models"],
         table=["correlations", "comparison_values"],
     ) + all_figures("hooks_vs_hidden", figures, HVH["models"])
+
+
+# --- neuron_clusters ---------------------------------------------------------------------------
+NC = config["neuron_clusters"]
+NC_FIGURES = [
+    "activations",
+    "example_neuron",
+    "t_values",
+    "tsne",
+    "dbscan",
+    "dbscan_similarity",
+    "kmeans",
+]
+
+
+def neuron_clusters_store(wildcards):
+    return activation_store(wildcards.model, NC["text"])
+
+
+def neuron_clusters_statistics_section():
+    """The parameters of the statistics stage: everything but the models and the plot settings."""
+    return {key: value for key, value in NC.items() if key not in ("models", "plot")}
+
+
+def neuron_clusters_outputs():
+    tables = [
+        "neuron_tests.parquet",
+        "neuron_clusters.parquet",
+        "cluster_summary.parquet",
+        "target_activations.safetensors",
+    ]
+    outputs = expand(
+        "results/neuron_clusters/{model}/{table}", model=NC["models"], table=tables
+    )
+    for model in NC["models"]:
+        for layer in nc_analysis.analysis_layers(NC, n_layer(model)):
+            outputs += expand(
+                "results/neuron_clusters/{model}/figures/layer{layer}/{figure}.{ext}",
+                model=model,
+                layer=layer,
+                figure=NC_FIGURES,
+                ext=["png", "svg"],
+            )
+    if NC["sweep"]:
+        outputs += all_figures("neuron_clusters", ["layer_sweep"], NC["models"])
+    return outputs

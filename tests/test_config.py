@@ -110,3 +110,30 @@ def test_removed_components_are_checked_against_the_tokenized_text(project_confi
     with pytest.raises(ConfigError, match=limit):
         check(merged(project_config, {"subspace_removal": {"n_components": 68}}))
     check(merged(project_config, {"subspace_removal": {"n_components": 67}}))
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (
+            {"him": " palinka", "her": " her"},
+            r"target ' palinka' is not a single token: it tokenizes as \[' pal', 'inka'\]",
+        ),
+        ({"him": " him", "she": " her"}, r"groups \['him', 'she'\] do not match the text's groups \['her', 'him'\]"),
+        ({"him": " he", "her": " her"}, r"sentence 'I saw him at the market.' does not contain its target token"),
+    ],
+)
+def test_neuron_cluster_targets_are_checked_against_the_sentences(project_config, targets, message):
+    config = merged(project_config, {})
+    config["neuron_clusters"]["targets"] = targets
+    with pytest.raises(ConfigError, match=r"config key 'neuron_clusters.targets': " + message):
+        check(config)
+
+
+def test_repeated_target_needs_a_policy(project_config, tmp_path):
+    table = tmp_path / "sentences.tsv"
+    table.write_text("sentence\tgroup\nI saw him and him.\thim\nI saw her.\ther\n")
+    config = merged(project_config, {"texts": {"pronoun_sentences": {"path": str(table)}}})
+    with pytest.raises(ConfigError, match="contains its target 2 times; set target_policy to first, last or mean"):
+        check(config)
+    check(merged(config, {"neuron_clusters": {"target_policy": "mean"}}))

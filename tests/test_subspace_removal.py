@@ -115,14 +115,22 @@ def test_layer_sweep_table_is_scipy_ttest(ravel_store):
     assert table.loc[0, "t_statistic"] == pytest.approx(0.3 / (0.2 / np.sqrt(3)))
 
 
+class FakeTokenized:
+    def __init__(self, *lengths):
+        self.lengths = lengths
+
+    def ids(self, text_name):
+        return [[0] * n for n in self.lengths]
+
+
 def test_config_checks_name_key_and_limit():
     section = {"text": "ravel", "n_components": 5}
-    sr.check_text(section, "subspace_removal", [6])
+    sr.check_text(section, "subspace_removal", FakeTokenized(6))
     with pytest.raises(
         ConfigError, match=r"'subspace_removal.n_components': 6 must be below the number of tokens of 'ravel' \(6\)"
     ):
-        sr.check_text({**section, "n_components": 6}, "subspace_removal", [6])
+        sr.check_text({**section, "n_components": 6}, "subspace_removal", FakeTokenized(6))
     with pytest.raises(ConfigError, match="at least 2 are needed"):
-        sr.check_text(section, "subspace_removal", [1])
+        sr.check_text(section, "subspace_removal", FakeTokenized(1))
     with pytest.raises(ConfigError, match="one text"):
-        sr.check_text(section, "subspace_removal", [4, 5])
+        sr.check_text(section, "subspace_removal", FakeTokenized(4, 5))

@@ -18,7 +18,8 @@ SR_PLOTS = {
     "subspace_removal_intervention_figures",
     "subspace_removal_sweep_figure",
 }
-ALL_PLOTS = PLOTS | SR_PLOTS
+NC_PLOTS = {"neuron_clusters_figures", "neuron_clusters_sweep_figure"}
+ALL_PLOTS = PLOTS | SR_PLOTS | NC_PLOTS
 MODEL_STAGES = {"extract_activations", "subspace_removal_interventions"}
 
 
@@ -94,6 +95,43 @@ def test_subspace_removal_outputs(workdir):
         assert (results / "figures" / f"{figure}.svg").stat().st_size > 1000
 
 
+def test_neuron_clusters_outputs(workdir):
+    results = workdir / "results" / "neuron_clusters" / MODEL
+    tests = pd.read_parquet(results / "neuron_tests.parquet")
+    assert list(tests.columns) == ["layer", "neuron", "t_statistic", "p_value", "significant"]
+    assert sorted(tests["layer"].unique()) == list(range(N_LAYER))  # sweep: every layer
+    assert len(tests) == N_LAYER * 4 * 128
+    clusters = pd.read_parquet(results / "neuron_clusters.parquet")
+    assert list(clusters.columns) == [
+        "layer",
+        "neuron",
+        "tsne_x",
+        "tsne_y",
+        "dbscan_cluster",
+        "kmeans_cluster",
+        "t_statistic",
+    ]
+    significant = tests[tests.significant].set_index(["layer", "neuron"])
+    assert set(clusters.set_index(["layer", "neuron"]).index) == set(significant.index)
+    summary = pd.read_parquet(results / "cluster_summary.parquet")
+    assert list(summary.columns) == ["layer", "method", "cluster", "n_units", "mean_t", "mean_abs_t"]
+    assert set(summary["method"]) == {"dbscan", "kmeans"}
+    kmeans_units = summary[summary.method == "kmeans"].groupby("layer")["n_units"].sum()
+    assert (kmeans_units == clusters.groupby("layer").size()).all()
+    for figure in ("activations", "example_neuron", "t_values", "tsne", "dbscan", "dbscan_similarity", "kmeans"):
+        assert (results / "figures" / "layer5" / f"{figure}.png").stat().st_size > 1000
+    assert (results / "figures" / "layer_sweep.svg").stat().st_size > 1000
+
+
+def test_neuron_clusters_statistics_are_deterministic(workdir):
+    results = workdir / "results" / "neuron_clusters" / MODEL
+    tables = ["neuron_tests.parquet", "neuron_clusters.parquet", "cluster_summary.parquet"]
+    before = {name: (results / name).read_bytes() for name in tables}
+    snakemake(workdir, "--forcerun", "neuron_clusters_statistics", "--until", "neuron_clusters_statistics")
+    for name in tables:
+        assert (results / name).read_bytes() == before[name], f"{name} differs on a second run"
+
+
 def test_every_stage_writes_a_log(workdir):
     logs = {path.relative_to(workdir / "logs").as_posix() for path in (workdir / "logs").rglob("*.log")}
     assert {
@@ -112,7 +150,7 @@ def test_every_stage_writes_a_log(workdir):
 
 def test_model_stages_declare_a_gpu_and_cpu_stages_do_not(workdir):
     blocks = job_blocks(snakemake(workdir, "-n", "--forceall").stdout)
-    cpu_stages = {"hooks_vs_hidden_statistics", "subspace_removal_inspection", *ALL_PLOTS}
+    cpu_stages = {"hooks_vs_hidden_statistics", "subspace_removal_inspection", "neuron_clusters_statistics", *ALL_PLOTS}
     assert MODEL_STAGES | cpu_stages <= set(blocks)
     for rule in MODEL_STAGES:
         assert "gpu=1" in blocks[rule] and "runtime=60" in blocks[rule], blocks[rule]
@@ -143,6 +181,19 @@ def test_removed_components_rerun_interventions_and_plots_not_extraction(workdir
 def test_subspace_plot_parameter_reruns_only_its_plots(workdir):
     changed = overlay(workdir, "bins", {"subspace_removal": {"plot": {"bins": 40}}})
     assert dry_run(workdir, changed) == dict.fromkeys(SR_PLOTS - {"subspace_removal_sweep_figure"}, 1)
+
+
+def test_neuron_cluster_parameters_rerun_what_depends_on_them(workdir):
+    plot = overlay(workdir, "nc_plot", {"neuron_clusters": {"plot": {"example_neuron": 3, "seed": 0, "bins": 80}}})
+    assert dry_run(workdir, plot) == {"neuron_clusters_figures": 1}
+    alpha = overlay(workdir, "nc_alpha", {"neuron_clusters": {"alpha": 0.01}})
+    assert dry_run(workdir, alpha) == {"neuron_clusters_statistics": 1, **dict.fromkeys(NC_PLOTS, 1)}
+    layers = overlay(workdir, "nc_layers", {"neuron_clusters": {"layers": [2, 5]}})
+    assert dry_run(workdir, layers) == {
+        "neuron_clusters_statistics": 1,
+        "neuron_clusters_figures": 2,
+        "neuron_clusters_sweep_figure": 1,
+    }
 
 
 def test_reference_engine_gives_the_same_tables(workdir):
@@ -215,9 +266,12 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS, 1)}
     edit(workdir / "src" / "interpflow" / "plotting" / "text_heatmap.py")  # imported by the subspace_removal plots
     assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS | SR_PLOTS, 1)}
+    edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # every figure imports the style
+    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(ALL_PLOTS, 1)}
     edit(workdir / "src" / "interpflow" / "hooks.py")
     expected = {
-        "extract_activations": 2,
+        "extract_activations": 3,
+        "neuron_clusters_statistics": 1,
         "hooks_vs_hidden_statistics": 1,
         "subspace_removal_inspection": 1,
         "subspace_removal_interventions": 1,

@@ -66,7 +66,7 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
     for name, entry in config["models"].items():
         if entry["source"] == "embedded" and entry["n_embd"] % entry["n_head"]:
             raise ConfigError(f"models.{name}.n_head", f"n_embd {entry['n_embd']} is not divisible by n_head")
-    token_counts = TokenCounts(config, base)
+    tokenized = TokenizedTexts(config, base)
     for section_name, analysis in ANALYSES.items():
         section = config[section_name]
         for i, model in enumerate(section["models"]):
@@ -81,27 +81,36 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
             for key, layer in analysis.configured_layers(section, n_layer):
                 check_layer(layer, n_layer, f"{section_name}.{key}", model)
         if hasattr(analysis, "check_text"):
-            analysis.check_text(section, section_name, token_counts(section["text"]))
+            analysis.check_text(section, section_name, tokenized)
 
 
-class TokenCounts:
-    """Tokens per text of a text set, with the vendored GPT-2 tokenizer (loaded on first use)."""
+class TokenizedTexts:
+    """The configured text sets through the vendored GPT-2 tokenizer (loaded on first use)."""
 
     def __init__(self, config: dict[str, Any], base_dir: Path):
-        self.config, self.base_dir, self.tokenizer, self.cache = config, base_dir, None, {}
+        self.config, self.base_dir, self._tokenizer, self._ids = config, base_dir, None, {}
 
-    def __call__(self, text_name: str) -> list[int]:
-        if text_name not in self.cache:
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
             from transformers import GPT2Tokenizer
 
-            from interpflow.texts import read_text_set
+            self._tokenizer = GPT2Tokenizer.from_pretrained(str(self.base_dir / VENDORED_TOKENIZER))
+        return self._tokenizer
 
-            if self.tokenizer is None:
-                self.tokenizer = GPT2Tokenizer.from_pretrained(str(self.base_dir / VENDORED_TOKENIZER))
-            entry = self.config["texts"][text_name]
-            texts = read_text_set(self.base_dir / entry["path"], entry.get("column"))
-            self.cache[text_name] = [len(ids) for ids in self.tokenizer(texts)["input_ids"]]
-        return self.cache[text_name]
+    def path(self, text_name: str) -> Path:
+        return self.base_dir / self.config["texts"][text_name]["path"]
+
+    def texts(self, text_name: str) -> list[str]:
+        from interpflow.texts import read_text_set
+
+        return read_text_set(self.path(text_name), self.config["texts"][text_name].get("column"))
+
+    def ids(self, text_name: str) -> list[list[int]]:
+        """Token ids of every text of a text set."""
+        if text_name not in self._ids:
+            self._ids[text_name] = self.tokenizer(self.texts(text_name))["input_ids"]
+        return self._ids[text_name]
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path, base_dir: str | Path) -> None:

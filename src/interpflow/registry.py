@@ -7,14 +7,16 @@ loads a model):
 - ``required_sites(section, n_layer) -> {text_name: [site, ...]}``: what the activation store
   of each text must hold for this analysis;
 
-and optionally ``check_text(section, section_name, token_counts)``, which raises
-:class:`interpflow.errors.ConfigError` when the text does not suit the analysis.
+and optionally ``check_text(section, section_name, tokenized)``, which raises
+:class:`interpflow.errors.ConfigError` when the text does not suit the analysis (``tokenized`` is
+an :class:`interpflow.config.TokenizedTexts`).
 """
 
-from interpflow.analyses import hooks_vs_hidden, subspace_removal
+from interpflow.analyses import hooks_vs_hidden, neuron_clusters, subspace_removal
 
 ANALYSES = {
     "subspace_removal": subspace_removal,
+    "neuron_clusters": neuron_clusters,
     "hooks_vs_hidden": hooks_vs_hidden,
 }
 

@@ -45,8 +45,9 @@ def required_sites(section: dict, n_layer: int) -> dict[str, list[str]]:
     return {section["text"]: sites}
 
 
-def check_text(section: dict, section_name: str, token_counts: list[int]) -> None:
+def check_text(section: dict, section_name: str, tokenized) -> None:
     """One text of at least two tokens, and fewer removed components than tokens."""
+    token_counts = [len(ids) for ids in tokenized.ids(section["text"])]
     if len(token_counts) != 1:
         raise ConfigError(
             f"{section_name}.text", f"needs a text set of one text, '{section['text']}' has {len(token_counts)}"

@@ -1,0 +1,232 @@
+"""neuron_clusters (seed 001): MLP neurons that tell "him" sentences from "her" sentences.
+
+Per layer: the ``h.L.mlp.c_fc`` activation (pre-GELU) at each sentence's target token gives a
+``(sentences, neurons)`` matrix; an independent-samples t-test per neuron compares the two
+groups; the significant neurons (points) are embedded with t-SNE over sentences (features) and
+clustered with DBSCAN and k-means on the t-SNE coordinates.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.cluster import DBSCAN, KMeans
+from sklearn.manifold import TSNE
+from statsmodels.stats.multitest import multipletests
+
+from interpflow.errors import ConfigError
+from interpflow.sites import module_output
+
+log = logging.getLogger(__name__)
+
+TEST_COLUMNS = ["layer", "neuron", "t_statistic", "p_value", "significant"]
+CLUSTER_COLUMNS = ["layer", "neuron", "tsne_x", "tsne_y", "dbscan_cluster", "kmeans_cluster", "t_statistic"]
+SUMMARY_COLUMNS = ["layer", "method", "cluster", "n_units", "mean_t", "mean_abs_t"]
+CORRECTIONS = {"bonferroni": "bonferroni", "fdr_bh": "fdr_bh"}  # config name -> statsmodels method
+
+
+def analysis_layers(section: dict, n_layer: int) -> list[int]:
+    """Layers with full per-layer figures (``layers``: a list or ``all``)."""
+    return list(range(n_layer)) if section["layers"] == "all" else list(section["layers"])
+
+
+def tested_layers(section: dict, n_layer: int) -> list[int]:
+    """Every layer with tests and clusters: all layers when ``sweep``, else the analysis layers."""
+    return list(range(n_layer)) if section["sweep"] else analysis_layers(section, n_layer)
+
+
+def configured_layers(section: dict, n_layer: int) -> list[tuple[str, int]]:
+    if section["layers"] == "all":
+        return []
+    return [(f"layers[{i}]", layer) for i, layer in enumerate(section["layers"])]
+
+
+def required_sites(section: dict, n_layer: int) -> dict[str, list[str]]:
+    return {section["text"]: [module_output(layer, "mlp.c_fc") for layer in tested_layers(section, n_layer)]}
+
+
+def single_token(tokenizer, word: str) -> int:
+    """The id of ``word`` (with its leading space, e.g. ``" him"``); ValueError unless one token."""
+    ids = tokenizer.encode(word)
+    if len(ids) != 1:
+        pieces = [tokenizer.decode([i]) for i in ids]
+        raise ValueError(f"target {word!r} is not a single token: it tokenizes as {pieces} (ids {ids})")
+    return ids[0]
+
+
+def target_positions(tokens: list[list], targets: list, sentences: list[str], policy: str) -> list[list[int]]:
+    """Positions of each sentence's target among its tokens (ids or decoded strings, as ``targets``).
+
+    Policy ``unique`` requires exactly one occurrence; ``first``, ``last`` and ``mean`` accept several
+    (``mean`` keeps them all, to be averaged).
+    """
+    positions = []
+    for sequence, target, sentence in zip(tokens, targets, sentences, strict=True):
+        found = [position for position, token in enumerate(sequence) if token == target]
+        if not found:
+            raise ValueError(f"sentence {sentence!r} does not contain its target token {target!r}")
+        if policy == "unique" and len(found) > 1:
+            raise ValueError(
+                f"sentence {sentence!r} contains its target {len(found)} times; "
+                "set target_policy to first, last or mean"
+            )
+        positions.append({"unique": found, "first": found[:1], "last": found[-1:], "mean": found}[policy])
+    return positions
+
+
+def check_text(section: dict, section_name: str, tokenized) -> None:
+    """Two groups, each a known group of the text table, each target one token present in every sentence."""
+    table = read_groups(tokenized.path(section["text"]), section["group_column"])
+    groups = list(section["targets"])
+    if len(groups) != 2:
+        raise ConfigError(f"{section_name}.targets", f"needs exactly two groups, got {groups}")
+    if sorted(set(table)) != sorted(groups):
+        raise ConfigError(
+            f"{section_name}.targets", f"groups {groups} do not match the text's groups {sorted(set(table))}"
+        )
+    try:
+        target_ids = {group: single_token(tokenized.tokenizer, word) for group, word in section["targets"].items()}
+        target_positions(
+            tokenized.ids(section["text"]),
+            [target_ids[group] for group in table],
+            tokenized.texts(section["text"]),
+            section["target_policy"],
+        )
+    except ValueError as error:
+        raise ConfigError(f"{section_name}.targets", str(error)) from None
+
+
+def read_groups(path, group_column: str) -> list[str]:
+    """The group of every text of a ``.tsv`` text set, in file order."""
+    from interpflow.texts import read_text_table
+
+    table = read_text_table(path)
+    if group_column not in table.columns:
+        raise ValueError(f"{path}: no column {group_column!r}")
+    return table[group_column].tolist()
+
+
+def target_activations(store, layer: int, positions: list[list[int]]) -> np.ndarray:
+    """``(sentences, neurons)``: ``h.L.mlp.c_fc`` at each sentence's target (mean over several)."""
+    activations = store[module_output(layer, "mlp.c_fc")]
+    starts = {text_id: store.text_rows(text_id)[0] for text_id in range(len(positions))}
+    return np.stack([activations[[starts[i] + p for p in found]].mean(axis=0) for i, found in enumerate(positions)])
+
+
+def neuron_tests(activations: np.ndarray, in_first_group: np.ndarray, layer: int, correction: str, alpha: float):
+    """``neuron_tests.parquet`` rows: two-sided independent-samples t-test (equal variances) per neuron.
+
+    ``t`` is first group minus second; ``significant`` after the correction across neurons.
+    """
+    test = stats.ttest_ind(activations[in_first_group], activations[~in_first_group], axis=0)
+    significant = multipletests(test.pvalue, alpha=alpha, method=CORRECTIONS[correction])[0]
+    return pd.DataFrame(
+        {
+            "layer": layer,
+            "neuron": np.arange(activations.shape[1]),
+            "t_statistic": test.statistic,
+            "p_value": test.pvalue,
+            "significant": significant,
+        }
+    )
+
+
+def embed_and_cluster(activations: np.ndarray, tests: pd.DataFrame, section: dict) -> tuple[pd.DataFrame, str]:
+    """t-SNE of the significant neurons, then DBSCAN and k-means on its coordinates.
+
+    ``activations``: ``(sentences, neurons)`` of one layer; neurons are the points and
+    sentences the features. Returns the ``neuron_clusters.parquet`` rows and a note saying what
+    was adapted or skipped (empty when nothing was).
+    """
+    significant = tests[tests["significant"]]
+    layer = int(tests["layer"].iloc[0])
+    points = activations[:, significant["neuron"].to_numpy()].T
+    n_points = len(points)
+    if n_points < 3:
+        note = f"layer {layer}: {n_points} significant neuron(s); t-SNE and clustering need at least 3"
+        return pd.DataFrame(columns=CLUSTER_COLUMNS), note
+    notes = []
+    perplexity = section["tsne"]["perplexity"]
+    if perplexity >= n_points:
+        perplexity = max(1.0, (n_points - 1) / 3)
+        configured = section["tsne"]["perplexity"]
+        notes.append(f"perplexity lowered from {configured} to {perplexity:.2f} ({n_points} neurons)")
+    tsne = TSNE(n_components=2, perplexity=perplexity, random_state=section["tsne"]["seed"], init="pca")
+    coordinates = tsne.fit_transform(points.astype(np.float64))
+    dbscan = DBSCAN(eps=section["dbscan"]["eps"], min_samples=section["dbscan"]["min_samples"]).fit(coordinates)
+    k = section["kmeans"]["k"]
+    if n_points >= k:
+        kmeans = KMeans(n_clusters=k, n_init=section["kmeans"]["n_init"], random_state=section["kmeans"]["seed"])
+        kmeans_labels = kmeans.fit_predict(coordinates)
+    else:
+        kmeans_labels = np.full(n_points, -1)
+        notes.append(f"k-means skipped: {n_points} neurons for k = {k}")
+    clusters = pd.DataFrame(
+        {
+            "layer": layer,
+            "neuron": significant["neuron"].to_numpy(),
+            "tsne_x": coordinates[:, 0],
+            "tsne_y": coordinates[:, 1],
+            "dbscan_cluster": dbscan.labels_,
+            "kmeans_cluster": kmeans_labels,
+            "t_statistic": significant["t_statistic"].to_numpy(),
+        }
+    )
+    return clusters, "; ".join(f"layer {layer}: {note}" for note in notes)
+
+
+def cluster_summary(clusters: pd.DataFrame) -> pd.DataFrame:
+    """``cluster_summary.parquet``: units and mean t per cluster (DBSCAN noise, label -1, left out)."""
+    rows = []
+    for method in ("dbscan", "kmeans"):
+        for (layer, cluster), group in clusters.groupby(["layer", f"{method}_cluster"], sort=True):
+            if cluster >= 0:
+                t = group["t_statistic"]
+                rows.append((int(layer), method, int(cluster), len(group), float(t.mean()), float(t.abs().mean())))
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def cosine_similarities(vectors: np.ndarray) -> np.ndarray:
+    """``(columns, columns)`` cosine similarity between the columns of ``vectors``."""
+    unit = vectors / np.linalg.norm(vectors, axis=0, keepdims=True)
+    return unit.T @ unit
+
+
+def analyse(store, sentences: list[str], groups: list[str], section: dict, n_layer: int) -> dict:
+    """Everything the statistics stage writes, for every tested layer.
+
+    Returns the tables ``neuron_tests``, ``neuron_clusters`` and ``cluster_summary``, the
+    ``(sentences, neurons)`` target activations of the analysis layers (``activations``, keyed
+    ``layer_<L>``, with ``first_group`` marking the sentences of the first group) and ``notes``.
+    """
+    names = list(section["targets"])
+    token_strings = [store.tokens["token"].to_numpy()[store.text_rows(i)].tolist() for i in range(len(sentences))]
+    words = [section["targets"][group] for group in groups]
+    positions = target_positions(token_strings, words, sentences, section["target_policy"])
+    first_group = np.array([group == names[0] for group in groups])
+    tests, clusters, notes, arrays = [], [], [], {"first_group": first_group.astype(np.uint8)}
+    shown = set(analysis_layers(section, n_layer))
+    for layer in tested_layers(section, n_layer):
+        activations = target_activations(store, layer, positions)
+        layer_tests = neuron_tests(activations, first_group, layer, section["correction"], section["alpha"])
+        layer_clusters, note = embed_and_cluster(activations, layer_tests, section)
+        tests.append(layer_tests)
+        clusters.append(layer_clusters)
+        notes += [note] if note else []
+        if layer in shown:
+            arrays[f"layer_{layer}"] = activations.astype(np.float32)
+        log.info("layer %d: %d significant neurons", layer, int(layer_tests["significant"].sum()))
+    found = [layer_clusters for layer_clusters in clusters if len(layer_clusters)]
+    clusters_table = pd.concat(found or [pd.DataFrame(columns=CLUSTER_COLUMNS)], ignore_index=True)
+    integers = {"layer": int, "neuron": int, "dbscan_cluster": int, "kmeans_cluster": int}
+    clusters_table = clusters_table.astype(integers)
+    return {
+        "neuron_tests": pd.concat(tests, ignore_index=True),
+        "neuron_clusters": clusters_table,
+        "cluster_summary": cluster_summary(clusters_table),
+        "activations": arrays,
+        "notes": notes,
+    }
