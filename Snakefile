@@ -2,7 +2,7 @@
 #
 #   snakemake --cores 2 --configfile overlays/embedded.yaml   # everything, embedded model, offline
 #   snakemake --cores 2                                       # the real models (hub or HF cache)
-#   snakemake --cores 2 hooks_vs_hidden                       # one analysis
+#   snakemake hooks_vs_hidden --cores 2                       # one analysis
 #
 # Stages: models -> activations (one forward pass per model and text) -> statistics -> figures.
 
@@ -15,6 +15,7 @@ include: "rules/models.smk"
 include: "rules/activations.smk"
 include: "rules/subspace_removal.smk"
 include: "rules/neuron_clusters.smk"
+include: "rules/coffee_mi.smk"
 include: "rules/hooks_vs_hidden.smk"
 
 
@@ -23,4 +24,5 @@ rule all:
     input:
         subspace_removal_outputs(),
         neuron_clusters_outputs(),
+        coffee_mi_outputs(),
         hooks_vs_hidden_outputs(),

@@ -202,3 +202,36 @@ def neuron_clusters_outputs():
     if NC["sweep"]:
         outputs += all_figures("neuron_clusters", ["layer_sweep"], NC["models"])
     return outputs
+
+
+# --- coffee_mi ---------------------------------------------------------------------------------
+MI = config["coffee_mi"]
+MI_TABLES = [
+    "pairwise_mi",
+    "layer_summary",
+    "sublayer_tests",
+    "example_points",
+    "example_mi",
+]
+MI_FIGURES = [
+    "one_layer",
+    "example_pair",
+    "layers_histogram",
+    "layers_knn",
+    "estimators",
+]
+
+
+def coffee_mi_store(wildcards):
+    return activation_store(wildcards.model, MI["text"])
+
+
+def coffee_mi_statistics_section():
+    """The parameters of the statistics stage: everything but the models and the plot settings."""
+    return {key: value for key, value in MI.items() if key not in ("models", "plot")}
+
+
+def coffee_mi_outputs():
+    return expand(
+        "results/coffee_mi/{model}/{table}.parquet", model=MI["models"], table=MI_TABLES
+    ) + all_figures("coffee_mi", MI_FIGURES, MI["models"])

@@ -19,7 +19,7 @@ SR_PLOTS = {
     "subspace_removal_sweep_figure",
 }
 NC_PLOTS = {"neuron_clusters_figures", "neuron_clusters_sweep_figure"}
-ALL_PLOTS = PLOTS | SR_PLOTS | NC_PLOTS
+ALL_PLOTS = PLOTS | SR_PLOTS | NC_PLOTS | {"coffee_mi_figures"}
 MODEL_STAGES = {"extract_activations", "subspace_removal_interventions"}
 
 
@@ -123,6 +123,35 @@ def test_neuron_clusters_outputs(workdir):
     assert (results / "figures" / "layer_sweep.svg").stat().st_size > 1000
 
 
+def test_coffee_mi_outputs(workdir):
+    results = workdir / "results" / "coffee_mi" / MODEL
+    pairs = pd.read_parquet(results / "pairwise_mi.parquet")
+    assert list(pairs.columns) == [
+        "layer",
+        "sublayer",
+        "estimator",
+        "token_i",
+        "token_j",
+        "position_i",
+        "position_j",
+        "distance",
+        "mi",
+    ]
+    n_targets = 7  # " coffee" in resources/texts/coffee.txt
+    assert len(pairs) == N_LAYER * 2 * 2 * n_targets * (n_targets - 1) // 2
+    assert (pairs["distance"] == pairs["position_j"] - pairs["position_i"]).all() and (pairs["distance"] > 0).all()
+    tokens = pd.read_parquet(workdir / "results" / "activations" / MODEL / "coffee.tokens.parquet")
+    assert set(tokens.loc[pairs["position_i"], "token"]) == {" coffee"}
+    summary = pd.read_parquet(results / "layer_summary.parquet")
+    assert list(summary.columns) == ["layer", "sublayer", "estimator", "mean_mi", "kendall_tau", "kendall_p"]
+    assert len(summary) == N_LAYER * 4
+    tests = pd.read_parquet(results / "sublayer_tests.parquet")
+    assert list(tests.columns) == ["layer", "estimator", "test", "statistic", "p_value", "p_fdr", "significant"]
+    assert set(tests["test"]) == {"t", "z"} and (tests["p_fdr"] >= tests["p_value"] - 1e-12).all()
+    for figure in ("one_layer", "example_pair", "layers_histogram", "layers_knn", "estimators"):
+        assert (results / "figures" / f"{figure}.png").stat().st_size > 1000
+
+
 def test_neuron_clusters_statistics_are_deterministic(workdir):
     results = workdir / "results" / "neuron_clusters" / MODEL
     tables = ["neuron_tests.parquet", "neuron_clusters.parquet", "cluster_summary.parquet"]
@@ -138,6 +167,9 @@ def test_every_stage_writes_a_log(workdir):
         "models/build_embedded.log",
         "activations/embedded/plants.log",
         "hooks_vs_hidden/embedded/statistics.log",
+        "coffee_mi/embedded/statistics.log",
+        "neuron_clusters/embedded/statistics.log",
+        "subspace_removal/embedded/interventions.log",
         "hooks_vs_hidden/embedded/decomposition_figure.log",
         "hooks_vs_hidden/embedded/layer_profile_figure.log",
     } <= logs
@@ -150,7 +182,13 @@ def test_every_stage_writes_a_log(workdir):
 
 def test_model_stages_declare_a_gpu_and_cpu_stages_do_not(workdir):
     blocks = job_blocks(snakemake(workdir, "-n", "--forceall").stdout)
-    cpu_stages = {"hooks_vs_hidden_statistics", "subspace_removal_inspection", "neuron_clusters_statistics", *ALL_PLOTS}
+    cpu_stages = {
+        "hooks_vs_hidden_statistics",
+        "subspace_removal_inspection",
+        "neuron_clusters_statistics",
+        "coffee_mi_statistics",
+        *ALL_PLOTS,
+    }
     assert MODEL_STAGES | cpu_stages <= set(blocks)
     for rule in MODEL_STAGES:
         assert "gpu=1" in blocks[rule] and "runtime=60" in blocks[rule], blocks[rule]
@@ -194,6 +232,11 @@ def test_neuron_cluster_parameters_rerun_what_depends_on_them(workdir):
         "neuron_clusters_figures": 2,
         "neuron_clusters_sweep_figure": 1,
     }
+
+
+def test_coffee_mi_parameters_rerun_statistics_and_figures_only(workdir):
+    changed = overlay(workdir, "mi", {"coffee_mi": {"outlier_threshold": 3}})
+    assert dry_run(workdir, changed) == {"coffee_mi_statistics": 1, "coffee_mi_figures": 1}
 
 
 def test_reference_engine_gives_the_same_tables(workdir):
@@ -270,8 +313,9 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(ALL_PLOTS, 1)}
     edit(workdir / "src" / "interpflow" / "hooks.py")
     expected = {
-        "extract_activations": 3,
+        "extract_activations": 4,
         "neuron_clusters_statistics": 1,
+        "coffee_mi_statistics": 1,
         "hooks_vs_hidden_statistics": 1,
         "subspace_removal_inspection": 1,
         "subspace_removal_interventions": 1,
