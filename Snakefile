@@ -16,6 +16,7 @@ include: "rules/activations.smk"
 include: "rules/subspace_removal.smk"
 include: "rules/neuron_clusters.smk"
 include: "rules/coffee_mi.smk"
+include: "rules/palinka_sae.smk"
 include: "rules/hooks_vs_hidden.smk"
 
 
@@ -25,4 +26,5 @@ rule all:
         subspace_removal_outputs(),
         neuron_clusters_outputs(),
         coffee_mi_outputs(),
+        palinka_sae_outputs(),
         hooks_vs_hidden_outputs(),

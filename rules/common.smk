@@ -17,6 +17,7 @@ from interpflow.code_dependencies import imported_package_files
 from interpflow.config import ConfigError, validate_config
 from interpflow.registry import required_sites
 from interpflow.analyses import neuron_clusters as nc_analysis
+from interpflow.analyses import palinka_sae as sae_analysis
 from interpflow.analyses import subspace_removal as sr_analysis
 
 try:
@@ -235,3 +236,39 @@ def coffee_mi_outputs():
     return expand(
         "results/coffee_mi/{model}/{table}.parquet", model=MI["models"], table=MI_TABLES
     ) + all_figures("coffee_mi", MI_FIGURES, MI["models"])
+
+
+# --- palinka_sae -------------------------------------------------------------------------------
+SAE = config["palinka_sae"]
+SAE_RUN = "results/palinka_sae/{model}"
+SAE_FIGURES = ["loss_curves", "latent_activations", "latent_statistics"]
+SAE_HEATMAPS = ["heatmap_activity", "heatmap_density", "heatmap_score"]
+
+
+def palinka_sae_store(wildcards):
+    return activation_store(wildcards.model, SAE["text"])
+
+
+def palinka_sae_site(wildcards):
+    layer = sae_analysis.sae_layer(SAE, n_layer(wildcards.model))
+    return f"h.{layer}.mlp.c_fc"
+
+
+def palinka_sae_outputs():
+    files = [
+        "sae.safetensors",
+        "sae_config.json",
+        "latents.safetensors",
+        "training_log.parquet",
+        "latents.parquet",
+    ]
+    heatmaps = expand(
+        "results/palinka_sae/{model}/figures/{figure}.html",
+        model=SAE["models"],
+        figure=SAE_HEATMAPS,
+    )
+    return (
+        expand("results/palinka_sae/{model}/{file}", model=SAE["models"], file=files)
+        + all_figures("palinka_sae", SAE_FIGURES + SAE_HEATMAPS, SAE["models"])
+        + heatmaps
+    )

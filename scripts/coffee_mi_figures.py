@@ -14,7 +14,10 @@ tests = pd.read_parquet(inputs.sublayer_tests)
 figures = {
     "one_layer": plots.one_layer(pairs, summary, params.layer, params.sublayer, "histogram"),
     "example_pair": plots.example_pair(
-        pd.read_parquet(inputs.example_points), pd.read_parquet(inputs.example_mi), params.layer, params.sublayer,
+        pd.read_parquet(inputs.example_points),
+        pd.read_parquet(inputs.example_mi),
+        params.layer,
+        params.sublayer,
         params.outlier_threshold,
     ),
     "layers_histogram": plots.layers(summary, tests, "histogram"),

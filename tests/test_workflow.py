@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import yaml
+from safetensors.numpy import load_file
 
 from tests.workflow_helpers import copy_project, job_blocks, scheduled_jobs, snakemake
 
@@ -19,8 +22,8 @@ SR_PLOTS = {
     "subspace_removal_sweep_figure",
 }
 NC_PLOTS = {"neuron_clusters_figures", "neuron_clusters_sweep_figure"}
-ALL_PLOTS = PLOTS | SR_PLOTS | NC_PLOTS | {"coffee_mi_figures"}
-MODEL_STAGES = {"extract_activations", "subspace_removal_interventions"}
+ALL_PLOTS = PLOTS | SR_PLOTS | NC_PLOTS | {"coffee_mi_figures", "palinka_sae_figures"}
+MODEL_STAGES = {"extract_activations", "subspace_removal_interventions", "palinka_sae_train"}
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +155,30 @@ def test_coffee_mi_outputs(workdir):
         assert (results / "figures" / f"{figure}.png").stat().st_size > 1000
 
 
+def test_palinka_sae_outputs(workdir):
+    results = workdir / "results" / "palinka_sae" / MODEL
+    run = json.loads((results / "sae_config.json").read_text())
+    width = 4 * 128  # c_fc of the embedded model
+    assert run["site"] == f"h.{N_LAYER // 2}.mlp.c_fc" and run["sae"]["latent_dim"] == 2 * width
+    assert run["sae"]["k"] == width // 3 and 0 < run["fvu"] < 1
+    log = pd.read_parquet(results / "training_log.parquet")
+    assert list(log.columns) == ["epoch", "total_loss", "mse_loss", "l1_loss", "decorrelation_loss"]
+    assert len(log) == 100 and log["total_loss"].iloc[-1] < log["total_loss"].iloc[0]
+    latents = load_file(results / "latents.safetensors")["latents"]
+    active = (latents != 0).sum(axis=1)  # k kept, fewer where fewer than k pre-activations are positive
+    assert active.max() == width // 3 and (active <= width // 3).all()
+    assert load_file(results / "sae.safetensors")["encoder.weight"].shape == (2 * width, width)
+    scores = pd.read_parquet(results / "latents.parquet")
+    assert list(scores.columns) == ["latent", "density_pct", "mean_nonzero", "geo_score"]
+    assert len(scores) == 2 * width and (scores["geo_score"] > 0).any()
+    for name in ("heatmap_activity", "heatmap_density", "heatmap_score"):
+        page = (results / "figures" / f"{name}.html").read_text()
+        assert page.count('class="token"') == latents.shape[0] and "title=" in page
+        assert (results / "figures" / f"{name}.png").stat().st_size > 1000
+    for figure in ("loss_curves", "latent_activations", "latent_statistics"):
+        assert (results / "figures" / f"{figure}.svg").stat().st_size > 1000
+
+
 def test_neuron_clusters_statistics_are_deterministic(workdir):
     results = workdir / "results" / "neuron_clusters" / MODEL
     tables = ["neuron_tests.parquet", "neuron_clusters.parquet", "cluster_summary.parquet"]
@@ -187,6 +214,7 @@ def test_model_stages_declare_a_gpu_and_cpu_stages_do_not(workdir):
         "subspace_removal_inspection",
         "neuron_clusters_statistics",
         "coffee_mi_statistics",
+        "palinka_sae_scores",
         *ALL_PLOTS,
     }
     assert MODEL_STAGES | cpu_stages <= set(blocks)
@@ -237,6 +265,19 @@ def test_neuron_cluster_parameters_rerun_what_depends_on_them(workdir):
 def test_coffee_mi_parameters_rerun_statistics_and_figures_only(workdir):
     changed = overlay(workdir, "mi", {"coffee_mi": {"outlier_threshold": 3}})
     assert dry_run(workdir, changed) == {"coffee_mi_statistics": 1, "coffee_mi_figures": 1}
+
+
+def test_sae_parameters_rerun_training_not_extraction(workdir):
+    rank = overlay(
+        workdir, "sae_rank", {"palinka_sae": {"plot": {"activity_rank": 3, "density_rank": 14, "score_rank": 9}}}
+    )
+    assert dry_run(workdir, rank) == {"palinka_sae_figures": 1}
+    epochs = overlay(workdir, "sae_epochs", {"palinka_sae": {"sae": {"epochs": 50}}})
+    assert dry_run(workdir, epochs) == {"palinka_sae_train": 1, "palinka_sae_scores": 1, "palinka_sae_figures": 1}
+    words = overlay(
+        workdir, "sae_words", {"palinka_sae": {"category": {"name": "fruit", "words": ["fruit", "fruits"]}}}
+    )
+    assert dry_run(workdir, words) == {"palinka_sae_scores": 1, "palinka_sae_figures": 1}
 
 
 def test_reference_engine_gives_the_same_tables(workdir):
@@ -308,14 +349,17 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     edit(workdir / "src" / "interpflow" / "analyses" / "hooks_vs_hidden.py")
     assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS, 1)}
     edit(workdir / "src" / "interpflow" / "plotting" / "text_heatmap.py")  # imported by the subspace_removal plots
-    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS | SR_PLOTS, 1)}
+    text_plots = PLOTS | SR_PLOTS | {"palinka_sae_figures"}
+    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(text_plots, 1)}
     edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # every figure imports the style
     assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(ALL_PLOTS, 1)}
     edit(workdir / "src" / "interpflow" / "hooks.py")
     expected = {
-        "extract_activations": 4,
+        "extract_activations": 5,
         "neuron_clusters_statistics": 1,
         "coffee_mi_statistics": 1,
+        "palinka_sae_train": 1,
+        "palinka_sae_scores": 1,
         "hooks_vs_hidden_statistics": 1,
         "subspace_removal_inspection": 1,
         "subspace_removal_interventions": 1,

@@ -12,12 +12,13 @@ and optionally ``check_text(section, section_name, tokenized)``, which raises
 an :class:`interpflow.config.TokenizedTexts`).
 """
 
-from interpflow.analyses import coffee_mi, hooks_vs_hidden, neuron_clusters, subspace_removal
+from interpflow.analyses import coffee_mi, hooks_vs_hidden, neuron_clusters, palinka_sae, subspace_removal
 
 ANALYSES = {
     "subspace_removal": subspace_removal,
     "neuron_clusters": neuron_clusters,
     "coffee_mi": coffee_mi,
+    "palinka_sae": palinka_sae,
     "hooks_vs_hidden": hooks_vs_hidden,
 }
 

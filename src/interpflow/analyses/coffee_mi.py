@@ -35,7 +35,8 @@ def configured_layers(section: dict, n_layer: int) -> list[tuple[str, int]]:
 
 
 def required_sites(section: dict, n_layer: int) -> dict[str, list[str]]:
-    return {section["text"]: [module_output(layer, module) for layer in range(n_layer) for module in SUBLAYERS.values()]}
+    sites = [module_output(layer, module) for layer in range(n_layer) for module in SUBLAYERS.values()]
+    return {section["text"]: sites}
 
 
 def target_positions(token_ids: list[int], target_id: int) -> list[int]:
@@ -85,7 +86,8 @@ def layer_pairs(vectors: np.ndarray, positions: list[int], layer: int, sublayer:
         for j in range(i + 1, len(positions)):
             for estimator in ESTIMATORS:
                 mi = pair_mi(vectors[i], vectors[j], estimator, section)
-                rows.append((layer, sublayer, estimator, i, j, positions[i], positions[j], positions[j] - positions[i], mi))
+                distance = positions[j] - positions[i]
+                rows.append((layer, sublayer, estimator, i, j, positions[i], positions[j], distance, mi))
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
@@ -93,9 +95,10 @@ def pairwise_mi_table(store, positions: list[int], n_layer: int, section: dict, 
     """``pairwise_mi.parquet``: every pair, layer, sublayer and estimator (layers run in parallel)."""
     started = time.perf_counter()
     jobs = [
-        delayed(layer_pairs)(store[module_output(layer, module)][positions].astype(np.float64), positions, layer, name, section)
+        delayed(layer_pairs)(store[site][positions].astype(np.float64), positions, layer, name, section)
         for layer in range(n_layer)
         for name, module in SUBLAYERS.items()
+        for site in [module_output(layer, module)]
     ]
     frames = Parallel(n_jobs=threads)(jobs)
     log.info("MI for %d (layer, sublayer) combinations in %.1f s", len(frames), time.perf_counter() - started)

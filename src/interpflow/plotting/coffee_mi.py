@@ -29,8 +29,11 @@ def one_layer(pairs: pd.DataFrame, summary: pd.DataFrame, layer: int, sublayer: 
         ax.set(xlabel="Target occurrence", ylabel="Target occurrence", title=title)
     tau = summary.query("layer == @layer and sublayer == @sublayer and estimator == @estimator").iloc[0]
     axes[2].plot(rows["distance"], rows["mi"], "s", color="#b3b3e6", markeredgecolor="k", markersize=9)
-    axes[2].set(xlabel="Token distance", ylabel=f"MI ({UNITS[estimator]})",
-                title=f"Kendall τ = {tau['kendall_tau']:.2f} (p = {tau['kendall_p']:.4f})")
+    axes[2].set(
+        xlabel="Token distance",
+        ylabel=f"MI ({UNITS[estimator]})",
+        title=f"Kendall τ = {tau['kendall_tau']:.2f} (p = {tau['kendall_p']:.4f})",
+    )
     fig.suptitle(f"{SUBLAYER_LABELS[sublayer]} output of block {layer}, {estimator} estimator")
     fig.tight_layout()
     return fig
@@ -41,14 +44,19 @@ def example_pair(points: pd.DataFrame, values: pd.DataFrame, layer: int, sublaye
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     kept = points[~points["outlier"]]
     dropped = points[points["outlier"]]
-    ax.plot(kept["x"], kept["y"], "o", color="#b3e6b3", markeredgecolor="k", markeredgewidth=0.3, alpha=0.5,
-            label="kept")
-    ax.plot(dropped["x"], dropped["y"], "s", color="#e6b3b3", markeredgecolor="k",
-            label=f"outliers (|z| > {threshold})")
-    ax.set(xlabel="First occurrence", ylabel="Second occurrence",
-           title=f"{SUBLAYER_LABELS[sublayer]} output, block {layer}\n"
-           f"histogram MI: all {mi['histogram', 'all']:.3f}, trimmed {mi['histogram', 'trimmed']:.3f} bits\n"
-           f"kNN MI: all {mi['knn', 'all']:.3f}, trimmed {mi['knn', 'trimmed']:.3f} nats")
+    ax.plot(
+        kept["x"], kept["y"], "o", color="#b3e6b3", markeredgecolor="k", markeredgewidth=0.3, alpha=0.5, label="kept"
+    )
+    ax.plot(
+        dropped["x"], dropped["y"], "s", color="#e6b3b3", markeredgecolor="k", label=f"outliers (|z| > {threshold})"
+    )
+    ax.set(
+        xlabel="First occurrence",
+        ylabel="Second occurrence",
+        title=f"{SUBLAYER_LABELS[sublayer]} output, block {layer}\n"
+        f"histogram MI: all {mi['histogram', 'all']:.3f}, trimmed {mi['histogram', 'trimmed']:.3f} bits\n"
+        f"kNN MI: all {mi['knn', 'all']:.3f}, trimmed {mi['knn', 'trimmed']:.3f} nats",
+    )
     ax.legend()
     fig.tight_layout()
     return fig
@@ -61,19 +69,33 @@ def layers(summary: pd.DataFrame, tests: pd.DataFrame, estimator: str):
     for column, sublayer in enumerate(SUBLAYER_LABELS):
         part = rows[rows["sublayer"] == sublayer]
         axes[0, column].plot(part["layer"], part["mean_mi"], "o", color="#e6b3b3", markeredgecolor="k")
-        axes[0, column].set(xlabel="Transformer block", ylabel=f"Mean MI ({UNITS[estimator]})",
-                            title=f"{SUBLAYER_LABELS[sublayer]}: MI by layer", ylim=(0, rows["mean_mi"].max() * 1.1))
+        axes[0, column].set(
+            xlabel="Transformer block",
+            ylabel=f"Mean MI ({UNITS[estimator]})",
+            title=f"{SUBLAYER_LABELS[sublayer]}: MI by layer",
+            ylim=(0, rows["mean_mi"].max() * 1.1),
+        )
         axes[1, column].plot(part["layer"], part["kendall_tau"], "s", color="#b3b3e6", markeredgecolor="k")
         axes[1, column].axhline(0, linestyle="--", color="gray", linewidth=0.8)
-        axes[1, column].set(xlabel="Transformer block", ylabel="Kendall τ",
-                            title=f"{SUBLAYER_LABELS[sublayer]}: MI–distance correlation")
+        axes[1, column].set(
+            xlabel="Transformer block",
+            ylabel="Kendall τ",
+            title=f"{SUBLAYER_LABELS[sublayer]}: MI–distance correlation",
+        )
     for row, (test, label) in enumerate((("t", "t (MLP − attention MI)"), ("z", "z (attention − MLP τ)"))):
         part = tests[(tests["estimator"] == estimator) & (tests["test"] == test)]
         significant = part[part["significant"]]
         rest = part[~part["significant"]]
         axes[row, 2].plot(rest["layer"], rest["statistic"], "rx", label="not significant (FDR)")
-        axes[row, 2].plot(significant["layer"], significant["statistic"], "h", color="#b3e6b3", markeredgecolor="k",
-                          markersize=8, label="significant (FDR)")
+        axes[row, 2].plot(
+            significant["layer"],
+            significant["statistic"],
+            "h",
+            color="#b3e6b3",
+            markeredgecolor="k",
+            markersize=8,
+            label="significant (FDR)",
+        )
         axes[row, 2].axhline(0, linestyle="--", color="gray", linewidth=0.8)
         axes[row, 2].set(xlabel="Transformer block", ylabel=label, title="Attention vs MLP by layer")
         axes[row, 2].legend(fontsize=8)

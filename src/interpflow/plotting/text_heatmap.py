@@ -27,7 +27,7 @@ def text_heatmap(tokens, values, norm=None, cmap=DIVERGING_CMAP, title="", label
     fig = plt.figure(figsize=(width, 1))
     renderer = fig.canvas.get_renderer()
     line_height = fontsize * 2.2 / 72  # inches
-    gap = 2 * 0.25 * fontsize / 72 + 0.02  # the boxes' padding on both sides, plus a little air
+    gap = 2 * 0.25 * fontsize / 72  # the boxes' padding on both sides
     x, line, placed = 0.0, 0, []
     for token, value in zip(tokens, values, strict=True):
         shown = token.replace("\n", "\u21b5")

@@ -1,0 +1,117 @@
+"""A tied-weight k-sparse autoencoder (SAE) on cached activations, trained full batch with Adam.
+
+``z = topk(relu(x @ W.T))`` keeps, per token, the latents at or above the k-th largest value;
+``x_hat = z @ W`` decodes with the transposed encoder (tied weights, no biases).
+Loss = MSE(x_hat, x) + ``l1_weight`` * mean|z| + ``decorrelation_weight`` * sum of squared
+off-diagonal entries of the latents' covariance over tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ["epoch", "total_loss", "mse_loss", "l1_loss", "decorrelation_loss"]
+
+
+@dataclass(frozen=True)
+class SAEConfig:
+    """Everything that defines a training run; saved next to the weights."""
+
+    input_dim: int
+    latent_dim: int
+    k: int
+    l1_weight: float = 1.0
+    decorrelation_weight: float = 0.0005
+    learning_rate: float = 1e-4
+    epochs: int = 100
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class KSparseAutoencoder(nn.Module):
+    """Tied-weight k-sparse autoencoder: encoder ``(latent_dim, input_dim)``, decoder its transpose."""
+
+    def __init__(self, config: SAEConfig):
+        super().__init__()
+        if not 1 <= config.k <= config.latent_dim:
+            raise ValueError(f"k = {config.k} must be in 1..latent_dim ({config.latent_dim})")
+        self.config = config
+        self.encoder = nn.Linear(config.input_dim, config.latent_dim, bias=False)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``(tokens, input_dim)`` -> ``(tokens, latent_dim)``: ReLU, then values below the k-th largest zeroed."""
+        latent = torch.relu(self.encoder(x))
+        kth = latent.topk(self.config.k, dim=1).values[:, -1:]
+        return latent * (latent >= kth)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.encoder.weight
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        return self.decode(z), z
+
+
+def decorrelation_penalty(z: torch.Tensor) -> torch.Tensor:
+    """Sum of squared off-diagonal entries of the ``(latent, latent)`` covariance of ``z`` over tokens."""
+    covariance = torch.cov(z.T)
+    return (covariance**2).sum() - (covariance.diagonal() ** 2).sum()
+
+
+def loss_terms(model: KSparseAutoencoder, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The weighted loss terms and their sum (``total``) for a batch ``x``."""
+    x_hat, z = model(x)
+    terms = {
+        "mse": torch.mean((x_hat - x) ** 2),
+        "l1": model.config.l1_weight * z.abs().mean(),
+        "decorrelation": model.config.decorrelation_weight * decorrelation_penalty(z),
+    }
+    terms["total"] = terms["mse"] + terms["l1"] + terms["decorrelation"]
+    return terms
+
+
+def train(activations: np.ndarray, config: SAEConfig, device: str | torch.device = "cpu"):
+    """Train full batch; returns the model (eval mode) and the training log (one row per epoch)."""
+    x = torch.as_tensor(np.asarray(activations, dtype=np.float32), device=device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = KSparseAutoencoder(config)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    rows = []
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        optimizer.zero_grad()
+        terms = loss_terms(model, x)
+        terms["total"].backward()
+        optimizer.step()
+        rows.append((epoch, *(terms[name].item() for name in ("total", "mse", "l1", "decorrelation"))))
+        if epoch % 10 == 0 or epoch == config.epochs - 1:
+            rate = (epoch + 1) / (time.perf_counter() - started)
+            log.info("epoch %d/%d: loss %.5f (%.1f epochs/s)", epoch + 1, config.epochs, rows[-1][1], rate)
+    return model.eval(), pd.DataFrame(rows, columns=LOG_COLUMNS)
+
+
+@torch.no_grad()
+def fraction_of_variance_unexplained(model: KSparseAutoencoder, activations: np.ndarray) -> float:
+    """``sum (x - x_hat)^2 / sum (x - mean_tokens(x))^2`` over all tokens and dimensions."""
+    x = torch.as_tensor(np.asarray(activations, dtype=np.float32), device=model.encoder.weight.device)
+    x_hat, _ = model(x)
+    return float(((x - x_hat) ** 2).sum() / ((x - x.mean(dim=0)) ** 2).sum())
+
+
+@torch.no_grad()
+def latent_activations(model: KSparseAutoencoder, activations: np.ndarray) -> np.ndarray:
+    x = torch.as_tensor(np.asarray(activations, dtype=np.float32), device=model.encoder.weight.device)
+    return model.encode(x).cpu().numpy()

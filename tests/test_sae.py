@@ -1,0 +1,117 @@
+"""The k-sparse tied-weight autoencoder and the latent scores, against direct computations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from interpflow.analyses import palinka_sae as sae_analysis
+from interpflow.sae import (
+    KSparseAutoencoder,
+    SAEConfig,
+    decorrelation_penalty,
+    fraction_of_variance_unexplained,
+    latent_activations,
+    loss_terms,
+    train,
+)
+
+
+def toy_data(n_tokens=64, width=24, seed=0):
+    rng = np.random.default_rng(seed)
+    return (
+        rng.normal(size=(n_tokens, 4)) @ rng.normal(size=(4, width)) + 0.1 * rng.normal(size=(n_tokens, width))
+    ).astype(np.float32)
+
+
+def model_for(x, k=8, **overrides):
+    config = SAEConfig(input_dim=x.shape[1], latent_dim=2 * x.shape[1], k=k, **overrides)
+    torch.manual_seed(0)
+    return KSparseAutoencoder(config)
+
+
+def test_exactly_k_latents_per_token():
+    x = toy_data()
+    z = model_for(x, k=8).encode(torch.from_numpy(x))
+    assert ((z != 0).sum(dim=1) == 8).all()
+    assert (z >= 0).all()
+
+
+def test_kept_latents_are_the_k_largest_and_ties_at_the_kth_are_kept():
+    model = model_for(np.zeros((1, 3), np.float32), k=2)
+    with torch.no_grad():
+        model.encoder.weight.copy_(
+            torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0], [-1, 0, 0], [0, 0, 0.5]])
+        )
+    z = model.encode(torch.tensor([[3.0, 2.0, 1.0]]))
+    # pre-activations 3, 2, 1, 2, -3, 0.5: the k-th largest is 2, and both 2s are kept (as in the seed)
+    assert z.tolist() == [[3.0, 2.0, 0.0, 2.0, 0.0, 0.0]]
+
+
+def test_decoder_is_the_transposed_encoder():
+    x = torch.from_numpy(toy_data())
+    model = model_for(x.numpy())
+    x_hat, z = model(x)
+    torch.testing.assert_close(x_hat, z @ model.encoder.weight)
+    assert [name for name, _ in model.named_parameters()] == ["encoder.weight"]
+
+
+def test_each_loss_term_against_a_direct_computation():
+    x = torch.from_numpy(toy_data())
+    model = model_for(x.numpy(), l1_weight=0.7, decorrelation_weight=0.01)
+    terms = loss_terms(model, x)
+    x_hat, z = model(x)
+    z_np = z.detach().double().numpy()
+    covariance = np.cov(z_np, rowvar=False)
+    off_diagonal = covariance - np.diag(np.diag(covariance))
+    assert terms["mse"].item() == pytest.approx(torch.nn.functional.mse_loss(x_hat, x).item())
+    assert terms["l1"].item() == pytest.approx(0.7 * np.abs(z_np).mean(), rel=1e-5)
+    assert terms["decorrelation"].item() == pytest.approx(0.01 * (off_diagonal**2).sum(), rel=1e-4)
+    assert decorrelation_penalty(z).item() == pytest.approx((off_diagonal**2).sum(), rel=1e-4)
+    assert terms["total"].item() == pytest.approx(sum(terms[k].item() for k in ("mse", "l1", "decorrelation")))
+
+
+def test_training_lowers_the_loss_and_is_deterministic():
+    x = toy_data()
+    config = SAEConfig(input_dim=24, latent_dim=48, k=8, learning_rate=1e-2, epochs=60, seed=3)
+    model, log = train(x, config)
+    assert list(log.columns) == ["epoch", "total_loss", "mse_loss", "l1_loss", "decorrelation_loss"]
+    assert log["epoch"].tolist() == list(range(60))
+    assert log["total_loss"].iloc[-1] < 0.5 * log["total_loss"].iloc[0]
+    _, again = train(x, config)
+    pd.testing.assert_frame_equal(log, again, check_exact=True)
+    assert not model.training
+
+
+def test_fraction_of_variance_unexplained():
+    x = toy_data()
+    model = model_for(x)
+    with torch.no_grad():
+        x_hat = model(torch.from_numpy(x))[0].numpy()
+    expected = ((x - x_hat) ** 2).sum() / ((x - x.mean(axis=0)) ** 2).sum()
+    assert fraction_of_variance_unexplained(model, x) == pytest.approx(expected, rel=1e-5)
+    assert latent_activations(model, x).shape == (64, 48)
+
+
+def test_latent_scores_by_hand():
+    latents = np.array([[0.0, 2.0, 1.0], [0.0, 4.0, 0.0], [0.0, 0.0, 3.0], [0.0, 6.0, 0.0]])
+    is_target = np.array([True, True, False, False])
+    scores = sae_analysis.latent_scores(latents, is_target, "geo")
+    assert list(scores.columns) == ["latent", "density_pct", "mean_nonzero", "geo_score"]
+    np.testing.assert_allclose(scores["density_pct"], [0, 75, 50])
+    np.testing.assert_allclose(scores["mean_nonzero"], [0, 4, 2])
+    # latent 1: target mean (2+4)/2 = 3, other tokens 6 -> 0.5; latent 2: 1 / 3; latent 0: none -> 0
+    np.testing.assert_allclose(scores["geo_score"], [0, 0.5, 1 / 3])
+
+
+def test_word_positions_match_whole_words_with_their_space():
+    tokens = ["Pal", "inka", " in", " Hungary", " and", " Trans", "yl", "vania", ",", " Hungary", "an"]
+    marked = sae_analysis.word_positions(tokens, ["Hungary", "Transylvania", "Austria"])
+    assert np.flatnonzero(marked).tolist() == [3, 5, 6, 7]  # " Hungary" + "an" is another word
+
+
+def test_ranked_latents():
+    scores = pd.DataFrame({"latent": [0, 1, 2, 3], "density_pct": [5.0, 50.0, 20.0, 50.0]})
+    assert [sae_analysis.ranked(scores, "density_pct", r) for r in range(4)] == [1, 3, 2, 0]
+    with pytest.raises(ValueError, match="rank 4 is out of range: there are 4 latents"):
+        sae_analysis.ranked(scores, "density_pct", 4)
