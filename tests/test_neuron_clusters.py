@@ -141,3 +141,25 @@ def test_cosine_similarities_of_columns():
     np.testing.assert_allclose(
         nc.cosine_similarities(vectors), [[1, 0, 2**-0.5], [0, 1, 2**-0.5], [2**-0.5, 2**-0.5, 1]]
     )
+
+
+def test_figures_draw_when_no_neuron_is_significant():
+    """The workflow completes when too few neurons pass: every figure draws, with a note instead of clusters."""
+    import matplotlib.pyplot as plt
+
+    from interpflow.plotting import neuron_clusters as plots
+
+    acts, first = planted(shifted=())
+    tests = nc.neuron_tests(acts, first, layer=1, correction="bonferroni", alpha=0.05)
+    clusters, _ = nc.embed_and_cluster(acts, tests, SECTION)
+    assert clusters.empty
+    figures = [
+        plots.t_values(tests, ["him", "her"], "bonferroni"),
+        plots.tsne(acts, clusters),
+        plots.dbscan(clusters),
+        plots.dbscan_similarity(acts, clusters, 20),
+        plots.kmeans(acts, clusters),
+        plots.layer_sweep(tests, clusters),
+    ]
+    assert all(len(fig.axes) >= 1 for fig in figures)
+    plt.close("all")
