@@ -16,6 +16,7 @@ os.environ.update(
 from interpflow.code_dependencies import imported_package_files
 from interpflow.config import ConfigError, validate_config
 from interpflow.registry import required_sites
+from interpflow.sites import module_output
 from interpflow.analyses import neuron_clusters as nc_analysis
 from interpflow.analyses import palinka_sae as sae_analysis
 from interpflow.analyses import subspace_removal as sr_analysis
@@ -250,8 +251,9 @@ def palinka_sae_store(wildcards):
 
 
 def palinka_sae_site(wildcards):
-    layer = sae_analysis.sae_layer(SAE, n_layer(wildcards.model))
-    return f"h.{layer}.mlp.c_fc"
+    return module_output(
+        sae_analysis.sae_layer(SAE, n_layer(wildcards.model)), "mlp.c_fc"
+    )
 
 
 def palinka_sae_outputs():
