@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from interpflow.plotting.panels import significance_scatter
 from interpflow.plotting.style import SEQUENTIAL_CMAP
 
 UNITS = {"histogram": "bits", "knn": "nats"}
@@ -84,17 +85,17 @@ def layers(summary: pd.DataFrame, tests: pd.DataFrame, estimator: str):
         )
     for row, (test, label) in enumerate((("t", "t (MLP − attention MI)"), ("z", "z (attention − MLP τ)"))):
         part = tests[(tests["estimator"] == estimator) & (tests["test"] == test)]
-        significant = part[part["significant"]]
-        rest = part[~part["significant"]]
-        axes[row, 2].plot(rest["layer"], rest["statistic"], "rx", label="not significant (FDR)")
-        axes[row, 2].plot(
-            significant["layer"],
-            significant["statistic"],
-            "h",
-            color="#b3e6b3",
-            markeredgecolor="k",
+        significance_scatter(
+            axes[row, 2],
+            part["layer"],
+            part["statistic"],
+            part["significant"],
+            "significant (FDR)",
+            "not significant (FDR)",
+            "#b3e6b3",
+            marker="h",
             markersize=8,
-            label="significant (FDR)",
+            rest_markersize=6,
         )
         axes[row, 2].axhline(0, linestyle="--", color="gray", linewidth=0.8)
         axes[row, 2].set(xlabel="Transformer block", ylabel=label, title="Attention vs MLP by layer")

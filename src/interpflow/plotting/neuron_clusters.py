@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from interpflow.analyses.neuron_clusters import cosine_similarities
+from interpflow.plotting.panels import significance_scatter
 from interpflow.plotting.style import SEQUENTIAL_CMAP
 
 CLUSTER_CMAP = "tab10"
@@ -54,17 +55,16 @@ def example_neuron(acts: np.ndarray, first_group: np.ndarray, names: list[str], 
 
 def t_values(tests: pd.DataFrame, names: list[str], correction: str):
     fig, ax = plt.subplots(figsize=(10, 4))
-    significant = tests[tests["significant"]]
-    rest = tests[~tests["significant"]]
-    ax.plot(rest["neuron"], rest["t_statistic"], "x", color="tab:red", markersize=2, alpha=0.6, label="not significant")
-    ax.plot(
-        significant["neuron"],
-        significant["t_statistic"],
-        "o",
-        color="#e6b3e6",
-        markeredgecolor="k",
-        markersize=5,
-        label=f"significant ({correction}, {len(significant)} neurons)",
+    n_significant = int(tests["significant"].sum())
+    significance_scatter(
+        ax,
+        tests["neuron"],
+        tests["t_statistic"],
+        tests["significant"],
+        f"significant ({correction}, {n_significant} neurons)",
+        "not significant",
+        "#e6b3e6",
+        rest_markersize=2,
     )
     ax.set(xlabel="Neuron", ylabel="t statistic", title=f'"{names[0]}" vs "{names[1]}" at every neuron')
     ax.legend(fontsize=8)
