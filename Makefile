@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 CORES ?= 2
 BIN := $(VENV)/bin
 
-.PHONY: demo reproduce test lint clean
+.PHONY: demo reproduce cluster-demo test lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ demo: $(VENV)/.installed
 
 reproduce: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+
+# The embedded workflow through profiles/slurm on a single-node SLURM cluster of this machine
+# (tools/single_node_slurm.sh installs and starts it; root and apt-get, or slurm already installed).
+cluster-demo: $(VENV)/.installed
+	tools/single_node_slurm.sh start
+	$(BIN)/snakemake --profile profiles/slurm --slurm-no-account --slurm-status-command squeue \
+		--configfile overlays/embedded.yaml
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -30,3 +30,17 @@ def tiny_model(tiny_model_dir):
     from interpflow.models import load_model
 
     return load_model(tiny_model_dir, "cpu", n_layer=TINY_SPEC["n_layer"])
+
+
+@pytest.fixture(scope="session")
+def local_run(tmp_path_factory):
+    """The whole embedded workflow run once on this machine, and its Parquet tables as first written.
+
+    Tests that change the run's configuration afterwards share the folder; ``tables`` keeps the
+    reference that other ways of running the same config (e.g. on SLURM) are compared against.
+    """
+    from tests.workflow_helpers import LocalRun, copy_project, parquet_tables, snakemake
+
+    workdir = copy_project(tmp_path_factory.mktemp("project"))
+    snakemake(workdir)
+    return LocalRun(workdir, parquet_tables(workdir))

@@ -1,5 +1,9 @@
 """The activation store: batched extraction, padding never stored, lossless round trip, atomic writes."""
 
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,3 +89,20 @@ def test_interrupted_write_leaves_no_output(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_parquet(pd.DataFrame({"a": [1]}), target)
     assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]
+
+
+def test_sigterm_mid_write_leaves_no_output(tmp_path):
+    """What ``scancel`` does to a running stage: the write is abandoned and its temporary file removed."""
+    stage = f"""
+import os, signal, sys
+from pathlib import Path
+from interpflow.atomic_io import atomic_path, exit_on_sigterm
+exit_on_sigterm()
+with atomic_path(Path({str(tmp_path / "table.parquet")!r})) as tmp:
+    tmp.write_bytes(b"half a parquet file")
+    os.kill(os.getpid(), signal.SIGTERM)
+    signal.pause()
+"""
+    result = subprocess.run([sys.executable, "-c", stage], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -25,7 +25,8 @@ def env_packages(path) -> set[str]:
 
 def test_envs_name_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {package_name(r) for r in project["dependencies"]}
+    runtime = project["dependencies"] + project["optional-dependencies"]["cluster"]
+    declared = {package_name(r) for r in runtime}
     envs = {path.name: env_packages(path) for path in sorted((ROOT / "envs").glob("*.yaml"))}
     assert set(envs) >= {"torch.yaml", "analysis.yaml", "workflow.yaml"}
     assert set().union(*envs.values()) == declared

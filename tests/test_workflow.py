@@ -9,7 +9,7 @@ import pytest
 import yaml
 from safetensors.numpy import load_file
 
-from tests.workflow_helpers import copy_project, job_blocks, scheduled_jobs, snakemake
+from tests.workflow_helpers import MODEL_STAGES, job_blocks, scheduled_jobs, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -23,14 +23,11 @@ SR_PLOTS = {
 }
 NC_PLOTS = {"neuron_clusters_figures", "neuron_clusters_sweep_figure"}
 ALL_PLOTS = PLOTS | SR_PLOTS | NC_PLOTS | {"coffee_mi_figures", "palinka_sae_figures"}
-MODEL_STAGES = {"extract_activations", "subspace_removal_interventions", "palinka_sae_train"}
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    workdir = copy_project(tmp_path_factory.mktemp("project"))
-    snakemake(workdir)
-    return workdir
+def workdir(local_run):
+    return local_run.workdir
 
 
 def overlay(workdir, name, changes) -> str:

@@ -7,7 +7,10 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from tests.conftest import ROOT
 
@@ -24,6 +27,16 @@ PROJECT_PARTS = [
     "profiles",
 ]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# Stages that run a model and so ask for a GPU; every other stage is statistics or plotting.
+MODEL_STAGES = {"extract_activations", "subspace_removal_interventions", "palinka_sae_train"}
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """A project folder after a complete local run, with its tables as that run wrote them."""
+
+    workdir: Path
+    tables: dict[str, pd.DataFrame]
 
 
 def copy_project(destination: Path) -> Path:
@@ -67,3 +80,19 @@ def job_blocks(output: str) -> dict[str, str]:
         if found:
             blocks[found.group(1)] = block
     return blocks
+
+
+def parquet_tables(workdir: Path) -> dict[str, pd.DataFrame]:
+    """Every Parquet table under ``results/``, by path relative to ``workdir``."""
+    return {
+        path.relative_to(workdir).as_posix(): pd.read_parquet(path)
+        for path in sorted((workdir / "results").rglob("*.parquet"))
+    }
+
+
+def assert_same_tables(workdir: Path, expected: dict[str, pd.DataFrame]) -> None:
+    """The Parquet tables under ``workdir/results`` are exactly ``expected`` (same files, same values)."""
+    found = parquet_tables(workdir)
+    assert sorted(found) == sorted(expected)
+    for name, table in expected.items():
+        pd.testing.assert_frame_equal(found[name], table, check_exact=True, obj=name)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -53,6 +55,19 @@ def atomic_directory(path: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (``scancel``, a job's time limit, Ctrl-C of snakemake) into ``SystemExit``.
+
+    Python's default is to die at once, which skips the cleanup above and leaves temporary files
+    behind; as an exception, the signal unwinds the stage and removes them.
+    """
+
+    def stop(signum, frame):
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> None:
