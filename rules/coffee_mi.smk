@@ -33,7 +33,7 @@ rule coffee_mi_figures:
         **{table: f"results/coffee_mi/{{model}}/{table}.parquet" for table in MI_TABLES},
         code=code("scripts/coffee_mi_figures.py"),
     output:
-        **figure_outputs("results/coffee_mi/{model}/figures", *MI_FIGURES),
+        **figure_outputs("coffee_mi", "results/coffee_mi/{model}/figures", *MI_FIGURES),
     log:
         "logs/coffee_mi/{model}/figures.log",
     conda:

@@ -79,13 +79,24 @@ def n_layer(model):
     return config["models"][model]["n_layer"]
 
 
-def figure_outputs(folder, *names):
-    """Named PNG and SVG outputs ``<name>_png`` / ``<name>_svg`` of figures in ``folder``."""
-    return {
-        f"{name}_{ext}": f"{folder}/{name}.{ext}"
-        for name in names
-        for ext in ("png", "svg")
-    }
+def figure_outputs(analysis, folder, *names, **labels):
+    """PNG and SVG outputs ``<name>_png`` / ``<name>_svg`` of figures in ``folder``.
+
+    Each PNG goes into the report under its analysis and model, captioned by
+    ``report/<analysis>/<name>.rst``; ``labels`` (values may name wildcards) tell apart figures
+    of the same name, e.g. one per layer.
+    """
+    outputs = {}
+    for name in names:
+        outputs[f"{name}_png"] = report(
+            f"{folder}/{name}.png",
+            caption=f"../report/{analysis}/{name}.rst",
+            category=analysis,
+            subcategory="{model}",
+            labels={"result": name, **labels},
+        )
+        outputs[f"{name}_svg"] = f"{folder}/{name}.svg"
+    return outputs
 
 
 def all_figures(analysis, names, models):
@@ -273,4 +284,43 @@ def palinka_sae_outputs():
         expand("results/palinka_sae/{model}/{file}", model=SAE["models"], file=files)
         + all_figures("palinka_sae", SAE_FIGURES + SAE_HEATMAPS, SAE["models"])
         + heatmaps
+    )
+
+
+# --- report and targets -----------------------------------------------------------------------
+# analysis -> its tables shown in the report (each stays a Parquet file; the view is for reading)
+KEY_TABLES = {
+    "subspace_removal": ["layer_sweep"],
+    "neuron_clusters": ["cluster_summary"],
+    "coffee_mi": ["layer_summary", "sublayer_tests"],
+    "palinka_sae": ["latents"],
+    "hooks_vs_hidden": ["correlations"],
+}
+ANALYSIS_MODELS = {
+    "subspace_removal": SR["models"],
+    "neuron_clusters": NC["models"],
+    "coffee_mi": MI["models"],
+    "palinka_sae": SAE["models"],
+    "hooks_vs_hidden": HVH["models"],
+}
+
+
+def table_views():
+    return [
+        f"results/{analysis}/{model}/tables/{table}.html"
+        for analysis, tables in KEY_TABLES.items()
+        for model in ANALYSIS_MODELS[analysis]
+        for table in tables
+    ]
+
+
+def workflow_outputs():
+    """Every table and figure of every analysis, for the configured models, and the report's table views."""
+    return (
+        subspace_removal_outputs()
+        + neuron_clusters_outputs()
+        + coffee_mi_outputs()
+        + palinka_sae_outputs()
+        + hooks_vs_hidden_outputs()
+        + table_views()
     )

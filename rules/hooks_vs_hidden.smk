@@ -35,8 +35,11 @@ rule hooks_vs_hidden_decomposition_figure:
         values="results/hooks_vs_hidden/{model}/comparison_values.parquet",
         code=code("scripts/hooks_vs_hidden_figures.py"),
     output:
-        png="results/hooks_vs_hidden/{model}/figures/decomposition.png",
-        svg="results/hooks_vs_hidden/{model}/figures/decomposition.svg",
+        **figure_outputs(
+            "hooks_vs_hidden",
+            "results/hooks_vs_hidden/{model}/figures",
+            "decomposition",
+        ),
     log:
         "logs/hooks_vs_hidden/{model}/decomposition_figure.log",
     conda:
@@ -57,8 +60,11 @@ rule hooks_vs_hidden_layer_profile_figure:
         correlations="results/hooks_vs_hidden/{model}/correlations.parquet",
         code=code("scripts/hooks_vs_hidden_layer_profile.py"),
     output:
-        png="results/hooks_vs_hidden/{model}/figures/layer_profile.png",
-        svg="results/hooks_vs_hidden/{model}/figures/layer_profile.svg",
+        **figure_outputs(
+            "hooks_vs_hidden",
+            "results/hooks_vs_hidden/{model}/figures",
+            "layer_profile",
+        ),
     log:
         "logs/hooks_vs_hidden/{model}/layer_profile_figure.log",
     conda:

@@ -41,7 +41,10 @@ rule neuron_clusters_figures:
         code=code("scripts/neuron_clusters_figures.py"),
     output:
         **figure_outputs(
-            "results/neuron_clusters/{model}/figures/layer{layer}", *NC_FIGURES
+            "neuron_clusters",
+            "results/neuron_clusters/{model}/figures/layer{layer}",
+            *NC_FIGURES,
+            layer="{layer}",
         ),
     log:
         "logs/neuron_clusters/{model}/figures_layer{layer}.log",
@@ -65,7 +68,12 @@ rule neuron_clusters_sweep_figure:
         neuron_clusters="results/neuron_clusters/{model}/neuron_clusters.parquet",
         code=code("scripts/neuron_clusters_sweep_figure.py"),
     output:
-        **figure_outputs("results/neuron_clusters/{model}/figures", "layer_sweep"),
+        **figure_outputs(
+            "neuron_clusters",
+            "results/neuron_clusters/{model}/figures",
+            "layer_sweep",
+            layer="all",
+        ),
     log:
         "logs/neuron_clusters/{model}/sweep_figure.log",
     conda:

@@ -62,7 +62,9 @@ rule palinka_sae_figures:
         tokens=lambda wildcards: palinka_sae_store(wildcards)["tokens"],
         code=code("scripts/palinka_sae_figures.py"),
     output:
-        **figure_outputs(f"{SAE_RUN}/figures", *SAE_FIGURES, *SAE_HEATMAPS),
+        **figure_outputs(
+            "palinka_sae", f"{SAE_RUN}/figures", *SAE_FIGURES, *SAE_HEATMAPS
+        ),
         **{f"{name}_html": f"{SAE_RUN}/figures/{name}.html" for name in SAE_HEATMAPS},
     log:
         "logs/palinka_sae/{model}/figures.log",

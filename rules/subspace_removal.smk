@@ -66,7 +66,9 @@ rule subspace_removal_inspection_figures:
         spectrum="results/subspace_removal/{model}/inspection_spectrum.parquet",
         code=code("scripts/subspace_removal_inspection_figures.py"),
     output:
-        **figure_outputs(SR_FIGURES, "activation_histogram", "inspection"),
+        **figure_outputs(
+            "subspace_removal", SR_FIGURES, "activation_histogram", "inspection"
+        ),
     log:
         "logs/subspace_removal/{model}/inspection_figures.log",
     conda:
@@ -92,6 +94,7 @@ rule subspace_removal_intervention_figures:
         code=code("scripts/subspace_removal_intervention_figures.py"),
     output:
         **figure_outputs(
+            "subspace_removal",
             SR_FIGURES,
             "hidden_state_impact",
             "cosine_similarity",
@@ -118,7 +121,7 @@ rule subspace_removal_sweep_figure:
         layer_sweep="results/subspace_removal/{model}/layer_sweep.parquet",
         code=code("scripts/subspace_removal_sweep_figure.py"),
     output:
-        **figure_outputs(SR_FIGURES, "layer_sweep"),
+        **figure_outputs("subspace_removal", SR_FIGURES, "layer_sweep"),
     log:
         "logs/subspace_removal/{model}/sweep_figure.log",
     conda:

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from interpflow.plotting.hooks_vs_hidden import plot_decomposition
-from interpflow.plotting.style import save_figure
+from interpflow.plotting.style import save_figures
 from interpflow.stage_logging import log_to
 
 log = log_to(snakemake.log[0])
@@ -11,5 +11,5 @@ params = snakemake.params
 table = pd.read_parquet(snakemake.input.correlations)
 values = pd.read_parquet(snakemake.input.values)
 fig = plot_decomposition(values, table, params.figure_layer, params.plot["marker_size"], params.plot["alpha"])
-save_figure(fig, snakemake.output.png, snakemake.output.svg)
-log.info("wrote %s and %s", snakemake.output.png, snakemake.output.svg)
+save_figures({"decomposition": fig}, snakemake.output)
+log.info("wrote %s", ", ".join(snakemake.output))

@@ -23,6 +23,7 @@ SR_PLOTS = {
 }
 NC_PLOTS = {"neuron_clusters_figures", "neuron_clusters_sweep_figure"}
 ALL_PLOTS = PLOTS | SR_PLOTS | NC_PLOTS | {"coffee_mi_figures", "palinka_sae_figures"}
+VIEW = "table_view"  # the report's HTML view of a key table, one job per table
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +213,7 @@ def test_model_stages_declare_a_gpu_and_cpu_stages_do_not(workdir):
         "neuron_clusters_statistics",
         "coffee_mi_statistics",
         "palinka_sae_scores",
+        VIEW,
         *ALL_PLOTS,
     }
     assert MODEL_STAGES | cpu_stages <= set(blocks)
@@ -232,12 +234,17 @@ def test_plot_parameter_reruns_only_plots(workdir):
 
 def test_statistics_parameter_reruns_statistics_and_plots_not_extraction(workdir):
     changed = overlay(workdir, "stats", {"hooks_vs_hidden": {"clip_threshold": 0.05}})
-    assert dry_run(workdir, changed) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS, 1)}
+    assert dry_run(workdir, changed) == {"hooks_vs_hidden_statistics": 1, VIEW: 1, **dict.fromkeys(PLOTS, 1)}
 
 
 def test_removed_components_rerun_interventions_and_plots_not_extraction(workdir):
     changed = overlay(workdir, "components", {"subspace_removal": {"n_components": 2}})
-    expected = {"subspace_removal_inspection": 1, "subspace_removal_interventions": 1, **dict.fromkeys(SR_PLOTS, 1)}
+    expected = {
+        "subspace_removal_inspection": 1,
+        "subspace_removal_interventions": 1,
+        VIEW: 1,
+        **dict.fromkeys(SR_PLOTS, 1),
+    }
     assert dry_run(workdir, changed) == expected
 
 
@@ -250,18 +257,19 @@ def test_neuron_cluster_parameters_rerun_what_depends_on_them(workdir):
     plot = overlay(workdir, "nc_plot", {"neuron_clusters": {"plot": {"example_neuron": 3, "seed": 0, "bins": 80}}})
     assert dry_run(workdir, plot) == {"neuron_clusters_figures": 1}
     alpha = overlay(workdir, "nc_alpha", {"neuron_clusters": {"alpha": 0.01}})
-    assert dry_run(workdir, alpha) == {"neuron_clusters_statistics": 1, **dict.fromkeys(NC_PLOTS, 1)}
+    assert dry_run(workdir, alpha) == {"neuron_clusters_statistics": 1, VIEW: 1, **dict.fromkeys(NC_PLOTS, 1)}
     layers = overlay(workdir, "nc_layers", {"neuron_clusters": {"layers": [2, 5]}})
     assert dry_run(workdir, layers) == {
         "neuron_clusters_statistics": 1,
         "neuron_clusters_figures": 2,
         "neuron_clusters_sweep_figure": 1,
+        VIEW: 1,
     }
 
 
 def test_coffee_mi_parameters_rerun_statistics_and_figures_only(workdir):
     changed = overlay(workdir, "mi", {"coffee_mi": {"outlier_threshold": 3}})
-    assert dry_run(workdir, changed) == {"coffee_mi_statistics": 1, "coffee_mi_figures": 1}
+    assert dry_run(workdir, changed) == {"coffee_mi_statistics": 1, "coffee_mi_figures": 1, VIEW: 2}
 
 
 def test_sae_parameters_rerun_training_not_extraction(workdir):
@@ -270,11 +278,12 @@ def test_sae_parameters_rerun_training_not_extraction(workdir):
     )
     assert dry_run(workdir, rank) == {"palinka_sae_figures": 1}
     epochs = overlay(workdir, "sae_epochs", {"palinka_sae": {"sae": {"epochs": 50}}})
-    assert dry_run(workdir, epochs) == {"palinka_sae_train": 1, "palinka_sae_scores": 1, "palinka_sae_figures": 1}
+    expected = {"palinka_sae_train": 1, "palinka_sae_scores": 1, "palinka_sae_figures": 1, VIEW: 1}
+    assert dry_run(workdir, epochs) == expected
     words = overlay(
         workdir, "sae_words", {"palinka_sae": {"category": {"name": "fruit", "words": ["fruit", "fruits"]}}}
     )
-    assert dry_run(workdir, words) == {"palinka_sae_scores": 1, "palinka_sae_figures": 1}
+    assert dry_run(workdir, words) == {"palinka_sae_scores": 1, "palinka_sae_figures": 1, VIEW: 1}
 
 
 def test_reference_engine_gives_the_same_tables(workdir):
@@ -287,6 +296,7 @@ def test_reference_engine_gives_the_same_tables(workdir):
         "subspace_removal_interventions": 1,
         "subspace_removal_intervention_figures": 1,
         "subspace_removal_sweep_figure": 1,
+        VIEW: 1,
     }
     snakemake(workdir, "subspace_removal", overlays=("overlays/embedded.yaml", reference))
     for name in tables:
@@ -335,6 +345,35 @@ def test_unavailable_hub_model_fails_with_the_ways_out(workdir, tmp_path):
     assert not (workdir / "models" / "hub" / "gpt2").exists()
 
 
+def test_figures_target_redraws_every_figure_without_a_model(workdir):
+    """After plot-only changes, ``snakemake figures`` runs figure jobs and nothing upstream of them."""
+    plots = overlay(
+        workdir,
+        "all_plots",
+        {
+            "hooks_vs_hidden": {"plot": {"marker_size": 7, "alpha": 0.6}},
+            "subspace_removal": {"plot": {"bins": 40}},
+            "neuron_clusters": {"plot": {"example_neuron": 3, "seed": 0, "bins": 80}},
+            "palinka_sae": {"plot": {"activity_rank": 3, "density_rank": 14, "score_rank": 9}},
+        },
+    )
+    changed_figures = {
+        "hooks_vs_hidden_decomposition_figure",
+        "subspace_removal_inspection_figures",
+        "subspace_removal_intervention_figures",
+        "neuron_clusters_figures",
+        "palinka_sae_figures",
+    }
+    assert scheduled_jobs(
+        snakemake(workdir, "figures", "-n", overlays=("overlays/embedded.yaml", plots)).stdout, targets=("figures",)
+    ) == dict.fromkeys(changed_figures, 1)
+    edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # plot code every figure imports
+    run = snakemake(workdir, "figures")
+    assert scheduled_jobs(run.stdout + run.stderr, targets=("figures",)) == dict.fromkeys(ALL_PLOTS, 1)
+    assert not MODEL_STAGES & set(scheduled_jobs(run.stdout + run.stderr, targets=("figures",)))
+    assert dry_run(workdir) == {}
+
+
 def edit(path):
     path.write_text(path.read_text() + "\n# edited by the rerun test\n")
 
@@ -344,12 +383,12 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     outputs = sorted(p for p in (workdir / "results").rglob("*") if p.suffix in (".parquet", ".safetensors"))
     before = {path: path.read_bytes() for path in outputs}
     edit(workdir / "src" / "interpflow" / "analyses" / "hooks_vs_hidden.py")
-    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(PLOTS, 1)}
+    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, VIEW: 1, **dict.fromkeys(PLOTS, 1)}
     edit(workdir / "src" / "interpflow" / "plotting" / "text_heatmap.py")  # imported by the subspace_removal plots
     text_plots = PLOTS | SR_PLOTS | {"palinka_sae_figures"}
-    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(text_plots, 1)}
+    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, VIEW: 1, **dict.fromkeys(text_plots, 1)}
     edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # every figure imports the style
-    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, **dict.fromkeys(ALL_PLOTS, 1)}
+    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, VIEW: 1, **dict.fromkeys(ALL_PLOTS, 1)}
     edit(workdir / "src" / "interpflow" / "hooks.py")
     expected = {
         "extract_activations": 5,
@@ -360,6 +399,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
         "hooks_vs_hidden_statistics": 1,
         "subspace_removal_inspection": 1,
         "subspace_removal_interventions": 1,
+        VIEW: 6,
         **dict.fromkeys(ALL_PLOTS, 1),
     }
     assert dry_run(workdir) == expected

@@ -25,6 +25,7 @@ PROJECT_PARTS = [
     "overlays",
     "envs",
     "profiles",
+    "report",
 ]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # Stages that run a model and so ask for a GPU; every other stage is statistics or plotting.

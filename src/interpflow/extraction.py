@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 import pandas as pd
@@ -11,6 +10,7 @@ import torch
 
 from interpflow.activation_store import ActivationStore
 from interpflow.hooks import capture
+from interpflow.progress import Progress
 from interpflow.sites import parse_site
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def extract_activations(model, tokenizer, texts: list[str], sites: list[str], ba
     device = next(model.parameters()).device
     kept: dict[str, list[np.ndarray]] = {site: [] for site in sites}
     token_frames = []
-    started = time.perf_counter()
+    progress = Progress(len(texts), "texts", "extracted", log)
     with capture(model, module_sites) as captured:
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(device)
@@ -42,9 +42,7 @@ def extract_activations(model, tokenizer, texts: list[str], sites: list[str], ba
                 kept[site].append(output.hidden_states[index][real].float().cpu().numpy())
             for offset, (ids, mask) in enumerate(zip(batch["input_ids"].cpu(), real.cpu(), strict=True)):
                 token_frames.append(token_table(tokenizer, start + offset, ids[mask].tolist()))
-            done = min(start + batch_size, len(texts))
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            log.info("extracted %d/%d texts (%.1f texts/s)", done, len(texts), rate)
+            progress.advance(len(real))
     tokens = pd.concat(token_frames, ignore_index=True)
     return ActivationStore(tokens=tokens, arrays={site: np.concatenate(kept[site]) for site in sites})
 

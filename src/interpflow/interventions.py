@@ -13,13 +13,13 @@ Two engines give the same :class:`InterventionRun` results:
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from interpflow.hooks import hooked
+from interpflow.progress import Progress
 from interpflow.sites import hidden_state, module_output
 from interpflow.subspace import remove_top_components
 
@@ -60,6 +60,7 @@ def sweep_reference(model, token_ids: torch.Tensor, layers: list[int], n_compone
     clean = model(ids, output_hidden_states=True)
     clean_logprobs = next_token_logprobs(clean.logits, ids[0])
     runs = []
+    progress = Progress(len(layers), "layers", "intervened at", log)
     for layer in layers:
 
         def remove(module, inputs, output):
@@ -72,6 +73,7 @@ def sweep_reference(model, token_ids: torch.Tensor, layers: list[int], n_compone
         runs.append(
             InterventionRun(layer, np.array(norms), delta[0].cpu().numpy(), _numpy(out.hidden_states[layer + 1][0]))
         )
+        progress.advance()
     return runs
 
 
@@ -116,12 +118,11 @@ def sweep_from_cache(
     mask = causal_mask(len(token_ids), dtype, device)
     runs: list[InterventionRun] = []
     ordered = sorted(layers)
-    started = time.perf_counter()
+    progress = Progress(len(ordered), "layers", "intervened at", log)
     for first in range(0, len(ordered), batch_size):
         group = ordered[first : first + batch_size]
         runs += _sweep_group(model, group, n_components, clean_hidden, clean_logprobs, token_ids, mask, cached)
-        rate = len(runs) / (time.perf_counter() - started)
-        log.info("intervened at %d/%d layers (%.2f layers/s)", len(runs), len(ordered), rate)
+        progress.advance(len(group))
     by_layer = {run.layer: run for run in runs}
     return [by_layer[layer] for layer in layers]
 

@@ -9,7 +9,6 @@ histogram, bits; ``knn``: scikit-learn, nats).
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 import pandas as pd
@@ -19,6 +18,7 @@ from statsmodels.stats.multitest import fdrcorrection
 
 from interpflow.errors import ConfigError
 from interpflow.mutual_information import knn_mutual_information, outlier_mask, trimmed_histogram_mutual_information
+from interpflow.progress import Progress
 from interpflow.sites import module_output
 
 log = logging.getLogger(__name__)
@@ -93,15 +93,17 @@ def layer_pairs(vectors: np.ndarray, positions: list[int], layer: int, sublayer:
 
 def pairwise_mi_table(store, positions: list[int], n_layer: int, section: dict, threads: int = 1) -> pd.DataFrame:
     """``pairwise_mi.parquet``: every pair, layer, sublayer and estimator (layers run in parallel)."""
-    started = time.perf_counter()
     jobs = [
         delayed(layer_pairs)(store[site][positions].astype(np.float64), positions, layer, name, section)
         for layer in range(n_layer)
         for name, module in SUBLAYERS.items()
         for site in [module_output(layer, module)]
     ]
-    frames = Parallel(n_jobs=threads)(jobs)
-    log.info("MI for %d (layer, sublayer) combinations in %.1f s", len(frames), time.perf_counter() - started)
+    progress = Progress(len(jobs), "(layer, sublayer) sites", "MI at", log)
+    frames = []
+    for frame in Parallel(n_jobs=threads, return_as="generator")(jobs):
+        frames.append(frame)
+        progress.advance()
     return pd.concat(frames, ignore_index=True)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from interpflow.plotting.panels import significance_scatter
-from interpflow.plotting.style import SEQUENTIAL_CMAP
+from interpflow.plotting.style import FULL_WIDTH, SEQUENTIAL_CMAP, SINGLE_WIDTH
 
 UNITS = {"histogram": "bits", "knn": "nats"}
 SUBLAYER_LABELS = {"attn": "Attention", "mlp": "MLP"}
@@ -23,7 +23,7 @@ def one_layer(pairs: pd.DataFrame, summary: pd.DataFrame, layer: int, sublayer: 
     """MI and token-distance matrices among target occurrences, and MI against distance."""
     rows = pairs.query("layer == @layer and sublayer == @sublayer and estimator == @estimator")
     n = int(rows["token_j"].max()) + 1
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 4))
     for ax, column, title in ((axes[0], "mi", f"MI ({UNITS[estimator]})"), (axes[1], "distance", "Token distance")):
         image = ax.imshow(_upper_matrix(rows, column, n), origin="lower", cmap=SEQUENTIAL_CMAP)
         fig.colorbar(image, ax=ax, pad=0.02, fraction=0.047)
@@ -42,7 +42,7 @@ def one_layer(pairs: pd.DataFrame, summary: pd.DataFrame, layer: int, sublayer: 
 
 def example_pair(points: pd.DataFrame, values: pd.DataFrame, layer: int, sublayer: str, threshold: float):
     mi = values.set_index(["estimator", "data"])["mi"]
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = plt.subplots(figsize=(SINGLE_WIDTH, 5.5))
     kept = points[~points["outlier"]]
     dropped = points[points["outlier"]]
     ax.plot(
@@ -65,7 +65,7 @@ def example_pair(points: pd.DataFrame, values: pd.DataFrame, layer: int, sublaye
 
 def layers(summary: pd.DataFrame, tests: pd.DataFrame, estimator: str):
     """The seed's 2x3 panel: mean MI and tau by layer for each sublayer, and the MLP vs attention tests."""
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6))
+    fig, axes = plt.subplots(2, 3, figsize=(FULL_WIDTH, 6))
     rows = summary[summary["estimator"] == estimator]
     for column, sublayer in enumerate(SUBLAYER_LABELS):
         part = rows[rows["sublayer"] == sublayer]

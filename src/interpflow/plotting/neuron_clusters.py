@@ -9,9 +9,7 @@ import pandas as pd
 
 from interpflow.analyses.neuron_clusters import cosine_similarities
 from interpflow.plotting.panels import significance_scatter
-from interpflow.plotting.style import SEQUENTIAL_CMAP
-
-CLUSTER_CMAP = "tab10"
+from interpflow.plotting.style import CATEGORICAL_CMAP, DIVERGING_CMAP, FULL_WIDTH, SEQUENTIAL_CMAP
 
 
 def _group_divider(ax, first_group: np.ndarray, names: list[str]) -> None:
@@ -26,9 +24,9 @@ def _empty(ax, message: str) -> None:
 
 def activations(acts: np.ndarray, first_group: np.ndarray, names: list[str], layer: int):
     """All target activations, the distribution of neuron means, and sentence means by group."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 4))
     limit = np.percentile(np.abs(acts), 99)
-    image = axes[0].imshow(acts, aspect="auto", vmin=-limit, vmax=limit, cmap="RdBu_r")
+    image = axes[0].imshow(acts, aspect="auto", vmin=-limit, vmax=limit, cmap=DIVERGING_CMAP)
     fig.colorbar(image, ax=axes[0], pad=0.01)
     axes[0].set(xlabel="MLP neuron", ylabel="Sentence", title=f"h.{layer}.mlp.c_fc at the target token")
     axes[1].hist(acts.mean(axis=0), 60, edgecolor="k", linewidth=0.5, facecolor="gray")
@@ -78,7 +76,7 @@ def _significant(acts: np.ndarray, clusters: pd.DataFrame) -> np.ndarray:
 
 def tsne(acts: np.ndarray, clusters: pd.DataFrame):
     """Gram matrix of the significant neurons and their t-SNE map coloured by t."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    fig, axes = plt.subplots(1, 2, figsize=(FULL_WIDTH, 5))
     if clusters.empty:
         for ax in axes:
             _empty(ax, "fewer than 3 significant neurons: no t-SNE")
@@ -86,12 +84,12 @@ def tsne(acts: np.ndarray, clusters: pd.DataFrame):
     points = _significant(acts, clusters)
     gram = points.T @ points
     limit = np.percentile(np.abs(gram), 99)
-    image = axes[0].imshow(gram, origin="lower", vmin=-limit, vmax=limit, cmap="RdBu_r")
+    image = axes[0].imshow(gram, origin="lower", vmin=-limit, vmax=limit, cmap=DIVERGING_CMAP)
     fig.colorbar(image, ax=axes[0], fraction=0.046, pad=0.01)
     axes[0].set(title="Gram matrix", xlabel="Significant neuron", ylabel="Significant neuron")
     t = clusters["t_statistic"]
     scatter = axes[1].scatter(
-        clusters["tsne_x"], clusters["tsne_y"], c=t, cmap="RdBu", norm=mpl.colors.CenteredNorm(0), edgecolor="k"
+        clusters["tsne_x"], clusters["tsne_y"], c=t, cmap=DIVERGING_CMAP, norm=mpl.colors.CenteredNorm(0), edgecolor="k"
     )
     fig.colorbar(scatter, ax=axes[1], label="t statistic")
     axes[1].set(title="t-SNE of the significant neurons", xlabel="t-SNE 1", ylabel="t-SNE 2")
@@ -108,7 +106,7 @@ def dbscan(clusters: pd.DataFrame):
     n_clusters = int(labels.max()) + 1
     noise = labels == -1
     ax.plot(clusters["tsne_x"][noise], clusters["tsne_y"][noise], "k+", label="noise")
-    colours = mpl.colormaps[CLUSTER_CMAP]
+    colours = mpl.colormaps[CATEGORICAL_CMAP]
     for cluster in range(n_clusters):
         members = labels == cluster
         ax.plot(
@@ -130,7 +128,7 @@ def _sorted_points(acts: np.ndarray, clusters: pd.DataFrame, column: str) -> np.
 
 def dbscan_similarity(acts: np.ndarray, clusters: pd.DataFrame, bins: int):
     """Gram and cosine-similarity matrices of the significant neurons sorted by DBSCAN cluster."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 4))
     if clusters.empty:
         for ax in axes:
             _empty(ax, "fewer than 3 significant neurons")
@@ -138,11 +136,11 @@ def dbscan_similarity(acts: np.ndarray, clusters: pd.DataFrame, bins: int):
     points = _sorted_points(acts, clusters, "dbscan_cluster")
     gram = points.T @ points
     limit = np.percentile(np.abs(gram), 99)
-    image = axes[0].imshow(gram, origin="lower", vmin=-limit, vmax=limit, cmap="RdBu_r")
+    image = axes[0].imshow(gram, origin="lower", vmin=-limit, vmax=limit, cmap=DIVERGING_CMAP)
     fig.colorbar(image, ax=axes[0], fraction=0.046, pad=0.04)
     axes[0].set(title="Gram matrix, sorted by cluster", xlabel="Neuron", ylabel="Neuron")
     similarities = cosine_similarities(points)
-    image = axes[1].imshow(similarities, origin="lower", vmin=-1, vmax=1, cmap="RdBu_r")
+    image = axes[1].imshow(similarities, origin="lower", vmin=-1, vmax=1, cmap=DIVERGING_CMAP)
     fig.colorbar(image, ax=axes[1], fraction=0.046, pad=0.04)
     axes[1].set(title="Cosine similarity, sorted", xlabel="Neuron", yticks=[])
     axes[2].hist(similarities.ravel(), bins, color="gray", edgecolor="k", linewidth=0.4)
@@ -159,7 +157,7 @@ def kmeans(acts: np.ndarray, clusters: pd.DataFrame):
         for ax in axes:
             _empty(ax, "too few significant neurons for k-means")
         return fig
-    colours = mpl.colormaps[CLUSTER_CMAP]
+    colours = mpl.colormaps[CATEGORICAL_CMAP]
     xy = clusters[["tsne_x", "tsne_y"]].to_numpy()
     centroids = {cluster: xy[labels == cluster].mean(axis=0) for cluster in np.unique(labels)}
     for (x, y), label in zip(xy, labels, strict=True):
@@ -175,7 +173,7 @@ def kmeans(acts: np.ndarray, clusters: pd.DataFrame):
         origin="lower",
         vmin=-1,
         vmax=1,
-        cmap="RdBu_r",
+        cmap=DIVERGING_CMAP,
     )
     fig.colorbar(image, ax=axes[1], fraction=0.046, pad=0.02)
     axes[1].set(title="Cosine similarity, sorted by k-means cluster", xlabel="Neuron", yticks=[])

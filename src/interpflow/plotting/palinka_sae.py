@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 
 from interpflow.plotting.html_heatmap import html_heatmap
+from interpflow.plotting.style import INTENSITY_CMAP, SEQUENTIAL_CMAP
 from interpflow.plotting.text_heatmap import text_heatmap
-
-HEATMAP_CMAP = "Reds"
 
 
 def loss_curves(training_log: pd.DataFrame):
@@ -42,7 +41,7 @@ def latent_image(latents: np.ndarray):
         vmin=0,
         vmax=np.percentile(latents[latents > 0], 95) if (latents > 0).any() else 1,
         aspect="auto",
-        cmap="viridis",
+        cmap=SEQUENTIAL_CMAP,
         interpolation="nearest",
     )
     fig.colorbar(image, ax=ax, pad=0.01)
@@ -77,5 +76,5 @@ def latent_heatmaps(tokens: list[str], values: np.ndarray, latent: int, reason: 
     """The PNG figure and the HTML page of one latent over the text."""
     norm = mpl.colors.Normalize(vmin=0, vmax=values.max() if values.max() > 0 else 1)
     title = f"Latent {latent} ({reason})"
-    figure = text_heatmap(tokens, values, norm=norm, cmap=HEATMAP_CMAP, title=title, label="latent activation")
-    return figure, html_heatmap(tokens, values, norm, HEATMAP_CMAP, title)
+    figure = text_heatmap(tokens, values, norm=norm, cmap=INTENSITY_CMAP, title=title, label="latent activation")
+    return figure, html_heatmap(tokens, values, norm, INTENSITY_CMAP, title)

@@ -12,9 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from interpflow.atomic_io import atomic_path  # noqa: E402
 
-PNG_DPI = 150
-SEQUENTIAL_CMAP = "plasma"
-DIVERGING_CMAP = "coolwarm"
+PNG_DPI = 150  # dots per inch of every PNG; the SVG twin is vector
+# Colour maps by the kind of value shown; figures name these, never a map of their own.
+SEQUENTIAL_CMAP = "plasma"  # magnitudes and orderings: covariances, MI, layer index, latent activations
+DIVERGING_CMAP = "RdBu_r"  # signed values centred on 0: Δ log P, t statistics, activations, similarities
+INTENSITY_CMAP = "Reds"  # non-negative intensity shaded on text: SAE latent heatmaps
+CATEGORICAL_CMAP = "tab10"  # cluster labels
+# Figure sizes (inches): a full-width row of panels, and a single panel.
+FULL_WIDTH = 13.0
+SINGLE_WIDTH = 6.5
 RC = {
     "font.family": "DejaVu Sans",
     "font.size": 10,

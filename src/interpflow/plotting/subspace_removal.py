@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from interpflow.plotting.style import DIVERGING_CMAP, SEQUENTIAL_CMAP
+from interpflow.plotting.style import DIVERGING_CMAP, FULL_WIDTH, SEQUENTIAL_CMAP
 from interpflow.plotting.text_heatmap import centred_norm, text_heatmap
 
 ORIGINAL, RECONSTRUCTED = "#c0504d", "#4f81bd"
@@ -34,7 +34,7 @@ def inspection(matrices: dict[str, np.ndarray], spectrum: pd.DataFrame, layer: i
     """The seed's 2x3 panel: data, value distributions, eigenspectra, covariances, their distributions."""
     original, reconstructed = matrices["original"], matrices["reconstructed"]
     cov_original, cov_reconstructed = matrices["cov_original"], matrices["cov_reconstructed"]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    fig, axes = plt.subplots(2, 3, figsize=(FULL_WIDTH, 7.5))
     step = max(1, original.size // 20000)
     axes[0, 0].plot(
         original.ravel()[::step],
@@ -86,7 +86,7 @@ def hidden_state_impact(table: pd.DataFrame, layer: int):
 
 
 def cosine_similarity(clean: np.ndarray, intervened: np.ndarray, layer: int, bins: int):
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 3.8))
     limits = np.percentile(np.concatenate([clean.ravel(), intervened.ravel()]), [2, 98])
     for ax, matrix, title in ((axes[0], clean, "Clean"), (axes[1], intervened, "Subspace removed")):
         image = ax.imshow(matrix, vmin=limits[0], vmax=limits[1], cmap=SEQUENTIAL_CMAP)
@@ -132,7 +132,7 @@ def logit_impact_text(table: pd.DataFrame, tokens: pd.DataFrame, layer: int):
 
 def layer_sweep(table: pd.DataFrame):
     """The seed's three panels: t by layer, top-component variance by layer, and one against the other."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 3.8))
     colours = mpl.colormaps[SEQUENTIAL_CMAP](table["layer"] / max(table["layer"].max(), 1))
     axes[0].scatter(table["layer"], table["t_statistic"], c=colours, edgecolors="k", s=60, alpha=0.8)
     axes[0].axhline(0, linestyle="--", color="gray", linewidth=0.8)

@@ -1,0 +1,170 @@
+"""The HTML report of the embedded run, opened in a real headless Chromium.
+
+``snakemake --report`` gathers every figure and key table view with its caption; the browser then
+walks the report as a reader would: each analysis in the menu, each result's view button, each
+image decoded. A screenshot is kept as a test artefact (``INTERPFLOW_TEST_ARTEFACTS``, default
+``test-artefacts/``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.workflow_helpers import snakemake
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+ANALYSES = ["coffee_mi", "hooks_vs_hidden", "neuron_clusters", "palinka_sae", "subspace_removal"]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# The flags the issue names, plus a fresh profile and a fixed window.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--window-size=1600,1000",
+]
+ARTEFACTS = Path(os.environ.get("INTERPFLOW_TEST_ARTEFACTS", ROOT / "test-artefacts"))
+
+
+@pytest.fixture(scope="module")
+def built_report(local_run):
+    result = snakemake(local_run.workdir, "--report", "report.html")
+    return local_run.workdir / "report.html", result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
+        pytest.skip("no chromium/chromedriver here (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def expected_results(workdir: Path) -> dict[str, set[str]]:
+    """analysis -> the PNG figures and table views the run wrote for it (paths relative to workdir)."""
+    expected = {}
+    for analysis in ANALYSES:
+        folder = workdir / "results" / analysis
+        files = [*folder.rglob("figures/**/*.png"), *folder.rglob("tables/*.html")]
+        expected[analysis] = {path.relative_to(workdir).as_posix() for path in files}
+    return expected
+
+
+def open_report(browser, path: Path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    browser.get(path.as_uri())
+    WebDriverWait(browser, 30).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "nav")))
+
+
+def test_captions_render_without_errors(built_report):
+    _, output = built_report
+    assert "Report created." in output
+    assert "ERROR/" not in output and "WARNING/" not in output, output  # docutils messages from a caption
+
+
+def test_every_result_is_in_the_report_with_a_caption(built_report, local_run, browser):
+    path, _ = built_report
+    open_report(browser, path)
+    categories = browser.execute_script("return categories")
+    results = browser.execute_script("return results")
+    assert sorted(categories) == ANALYSES
+    expected = expected_results(local_run.workdir)
+    for analysis in ANALYSES:
+        assert list(categories[analysis]) == ["embedded"]
+        assert set(categories[analysis]["embedded"]) == expected[analysis]
+        assert len(expected[analysis]) >= 3
+    for name, result in results.items():
+        caption = result["caption"]
+        assert "How to read" in caption or "/tables/" in name, name
+        assert "system-message" not in caption and "{{" not in caption, name
+
+
+def test_every_analysis_section_shows_every_figure(built_report, local_run, browser):
+    """Click each analysis, then each result's view button, as a reader would; every image must decode."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    path, _ = built_report
+    open_report(browser, path)
+    expected = expected_results(local_run.workdir)
+    menu = browser.find_element(By.TAG_NAME, "nav").text
+    assert all(analysis in menu for analysis in ANALYSES), menu
+    shown, previous = {}, None
+    for analysis in ANALYSES:
+        browser.find_element(By.XPATH, f"//nav//*[text()='{analysis}']").click()
+        n_rows = len(browser.find_elements(By.XPATH, "//nav//table/tbody/tr"))
+        for index in range(n_rows):
+            row = browser.find_elements(By.XPATH, "//nav//table/tbody/tr")[index]
+            row.find_element(By.XPATH, ".//a[@iconname='eye']").click()
+            view = WebDriverWait(browser, 10).until(lambda driver, before=previous: new_view(driver, before))
+            previous = view["path"]
+            if view["kind"] == "iframe":
+                view["table_rows"] = table_rows_in_frame(browser)
+            shown[view["path"]] = view | {"analysis": analysis}
+        if analysis == "subspace_removal":
+            ARTEFACTS.mkdir(parents=True, exist_ok=True)
+            browser.save_screenshot(str(ARTEFACTS / "report.png"))
+        browser.find_element(By.XPATH, "//nav//a[text()='Results']").click()
+    for analysis in ANALYSES:
+        assert {name for name, view in shown.items() if view["analysis"] == analysis} == expected[analysis]
+    for name, view in shown.items():
+        if name.endswith(".png"):
+            assert view["kind"] == "img" and view["width"] > 100 and view["height"] > 100, (name, view)
+        else:
+            assert view["kind"] == "iframe" and view["table_rows"] >= 1, (name, view)
+    assert (ARTEFACTS / "report.png").stat().st_size > 10_000
+
+
+def new_view(driver, previous: str | None) -> dict | None:
+    """The result (by path) the content pane shows, once it differs from ``previous`` and has loaded."""
+    return driver.execute_script(
+        """
+        const previous = arguments[0];
+        const pathOf = new Map(Object.entries(results).map(([path, result]) => [result.data_uri, path]));
+        for (const img of document.querySelectorAll('img')) {
+            const path = pathOf.get(img.getAttribute('src'));
+            if (path && path !== previous && img.complete) {
+                return {kind: 'img', path: path, width: img.naturalWidth, height: img.naturalHeight};
+            }
+        }
+        for (const frame of document.querySelectorAll('iframe')) {
+            const path = pathOf.get(frame.getAttribute('src'));
+            if (path && path !== previous) return {kind: 'iframe', path: path};
+        }
+        return null;
+        """,
+        previous,
+    )
+
+
+def table_rows_in_frame(browser) -> int:
+    """Rows of the HTML table inside the content pane's frame."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    browser.switch_to.frame(browser.find_element(By.TAG_NAME, "iframe"))
+    try:
+        return WebDriverWait(browser, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")))
+    finally:
+        browser.switch_to.default_content()
