@@ -42,6 +42,8 @@ SLURM_ARGS = (
     "squeue",
     "--slurm-init-seconds-before-status-checks",
     "2",
+    "--seconds-between-status-checks",  # a one-node test cluster answers at once; real ones get 10 s
+    "2",
 )
 # Requests that fit any CI machine; resources do not change results.
 SMALL_RESOURCES = {
@@ -129,7 +131,7 @@ def cluster_run(slurm_cluster, tmp_path_factory) -> ClusterRun:
     results = workdir / "results"
     stored = {path.relative_to(results).as_posix() for path in results.rglob("*") if path.is_file()}
     after_interruption = scheduled_jobs(snakemake(workdir, "-n", overlays=overlays).stdout)
-    completed = snakemake(workdir, *SLURM_ARGS, "--rerun-incomplete", overlays=overlays)
+    completed = snakemake(workdir, *SLURM_ARGS, "--rerun-incomplete", overlays=overlays, slurm=True)
     jobs |= slurm_jobs(workdir)
     return ClusterRun(workdir, cancelled, interrupted, after_interruption, stored, completed, jobs)
 

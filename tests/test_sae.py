@@ -10,6 +10,8 @@ from interpflow.sae import (
     KSparseAutoencoder,
     SAEConfig,
     decorrelation_penalty,
+    decorrelation_penalty_covariance,
+    decorrelation_penalty_gram,
     fraction_of_variance_unexplained,
     latent_activations,
     loss_terms,
@@ -69,6 +71,40 @@ def test_each_loss_term_against_a_direct_computation():
     assert terms["decorrelation"].item() == pytest.approx(0.01 * (off_diagonal**2).sum(), rel=1e-4)
     assert decorrelation_penalty(z).item() == pytest.approx((off_diagonal**2).sum(), rel=1e-4)
     assert terms["total"].item() == pytest.approx(sum(terms[k].item() for k in ("mse", "l1", "decorrelation")))
+
+
+def sparse_latents(n_tokens, n_latents, k, dtype, seed=0):
+    """Latents shaped like an SAE's: non-negative, k non-zero per token, a few latents shared widely."""
+    generator = torch.Generator().manual_seed(seed)
+    pre = torch.randn(n_tokens, n_latents, generator=generator, dtype=torch.float64)
+    pre[:, :5] += 2.0  # common latents make the covariance far from diagonal
+    kth = pre.topk(k, dim=1).values[:, -1:]
+    return (torch.relu(pre) * (pre >= kth)).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(("n_tokens", "n_latents"), [(40, 300), (120, 60)])
+def test_gram_form_equals_the_covariance_form_in_value_and_gradient(dtype, n_tokens, n_latents):
+    z = sparse_latents(n_tokens, n_latents, k=n_latents // 3, dtype=dtype)
+    values, gradients = [], []
+    for penalty in (decorrelation_penalty_covariance, decorrelation_penalty_gram):
+        leaf = z.clone().requires_grad_(True)
+        value = penalty(leaf)
+        value.backward()
+        values.append(value.detach())
+        gradients.append(leaf.grad)
+    reference = np.cov(z.double().numpy(), rowvar=False)
+    expected = (reference**2).sum() - (np.diag(reference) ** 2).sum()
+    assert values[0].item() == pytest.approx(expected, rel=1e-5)
+    assert values[1].item() == pytest.approx(expected, rel=1e-5)
+    scale = gradients[0].abs().max()
+    torch.testing.assert_close(gradients[1] / scale, gradients[0] / scale, rtol=1e-5, atol=1e-5)
+
+
+def test_penalty_takes_the_smaller_space():
+    wide, tall = sparse_latents(10, 50, 5, torch.float64), sparse_latents(50, 10, 3, torch.float64)
+    assert decorrelation_penalty(wide).item() == decorrelation_penalty_gram(wide).item()
+    assert decorrelation_penalty(tall).item() == decorrelation_penalty_covariance(tall).item()
 
 
 def test_training_lowers_the_loss_and_is_deterministic():

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import re
+import resource
 import sys
+import time
 import traceback
 
 from interpflow.atomic_io import exit_on_sigterm
@@ -25,4 +30,48 @@ def log_to(log_file: str) -> logging.Logger:
         logging.getLogger("interpflow").error("stage failed:\n%s", "".join(traceback.format_exception(kind, value, tb)))
 
     sys.excepthook = log_uncaught
+    atexit.register(log_usage, logging.getLogger("interpflow.stage"), time.perf_counter() - process_age_s())
     return logging.getLogger("interpflow.stage")
+
+
+USAGE = re.compile(r"stage used: wall (?P<wall_s>[\d.]+) s, peak RSS (?P<peak_rss_mib>\d+) MiB")
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (interpreter start-up and imports included); 0 if unknown."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            return float(uptime.read().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def peak_rss_mib() -> int:
+    """Peak resident memory of this process, or of a child it waited for if larger, in MiB.
+
+    Linux's ``ru_maxrss`` keeps the high-water mark of the process that forked this one (snakemake),
+    so the process's own peak comes from ``VmHWM`` in /proc/self/status where there is one.
+    """
+    own = _vm_hwm_kib() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) // 1024
+
+
+def _vm_hwm_kib() -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def log_usage(log: logging.Logger, started: float) -> None:
+    """The stage's last log line: wall time since the process started and peak memory (see :data:`USAGE`)."""
+    log.info("stage used: wall %.2f s, peak RSS %d MiB", time.perf_counter() - started, peak_rss_mib())
+
+
+def stage_usage(log_file: str) -> dict[str, float] | None:
+    """``{"wall_s", "peak_rss_mib"}`` from a stage's log file; None when the stage did not finish."""
+    with open(log_file, encoding="utf-8") as text:
+        found = USAGE.findall(text.read())
+    return {"wall_s": float(found[-1][0]), "peak_rss_mib": float(found[-1][1])} if found else None

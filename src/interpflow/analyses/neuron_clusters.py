@@ -18,6 +18,7 @@ from sklearn.manifold import TSNE
 from statsmodels.stats.multitest import multipletests
 
 from interpflow.errors import ConfigError
+from interpflow.progress import Progress
 from interpflow.sites import module_output
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,9 @@ def analyse(store, sentences: list[str], groups: list[str], section: dict, n_lay
     first_group = np.array([group == names[0] for group in groups])
     tests, clusters, notes, arrays = [], [], [], {"first_group": first_group.astype(np.uint8)}
     shown = set(analysis_layers(section, n_layer))
-    for layer in tested_layers(section, n_layer):
+    layers = tested_layers(section, n_layer)
+    progress = Progress(len(layers), "layers", "tested and clustered", log)
+    for layer in layers:
         activations = target_activations(store, layer, positions)
         layer_tests = neuron_tests(activations, first_group, layer, section["correction"], section["alpha"])
         layer_clusters, note = embed_and_cluster(activations, layer_tests, section)
@@ -218,7 +221,7 @@ def analyse(store, sentences: list[str], groups: list[str], section: dict, n_lay
         notes += [note] if note else []
         if layer in shown:
             arrays[f"layer_{layer}"] = activations.astype(np.float32)
-        log.info("layer %d: %d significant neurons", layer, int(layer_tests["significant"].sum()))
+        progress.advance(note=f"layer {layer}: {int(layer_tests['significant'].sum())} significant neurons")
     found = [layer_clusters for layer_clusters in clusters if len(layer_clusters)]
     clusters_table = pd.concat(found or [pd.DataFrame(columns=CLUSTER_COLUMNS)], ignore_index=True)
     integers = {"layer": int, "neuron": int, "dbscan_cluster": int, "kmeans_cluster": int}

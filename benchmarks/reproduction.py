@@ -1,0 +1,194 @@
+"""Benchmark suite: the full reproduction config through snakemake, on random models of the real shapes.
+
+Builds random-weight gpt2 (12 x 768), gpt2-medium (24 x 1024) and gpt2-xl (48 x 1600) once into
+benchmarks/out/models/ (cost does not depend on the weight values), copies the workflow into
+benchmarks/out/reproduction/, and runs config.yaml there with every model pointed at its random
+stand-in (CPU, float32). Every stage logs its wall time (process start to exit) and peak RSS as its
+last line; the suite collects them and checks the targets:
+
+- the whole reproduction <= 4 minutes of compute (sum of stage wall times; model building excluded);
+- the intervention sweep (extraction + cached batched sweep) >= 2x faster than the per-layer loop
+  (engine: reference, rerun in the same suite), with equal tables (1e-5);
+- a plot-only change (subspace_removal.plot.bins) reruns in <= 15 s end to end (`snakemake figures`);
+- no stage loads a model it does not use, none loads the same model twice;
+- every gpt2-xl stage peaks under 1.5x the float32 weight size.
+
+Run:  .venv/bin/python benchmarks/reproduction.py [--cores 2]
+Prints the per-stage table, the total and each target; writes benchmarks/out/reproduction.json.
+Exits non-zero when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from random_models import ROOT, SHAPES, random_model  # noqa: E402
+
+from interpflow.stage_logging import stage_usage  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out"
+WORKDIR = OUT / "reproduction"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+PROJECT = ["Snakefile", "config.yaml", "rules", "scripts", "src", "schemas", "resources", "report", "envs"]
+# Local runs: where a SLURM client is installed but no controller answers, the SLURM executor plugin
+# probes `scontrol` whenever snakemake starts and waits ~9 s for it; an empty SLURM_CONF fails it at once.
+LOCAL_ENV = {**os.environ, "SLURM_CONF": os.devnull}
+LOADED = re.compile(r"interpflow\.models: loaded (\S+) \(")
+
+
+def fresh_workdir() -> Path:
+    """A copy of the workflow with no results, so every stage runs."""
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    WORKDIR.mkdir(parents=True)
+    for part in PROJECT:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, WORKDIR / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(source, WORKDIR / part)
+    return WORKDIR
+
+
+def point_models_at(models: dict[str, Path]) -> None:
+    """Rewrite the copy's config.yaml so each model loads from its random stand-in (CPU, float32)."""
+    config = yaml.safe_load((WORKDIR / "config.yaml").read_text())
+    config["device"] = "cpu"
+    config["models"] = {
+        shape: {"source": "local", "path": str(folder), "n_layer": SHAPES[shape]["n_layer"]}
+        for shape, folder in models.items()
+    }
+    (WORKDIR / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def write_overlay(name: str, changes: dict) -> str:
+    (WORKDIR / f"{name}.yaml").write_text(yaml.safe_dump(changes))
+    return f"{name}.yaml"
+
+
+def run_snakemake(*args: str, overlays: tuple[str, ...]) -> float:
+    """Run snakemake in the work folder; returns its wall time in seconds."""
+    command = [SNAKEMAKE, *args, *(["--configfile", *overlays] if overlays else [])]
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=WORKDIR, capture_output=True, text=True, env=LOCAL_ENV)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-5000:]}")
+    return time.perf_counter() - started
+
+
+def stage_table() -> pd.DataFrame:
+    """One row per stage log: stage (log path), wall_s, peak_rss_mib, models it loaded."""
+    rows = []
+    for log in sorted((WORKDIR / "logs").rglob("*.log")):
+        usage = stage_usage(log)
+        if usage is None:
+            continue
+        text = log.read_text()
+        loaded = [Path(path).name for path in LOADED.findall(text)]
+        rows.append({"stage": log.relative_to(WORKDIR / "logs").with_suffix("").as_posix(), **usage, "loaded": loaded})
+    return pd.DataFrame(rows)
+
+
+def expected_loads(stage: str) -> list[str]:
+    """The models a stage (by log path) should load: its own model, once, for the two model stages."""
+    analysis, model = stage.split("/")[:2]
+    uses_model = analysis == "activations" or stage == f"subspace_removal/{model}/interventions"
+    return [f"{model}-random"] if uses_model else []
+
+
+def same_table(found: pd.DataFrame, expected: pd.DataFrame) -> bool:
+    try:
+        pd.testing.assert_frame_equal(found, expected, rtol=1e-5, atol=1e-5)
+    except AssertionError:
+        return False
+    return True
+
+
+def weight_mib(shape: str) -> float:
+    return sum(path.stat().st_size for path in random_model(shape).glob("*.safetensors")) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cores", type=int, default=2)
+    args = parser.parse_args()
+    cores = ("--cores", str(args.cores))
+
+    started = time.perf_counter()
+    models = {shape: random_model(shape) for shape in SHAPES}
+    print(f"random models ready in {time.perf_counter() - started:.0f} s: {', '.join(models)}", flush=True)
+    fresh_workdir()
+    point_models_at(models)
+    end_to_end = run_snakemake(*cores, overlays=())
+    stages = stage_table()
+    tables = {path: pd.read_parquet(path) for path in (WORKDIR / "results" / "subspace_removal").rglob("*.parquet")}
+
+    # The per-layer loop, rerun in place of the cached sweep, on the same extraction.
+    reference = write_overlay("reference", {"subspace_removal": {"engine": "reference"}})
+    run_snakemake(*cores, "subspace_removal", overlays=(reference,))
+    reference_stages = stage_table().set_index("stage")
+    equal_tables = all(same_table(pd.read_parquet(path), table) for path, table in tables.items())
+    run_snakemake(*cores, "subspace_removal", overlays=())  # back to the cached engine
+
+    # A plot-only change, end to end.
+    bins = write_overlay("bins", {"subspace_removal": {"plot": {"bins": 40}}})
+    plot_rerun = run_snakemake(*cores, "figures", overlays=(bins,))
+
+    by_stage = stages.set_index("stage")
+    sr_text = yaml.safe_load((ROOT / "config.yaml").read_text())["subspace_removal"]["text"]
+    cached_sweep = (
+        by_stage.loc[f"activations/gpt2-xl/{sr_text}", "wall_s"]
+        + by_stage.loc["subspace_removal/gpt2-xl/interventions", "wall_s"]
+    )
+    reference_sweep = reference_stages.loc["subspace_removal/gpt2-xl/interventions", "wall_s"]
+    total = stages["wall_s"].sum()
+    xl_limit = 1.5 * weight_mib("gpt2-xl")
+    xl_peak = stages[stages["stage"].str.contains("/gpt2-xl/")]["peak_rss_mib"].max()
+    loads_ok = all(row.loaded == expected_loads(row.stage) for row in stages.itertuples())
+    loaders = sorted(row.stage for row in stages.itertuples() if row.loaded)
+
+    print()
+    print(stages.drop(columns="loaded").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    print()
+    targets = {
+        "total compute <= 240 s": (total <= 240, f"{total:.0f} s (end to end {end_to_end:.0f} s, {args.cores} cores)"),
+        "sweep >= 2x faster than the per-layer loop": (
+            reference_sweep / cached_sweep >= 2 and equal_tables,
+            f"{reference_sweep:.1f} s / {cached_sweep:.1f} s = {reference_sweep / cached_sweep:.2f}x, "
+            f"tables equal: {equal_tables}",
+        ),
+        "plot-only change <= 15 s end to end": (plot_rerun <= 15, f"{plot_rerun:.1f} s"),
+        "models loaded once, only where used": (loads_ok, f"loaded by {', '.join(loaders)}"),
+        "gpt2-xl stages < 1.5x weights": (xl_peak < xl_limit, f"peak {xl_peak:.0f} MiB < {xl_limit:.0f} MiB"),
+    }
+    for name, (met, detail) in targets.items():
+        print(f"{'met ' if met else 'MISS'}  {name}: {detail}")
+    result = {
+        "cores": args.cores,
+        "stages": stages.to_dict(orient="records"),
+        "total_compute_s": total,
+        "end_to_end_s": end_to_end,
+        "sweep": {"cached_s": cached_sweep, "reference_s": reference_sweep, "tables_equal": equal_tables},
+        "plot_only_rerun_s": plot_rerun,
+        "xl_peak_rss_mib": xl_peak,
+        "xl_limit_mib": xl_limit,
+        "targets": {name: bool(met) for name, (met, _) in targets.items()},
+    }
+    (OUT / "reproduction.json").write_text(json.dumps(result, indent=2) + "\n")
+    if not all(met for met, _ in targets.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Stage logs end with the stage's wall time and peak memory, which the benchmark suite reads."""
+
+import subprocess
+import sys
+
+from interpflow.stage_logging import stage_usage
+
+STAGE = """
+import numpy as np
+from interpflow.stage_logging import log_to
+log = log_to({log!r})
+log.info("working")
+block = np.ones(300 * 2**20 // 8)  # 300 MiB, touched
+"""
+
+
+def test_usage_line_has_wall_time_and_peak_memory(tmp_path):
+    log = tmp_path / "stage.log"
+    subprocess.run([sys.executable, "-c", STAGE.format(log=str(log))], check=True, timeout=60)
+    usage = stage_usage(log)
+    assert usage is not None and 0 < usage["wall_s"] < 60
+    assert 300 <= usage["peak_rss_mib"] < 2000
+    assert log.read_text().splitlines()[-1].endswith(f"peak RSS {usage['peak_rss_mib']:.0f} MiB")
+
+
+def test_unfinished_stage_has_no_usage(tmp_path):
+    log = tmp_path / "stage.log"
+    log.write_text("2026-01-01 INFO interpflow.stage: working\n")
+    assert stage_usage(log) is None
+
+
+def test_peak_is_the_stage_own_not_its_parents(tmp_path):
+    """Launched by a process that peaked at 800 MiB (as snakemake may), the stage still reports its own."""
+    log = tmp_path / "stage.log"
+    parent = f"""
+import subprocess, sys
+import numpy as np
+big = np.ones(800 * 2**20 // 8)
+subprocess.run([sys.executable, "-c", {STAGE.format(log=str(log))!r}], check=True)
+"""
+    subprocess.run([sys.executable, "-c", parent], check=True, timeout=60)
+    assert 300 <= stage_usage(log)["peak_rss_mib"] < 700
