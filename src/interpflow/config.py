@@ -93,9 +93,9 @@ class TokenizedTexts:
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            from transformers import GPT2Tokenizer
+            from interpflow.vendored_tokenizer import VendoredTokenizer
 
-            self._tokenizer = GPT2Tokenizer.from_pretrained(str(self.base_dir / VENDORED_TOKENIZER))
+            self._tokenizer = VendoredTokenizer(self.base_dir / VENDORED_TOKENIZER)
         return self._tokenizer
 
     def path(self, text_name: str) -> Path:

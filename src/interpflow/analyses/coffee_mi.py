@@ -4,6 +4,9 @@ For every pair of occurrences of the target token (seed: " coffee"), the attenti
 outputs (``h.L.attn.c_proj``, ``h.L.mlp.c_proj``) at the two positions are compared as paired
 samples over the ``n_embd`` dimensions, with two MI estimators (``histogram``: trimmed 2-D
 histogram, bits; ``knn``: scikit-learn, nats).
+
+The Snakefile imports this module to check the config, so scipy, statsmodels, joblib and
+scikit-learn are imported inside the functions that compute with them.
 """
 
 from __future__ import annotations
@@ -12,12 +15,8 @@ import logging
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from scipy import stats
-from statsmodels.stats.multitest import fdrcorrection
 
 from interpflow.errors import ConfigError
-from interpflow.mutual_information import knn_mutual_information, outlier_mask, trimmed_histogram_mutual_information
 from interpflow.progress import Progress
 from interpflow.sites import module_output
 
@@ -71,6 +70,8 @@ def check_text(section: dict, section_name: str, tokenized) -> None:
 
 
 def pair_mi(x: np.ndarray, y: np.ndarray, estimator: str, section: dict) -> float:
+    from interpflow.mutual_information import knn_mutual_information, trimmed_histogram_mutual_information
+
     if estimator == "histogram":
         return trimmed_histogram_mutual_information(x, y, section["outlier_threshold"], section["bins"])
     return knn_mutual_information(x, y, section["knn"]["n_neighbors"], section["knn"]["seed"])
@@ -93,6 +94,8 @@ def layer_pairs(vectors: np.ndarray, positions: list[int], layer: int, sublayer:
 
 def pairwise_mi_table(store, positions: list[int], n_layer: int, section: dict, threads: int = 1) -> pd.DataFrame:
     """``pairwise_mi.parquet``: every pair, layer, sublayer and estimator (layers run in parallel)."""
+    from joblib import Parallel, delayed
+
     jobs = [
         delayed(layer_pairs)(store[site][positions].astype(np.float64), positions, layer, name, section)
         for layer in range(n_layer)
@@ -109,6 +112,8 @@ def pairwise_mi_table(store, positions: list[int], n_layer: int, section: dict, 
 
 def layer_summary(pairs: pd.DataFrame) -> pd.DataFrame:
     """``layer_summary.parquet``: mean MI and Kendall's tau (with p) between MI and token distance."""
+    from scipy import stats
+
     rows = []
     for (layer, sublayer, estimator), group in pairs.groupby(["layer", "sublayer", "estimator"], sort=True):
         tau = stats.kendalltau(group["mi"], group["distance"])
@@ -118,6 +123,8 @@ def layer_summary(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def fisher_z_test(tau_a: float, tau_b: float, n: int) -> tuple[float, float]:
     """``z = (atanh a - atanh b) / sqrt(2 / (n - 3))`` and its two-sided p, as the seed compares taus."""
+    from scipy import stats
+
     z = (np.arctanh(tau_a) - np.arctanh(tau_b)) / np.sqrt(2 / (n - 3))
     return float(z), float(2 * stats.norm.sf(abs(z)))
 
@@ -129,6 +136,9 @@ def sublayer_tests(pairs: pd.DataFrame, summary: pd.DataFrame, alpha: float) -> 
     attention). ``z``: Fisher z comparison of the attention and MLP taus (attention minus MLP),
     two-sided.
     """
+    from scipy import stats
+    from statsmodels.stats.multitest import fdrcorrection
+
     rows = []
     for (layer, estimator), group in pairs.groupby(["layer", "estimator"], sort=True):
         attn, mlp = (group[group["sublayer"] == name]["mi"].to_numpy() for name in ("attn", "mlp"))
@@ -151,6 +161,8 @@ def example_pair(store, positions: list[int], section: dict) -> tuple[pd.DataFra
     Returns the points (``x``, ``y``, ``outlier``) and the four MI values (``estimator``, ``data``
     all|trimmed, ``mi``).
     """
+    from interpflow.mutual_information import outlier_mask
+
     site = module_output(section["layer"], SUBLAYERS[section["sublayer"]])
     x, y = (store[site][position].astype(np.float64) for position in positions[:2])
     outliers = outlier_mask(x, y, section["outlier_threshold"])

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from interpflow.sites import hidden_state, module_output
 
@@ -96,6 +95,8 @@ class BlockDecomposition:
 
 def correlations(block: BlockDecomposition, clip_threshold: float | None) -> pd.DataFrame:
     """One row per comparison: Pearson r over the unclipped values of one block."""
+    from scipy import stats  # here, not at the top: the Snakefile imports this module to check the config
+
     mask = block.clip_mask(clip_threshold)
     error = block.max_abs_reconstruction_error()
     rows = []

@@ -4,6 +4,9 @@ Per layer: the ``h.L.mlp.c_fc`` activation (pre-GELU) at each sentence's target 
 ``(sentences, neurons)`` matrix; an independent-samples t-test per neuron compares the two
 groups; the significant neurons (points) are embedded with t-SNE over sentences (features) and
 clustered with DBSCAN and k-means on the t-SNE coordinates.
+
+The Snakefile imports this module to check the config, so scipy, statsmodels and scikit-learn
+are imported inside the functions that compute with them.
 """
 
 from __future__ import annotations
@@ -12,10 +15,6 @@ import logging
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from sklearn.cluster import DBSCAN, KMeans
-from sklearn.manifold import TSNE
-from statsmodels.stats.multitest import multipletests
 
 from interpflow.errors import ConfigError
 from interpflow.progress import Progress
@@ -122,6 +121,9 @@ def neuron_tests(activations: np.ndarray, in_first_group: np.ndarray, layer: int
 
     ``t`` is first group minus second; ``significant`` after the correction across neurons.
     """
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
     test = stats.ttest_ind(activations[in_first_group], activations[~in_first_group], axis=0)
     significant = multipletests(test.pvalue, alpha=alpha, method=CORRECTIONS[correction])[0]
     return pd.DataFrame(
@@ -142,6 +144,9 @@ def embed_and_cluster(activations: np.ndarray, tests: pd.DataFrame, section: dic
     sentences the features. Returns the ``neuron_clusters.parquet`` rows and a note saying what
     was adapted or skipped (empty when nothing was).
     """
+    from sklearn.cluster import DBSCAN, KMeans
+    from sklearn.manifold import TSNE
+
     significant = tests[tests["significant"]]
     layer = int(tests["layer"].iloc[0])
     points = activations[:, significant["neuron"].to_numpy()].T

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from interpflow.errors import ConfigError
 from interpflow.sites import hidden_state, module_output
@@ -148,6 +147,8 @@ def layer_sweep_table(logit_impact: pd.DataFrame, top_pc_variance: dict[int, flo
     Over the positions that have a preceding token (two-sided, scipy ``ttest_1samp``); the seed
     also counted a structural zero at position 0, which this leaves out.
     """
+    from scipy import stats  # here, not at the top: the Snakefile imports this module to check the config
+
     rows = []
     for layer, group in logit_impact.groupby("intervention_layer", sort=True):
         test = stats.ttest_1samp(group["delta_logprob"].to_numpy(), 0.0)
