@@ -3,15 +3,22 @@
 Builds random-weight gpt2 (12 x 768), gpt2-medium (24 x 1024) and gpt2-xl (48 x 1600) once into
 benchmarks/out/models/ (cost does not depend on the weight values), copies the workflow into
 benchmarks/out/reproduction/, and runs config.yaml there with every model pointed at its random
-stand-in (CPU, float32). Every stage logs its wall time (process start to exit) and peak RSS as its
-last line; the suite collects them and checks the targets:
+stand-in (CPU, float32). Every stage logs its wall time (process start to exit), the part of it
+before the stage's work began (interpreter start-up and imports) and peak RSS as its last line; the
+suite collects them and checks the targets:
 
-- the whole reproduction <= 4 minutes of compute (sum of stage wall times; model building excluded);
-- the intervention sweep (extraction + cached batched sweep) >= 2x faster than the per-layer loop
-  (engine: reference, rerun in the same suite), with equal tables (1e-5);
+- the whole reproduction <= 4 minutes of compute, judged on the sum of stage wall times, start-up
+  included (model building excluded); the sum without start-up is printed next to it;
+- the intervention sweep >= 2x faster than the per-layer loop (engine: reference, rerun in the same
+  suite), with equal tables (1e-5). Each side is what the workflow runs for the sweep with that
+  engine: the extraction stage (its hidden states feed either engine's tables) plus the
+  interventions stage, each loading the model;
 - a plot-only change (subspace_removal.plot.bins) reruns in <= 15 s end to end (`snakemake figures`);
 - no stage loads a model it does not use, none loads the same model twice;
 - every gpt2-xl stage peaks under 1.5x the float32 weight size.
+
+The machine's float32 matrix-product throughput is measured before and after, so runs on a machine
+whose speed varies (shared cloud cores) can be compared.
 
 Run:  .venv/bin/python benchmarks/reproduction.py [--cores 2]
 Prints the per-stage table, the total and each target; writes benchmarks/out/reproduction.json.
@@ -34,6 +41,7 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import matmul_gflops  # noqa: E402
 from random_models import ROOT, SHAPES, random_model  # noqa: E402
 
 from interpflow.stage_logging import stage_usage  # noqa: E402
@@ -88,7 +96,7 @@ def run_snakemake(*args: str, overlays: tuple[str, ...]) -> float:
 
 
 def stage_table() -> pd.DataFrame:
-    """One row per stage log: stage (log path), wall_s, peak_rss_mib, models it loaded."""
+    """One row per stage log: stage (log path), wall_s, start_up_s, peak_rss_mib, models it loaded."""
     rows = []
     for log in sorted((WORKDIR / "logs").rglob("*.log")):
         usage = stage_usage(log)
@@ -128,6 +136,7 @@ def main() -> None:
     started = time.perf_counter()
     models = {shape: random_model(shape) for shape in SHAPES}
     print(f"random models ready in {time.perf_counter() - started:.0f} s: {', '.join(models)}", flush=True)
+    speed_before = matmul_gflops(args.cores)
     fresh_workdir()
     point_models_at(models)
     end_to_end = run_snakemake(*cores, overlays=())
@@ -145,28 +154,34 @@ def main() -> None:
     bins = write_overlay("bins", {"subspace_removal": {"plot": {"bins": 40}}})
     plot_rerun = run_snakemake(*cores, "figures", overlays=(bins,))
 
+    speed_after = matmul_gflops(args.cores)
     by_stage = stages.set_index("stage")
     sr_text = yaml.safe_load((ROOT / "config.yaml").read_text())["subspace_removal"]["text"]
-    cached_sweep = (
-        by_stage.loc[f"activations/gpt2-xl/{sr_text}", "wall_s"]
-        + by_stage.loc["subspace_removal/gpt2-xl/interventions", "wall_s"]
-    )
-    reference_sweep = reference_stages.loc["subspace_removal/gpt2-xl/interventions", "wall_s"]
+    extraction = by_stage.loc[f"activations/gpt2-xl/{sr_text}", "wall_s"]
+    cached_sweep = extraction + by_stage.loc["subspace_removal/gpt2-xl/interventions", "wall_s"]
+    reference_sweep = extraction + reference_stages.loc["subspace_removal/gpt2-xl/interventions", "wall_s"]
     total = stages["wall_s"].sum()
+    start_up = stages["start_up_s"].sum()
     xl_limit = 1.5 * weight_mib("gpt2-xl")
     xl_peak = stages[stages["stage"].str.contains("/gpt2-xl/")]["peak_rss_mib"].max()
     loads_ok = all(row.loaded == expected_loads(row.stage) for row in stages.itertuples())
     loaders = sorted(row.stage for row in stages.itertuples() if row.loaded)
 
+    print(f"machine speed: {speed_before:.0f} GFLOP/s before, {speed_after:.0f} GFLOP/s after (float32 products)")
     print()
     print(stages.drop(columns="loaded").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     print()
     targets = {
-        "total compute <= 240 s": (total <= 240, f"{total:.0f} s (end to end {end_to_end:.0f} s, {args.cores} cores)"),
+        "total compute <= 240 s": (
+            total <= 240,
+            f"{total:.0f} s of stage wall time, of which {start_up:.0f} s start-up and imports "
+            f"(work alone {total - start_up:.0f} s; end to end {end_to_end:.0f} s, {args.cores} cores)",
+        ),
         "sweep >= 2x faster than the per-layer loop": (
             reference_sweep / cached_sweep >= 2 and equal_tables,
-            f"{reference_sweep:.1f} s / {cached_sweep:.1f} s = {reference_sweep / cached_sweep:.2f}x, "
-            f"tables equal: {equal_tables}",
+            f"{reference_sweep:.1f} s / {cached_sweep:.1f} s = {reference_sweep / cached_sweep:.2f}x "
+            f"(each with the {extraction:.1f} s extraction; interventions stages alone "
+            f"{(reference_sweep - extraction) / (cached_sweep - extraction):.2f}x), tables equal: {equal_tables}",
         ),
         "plot-only change <= 15 s end to end": (plot_rerun <= 15, f"{plot_rerun:.1f} s"),
         "models loaded once, only where used": (loads_ok, f"loaded by {', '.join(loaders)}"),
@@ -176,10 +191,17 @@ def main() -> None:
         print(f"{'met ' if met else 'MISS'}  {name}: {detail}")
     result = {
         "cores": args.cores,
+        "matmul_gflops": {"before": speed_before, "after": speed_after},
         "stages": stages.to_dict(orient="records"),
         "total_compute_s": total,
+        "total_start_up_s": start_up,
         "end_to_end_s": end_to_end,
-        "sweep": {"cached_s": cached_sweep, "reference_s": reference_sweep, "tables_equal": equal_tables},
+        "sweep": {
+            "extraction_s": extraction,
+            "cached_s": cached_sweep,
+            "reference_s": reference_sweep,
+            "tables_equal": equal_tables,
+        },
         "plot_only_rerun_s": plot_rerun,
         "xl_peak_rss_mib": xl_peak,
         "xl_limit_mib": xl_limit,

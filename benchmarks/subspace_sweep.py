@@ -6,7 +6,7 @@ Each engine runs in its own process (so each peak RSS is its own), timed from a 
 - reference: one clean pass, then one full forward pass per layer with a hook;
 - cached: one extraction pass into the activation store, then the batched sweep from the cache.
 
-Run:  .venv/bin/python benchmarks/subspace_sweep.py [--shape gpt2-xl] [--batch-size 8] [--threads 2]
+Run:  .venv/bin/python benchmarks/subspace_sweep.py [--shape gpt2-xl] [--batch-size 16] [--threads 2]
 Prints both times, the speed-up, both peak memories and their ratio, and checks that both
 engines give the same tables (1e-5); writes benchmarks/out/subspace_sweep.json.
 """
@@ -69,7 +69,7 @@ def run_engine(engine: str, model_dir: str, batch_size: int, threads: int) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="gpt2-xl")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)

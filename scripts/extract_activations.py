@@ -3,8 +3,9 @@
 import torch
 
 from interpflow.activation_store import save_store
+from interpflow.devices import resolve_device
 from interpflow.extraction import extract_activations
-from interpflow.models import load_model, resolve_device
+from interpflow.models import load_model
 from interpflow.stage_logging import log_to
 from interpflow.texts import read_text_set
 

@@ -7,7 +7,7 @@ import torch
 from interpflow.activation_store import load_store
 from interpflow.analyses.palinka_sae import sae_dimensions
 from interpflow.atomic_io import write_parquet, write_safetensors, write_text
-from interpflow.models import resolve_device
+from interpflow.devices import resolve_device
 from interpflow.sae import SAEConfig, fraction_of_variance_unexplained, latent_activations, train
 from interpflow.stage_logging import log_to
 

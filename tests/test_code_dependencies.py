@@ -34,3 +34,10 @@ def test_statistics_depend_on_their_analysis_only():
     files = names(imported_package_files(ROOT / "scripts" / "hooks_vs_hidden_statistics.py", SRC))
     assert "interpflow/analyses/hooks_vs_hidden.py" in files
     assert "interpflow/hooks.py" not in files and "interpflow/models.py" not in files
+
+
+def test_sae_training_does_not_load_the_model_code():
+    """SAE training needs torch, not transformers: importing the model code would cost seconds per run."""
+    files = names(imported_package_files(ROOT / "scripts" / "palinka_sae_train.py", SRC))
+    assert {"interpflow/sae.py", "interpflow/devices.py"} <= files
+    assert "interpflow/models.py" not in files

@@ -107,6 +107,39 @@ def test_penalty_takes_the_smaller_space():
     assert decorrelation_penalty(tall).item() == decorrelation_penalty_covariance(tall).item()
 
 
+def data_with_idle_latents():
+    """Toy activations with a large shared direction, so that some latents fire for no token."""
+    x = toy_data(seed=1)
+    return x + 3.0 * np.abs(x).mean() * np.linspace(-1.0, 1.0, x.shape[1], dtype=np.float32)
+
+
+def test_active_latent_forward_gives_the_dense_values_and_gradients():
+    x = torch.from_numpy(data_with_idle_latents())
+    model = model_for(x.numpy(), k=12, l1_weight=0.7, decorrelation_weight=0.01)
+    with torch.no_grad():
+        idle = int(((model.encode(x) != 0).sum(dim=0) == 0).sum())
+    assert 0 < idle < model.config.latent_dim  # both kinds of latent take part
+    values, gradients = [], []
+    for active_only in (False, True):
+        model.zero_grad()
+        terms = loss_terms(model, x, active_only=active_only)
+        terms["total"].backward()
+        values.append({name: term.item() for name, term in terms.items()})
+        gradients.append(model.encoder.weight.grad.clone())
+    for name, dense in values[0].items():
+        assert values[1][name] == pytest.approx(dense, rel=1e-5), name
+    scale = gradients[0].abs().max()
+    torch.testing.assert_close(gradients[1] / scale, gradients[0] / scale, rtol=1e-5, atol=1e-6)
+
+
+def test_training_over_active_latents_follows_the_dense_loss_curve():
+    x = data_with_idle_latents()
+    config = SAEConfig(input_dim=24, latent_dim=48, k=12, learning_rate=1e-2, epochs=30, seed=3)
+    _, dense = train(x, config, active_only=False)
+    _, active = train(x, config)
+    pd.testing.assert_frame_equal(active, dense, rtol=1e-4, atol=0)
+
+
 def test_training_lowers_the_loss_and_is_deterministic():
     x = toy_data()
     config = SAEConfig(input_dim=24, latent_dim=48, k=8, learning_rate=1e-2, epochs=60, seed=3)

@@ -6,7 +6,9 @@ import sys
 from interpflow.stage_logging import stage_usage
 
 STAGE = """
+import time
 import numpy as np
+time.sleep(0.5)  # slow imports
 from interpflow.stage_logging import log_to
 log = log_to({log!r})
 log.info("working")
@@ -19,6 +21,7 @@ def test_usage_line_has_wall_time_and_peak_memory(tmp_path):
     subprocess.run([sys.executable, "-c", STAGE.format(log=str(log))], check=True, timeout=60)
     usage = stage_usage(log)
     assert usage is not None and 0 < usage["wall_s"] < 60
+    assert 0.5 <= usage["start_up_s"] < usage["wall_s"]
     assert 300 <= usage["peak_rss_mib"] < 2000
     assert log.read_text().splitlines()[-1].endswith(f"peak RSS {usage['peak_rss_mib']:.0f} MiB")
 

@@ -103,16 +103,6 @@ def build_embedded_model(spec: dict[str, Any], tokenizer_dir: str | Path, out_di
     return Path(out_dir)
 
 
-def resolve_device(setting: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; other values are used as given."""
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(setting)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"config key 'device': {setting!r} requested but CUDA is not available; use 'auto' or 'cpu'")
-    return device
-
-
 def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
     """The model folder's tokenizer, with the end-of-text token doubling as padding."""
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)

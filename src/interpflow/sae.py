@@ -4,6 +4,10 @@
 ``x_hat = z @ W`` decodes with the transposed encoder (tied weights, no biases).
 Loss = MSE(x_hat, x) + ``l1_weight`` * mean|z| + ``decorrelation_weight`` * sum of squared
 off-diagonal entries of the latents' covariance over tokens.
+
+Training is matrix products with ``W`` (``latents x input``). Two things keep them small: the
+decorrelation term is computed in token space (:func:`decorrelation_penalty_gram`), and the
+products run over the active latents only (:meth:`KSparseAutoencoder.forward_active`).
 """
 
 from __future__ import annotations
@@ -63,6 +67,23 @@ class KSparseAutoencoder(nn.Module):
         z = self.encode(x)
         return self.decode(z), z
 
+    def forward_active(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` over the latents that fire for at least one token of ``x``.
+
+        Returns ``x_hat`` ``(tokens, input_dim)`` and the active latents ``(tokens, n_active)``.
+        A latent that is zero for every token adds nothing to ``x_hat`` or to any loss term and
+        its weight row gets a zero gradient, so only the active rows of ``W`` take part in the
+        products with gradients: the same values and gradients as :meth:`forward` (to float
+        rounding), for a fraction of the work. At gpt2 shape on the Palinka text about 45% of the
+        latents stay active after the first 20 epochs.
+        """
+        with torch.no_grad():
+            fires = self.encode(x) != 0
+            active = fires.any(dim=0).nonzero().squeeze(1)
+        weight = self.encoder.weight.index_select(0, active)
+        z = torch.relu(x @ weight.T) * fires[:, active]
+        return z @ weight, z
+
 
 def decorrelation_penalty(z: torch.Tensor) -> torch.Tensor:
     """Sum of squared off-diagonal entries of the ``(latent, latent)`` covariance of ``z`` over tokens.
@@ -94,15 +115,19 @@ def decorrelation_penalty_gram(z: torch.Tensor) -> torch.Tensor:
     return ((gram**2).sum() - (column_sums**2).sum()) / (z.shape[0] - 1) ** 2
 
 
-def loss_terms(model: KSparseAutoencoder, x: torch.Tensor, penalty=decorrelation_penalty) -> dict[str, torch.Tensor]:
+def loss_terms(
+    model: KSparseAutoencoder, x: torch.Tensor, penalty=decorrelation_penalty, active_only: bool = True
+) -> dict[str, torch.Tensor]:
     """The weighted loss terms and their sum (``total``) for a batch ``x``.
 
-    ``penalty`` computes the decorrelation term; the benchmark swaps in either form to compare them.
+    ``penalty`` computes the decorrelation term and ``active_only`` picks
+    :meth:`~KSparseAutoencoder.forward_active` over :meth:`~KSparseAutoencoder.forward`; the
+    benchmark switches both to compare the variants.
     """
-    x_hat, z = model(x)
+    x_hat, z = model.forward_active(x) if active_only else model(x)
     terms = {
         "mse": torch.mean((x_hat - x) ** 2),
-        "l1": model.config.l1_weight * z.abs().mean(),
+        "l1": model.config.l1_weight * z.abs().sum() / (z.shape[0] * model.config.latent_dim),
         "decorrelation": model.config.decorrelation_weight * penalty(z),
     }
     terms["total"] = terms["mse"] + terms["l1"] + terms["decorrelation"]
@@ -110,10 +135,14 @@ def loss_terms(model: KSparseAutoencoder, x: torch.Tensor, penalty=decorrelation
 
 
 def train(
-    activations: np.ndarray, config: SAEConfig, device: str | torch.device = "cpu", penalty=decorrelation_penalty
+    activations: np.ndarray,
+    config: SAEConfig,
+    device: str | torch.device = "cpu",
+    penalty=decorrelation_penalty,
+    active_only: bool = True,
 ):
     """Train full batch on ``(tokens, input_dim)`` activations; returns the model (eval mode) and the
-    training log (one row per epoch). ``penalty``: the decorrelation form (see :func:`loss_terms`)."""
+    training log (one row per epoch). ``penalty`` and ``active_only``: see :func:`loss_terms`."""
     x = torch.as_tensor(np.asarray(activations, dtype=np.float32), device=device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -126,7 +155,7 @@ def train(
     progress = Progress(config.epochs, "epochs", "trained", log)
     for epoch in range(config.epochs):
         optimizer.zero_grad()
-        terms = loss_terms(model, x, penalty)
+        terms = loss_terms(model, x, penalty, active_only)
         terms["total"].backward()
         optimizer.step()
         rows.append((epoch, *(terms[name].item() for name in ("total", "mse", "l1", "decorrelation"))))

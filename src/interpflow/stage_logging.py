@@ -30,11 +30,15 @@ def log_to(log_file: str) -> logging.Logger:
         logging.getLogger("interpflow").error("stage failed:\n%s", "".join(traceback.format_exception(kind, value, tb)))
 
     sys.excepthook = log_uncaught
-    atexit.register(log_usage, logging.getLogger("interpflow.stage"), time.perf_counter() - process_age_s())
+    start_up = process_age_s()
+    atexit.register(log_usage, logging.getLogger("interpflow.stage"), time.perf_counter() - start_up, start_up)
     return logging.getLogger("interpflow.stage")
 
 
-USAGE = re.compile(r"stage used: wall (?P<wall_s>[\d.]+) s, peak RSS (?P<peak_rss_mib>\d+) MiB")
+USAGE = re.compile(
+    r"stage used: wall (?P<wall_s>[\d.]+) s \(start-up and imports (?P<start_up_s>[\d.]+) s\), "
+    r"peak RSS (?P<peak_rss_mib>\d+) MiB"
+)
 
 
 def process_age_s() -> float:
@@ -65,13 +69,15 @@ def _vm_hwm_kib() -> int | None:
         return None
 
 
-def log_usage(log: logging.Logger, started: float) -> None:
-    """The stage's last log line: wall time since the process started and peak memory (see :data:`USAGE`)."""
-    log.info("stage used: wall %.2f s, peak RSS %d MiB", time.perf_counter() - started, peak_rss_mib())
+def log_usage(log: logging.Logger, started: float, start_up: float) -> None:
+    """The stage's last log line (see :data:`USAGE`): wall time since the process started, the part of it
+    spent before the stage's work began (interpreter start-up and imports), and peak memory."""
+    wall = time.perf_counter() - started
+    log.info("stage used: wall %.2f s (start-up and imports %.2f s), peak RSS %d MiB", wall, start_up, peak_rss_mib())
 
 
 def stage_usage(log_file: str) -> dict[str, float] | None:
-    """``{"wall_s", "peak_rss_mib"}`` from a stage's log file; None when the stage did not finish."""
+    """``{"wall_s", "start_up_s", "peak_rss_mib"}`` from a stage's log file; None when the stage did not finish."""
     with open(log_file, encoding="utf-8") as text:
-        found = USAGE.findall(text.read())
-    return {"wall_s": float(found[-1][0]), "peak_rss_mib": float(found[-1][1])} if found else None
+        found = list(USAGE.finditer(text.read()))
+    return {name: float(value) for name, value in found[-1].groupdict().items()} if found else None
