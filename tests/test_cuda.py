@@ -1,0 +1,58 @@
+"""The model stages on a CUDA GPU give the CPU's numbers. Skipped where torch sees no GPU (CI)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from interpflow.analyses import subspace_removal as sr
+from interpflow.extraction import extract_activations
+from interpflow.interventions import sweep_from_cache, sweep_reference
+from interpflow.models import load_model
+from interpflow.sae import SAEConfig, train
+from tests.conftest import ROOT, TINY_SPEC
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+TEXT = (ROOT / "resources" / "texts" / "ravel.txt").read_text(encoding="utf-8").strip()
+SECTION = {"text": "ravel", "inspection_layer": 1, "intervention_layer": "middle", "sweep": True}
+
+
+@pytest.fixture(scope="module")
+def models(tiny_model_dir):
+    """The tiny model on each device: ``{"cpu": (model, tokenizer), "cuda": (model, tokenizer)}``."""
+    return {device: load_model(tiny_model_dir, device, n_layer=TINY_SPEC["n_layer"]) for device in ("cpu", "cuda")}
+
+
+@pytest.fixture(scope="module")
+def stores(models):
+    sites = sr.required_sites(SECTION, TINY_SPEC["n_layer"])["ravel"]
+    return {device: extract_activations(*models[device], [TEXT], sites) for device in models}
+
+
+def test_extraction_on_cuda_equals_cpu(models, stores):
+    assert next(models["cuda"][0].parameters()).is_cuda
+    pd.testing.assert_frame_equal(stores["cuda"].tokens, stores["cpu"].tokens)
+    for site in stores["cpu"].sites:
+        np.testing.assert_allclose(stores["cuda"][site], stores["cpu"][site], rtol=1e-4, atol=1e-4, err_msg=site)
+
+
+def test_cached_sweep_on_cuda_equals_the_cpu_reference_loop(models, stores):
+    layers = list(range(TINY_SPEC["n_layer"]))
+    token_ids = torch.tensor(stores["cpu"].tokens["token_id"].to_numpy(), dtype=torch.long)
+    reference = sweep_reference(models["cpu"][0], token_ids, layers, 1)
+    cached = sweep_from_cache(models["cuda"][0], stores["cuda"], layers, 1, batch_size=2)
+    tokens = stores["cpu"].tokens
+    for table in (sr.hidden_state_impact_table, lambda runs: sr.logit_impact_table(runs, tokens)):
+        pd.testing.assert_frame_equal(table(cached), table(reference), atol=1e-4, rtol=1e-4, check_exact=False)
+
+
+def test_sae_training_on_cuda_follows_the_cpu_loss_curve(stores):
+    x = stores["cpu"]["h.1.mlp.c_fc"]
+    config = SAEConfig(input_dim=x.shape[1], latent_dim=2 * x.shape[1], k=x.shape[1] // 3, epochs=30, seed=1)
+    _, cpu = train(x, config, "cpu")
+    model, cuda = train(x, config, "cuda")
+    assert model.encoder.weight.is_cuda
+    pd.testing.assert_frame_equal(cuda, cpu, rtol=1e-4, atol=1e-7)
