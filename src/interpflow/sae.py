@@ -78,11 +78,31 @@ class KSparseAutoencoder(nn.Module):
         latents stay active after the first 20 epochs.
         """
         with torch.no_grad():
-            fires = self.encode(x) != 0
-            active = fires.any(dim=0).nonzero().squeeze(1)
+            latents = self.encode(x)
+            active = (latents != 0).any(dim=0).nonzero().squeeze(1)
         weight = self.encoder.weight.index_select(0, active)
-        z = torch.relu(x @ weight.T) * fires[:, active]
+        z = _ActiveLatents.apply(x, weight, latents, active)
         return z @ weight, z
+
+
+class _ActiveLatents(torch.autograd.Function):
+    """``topk(relu(x @ active_weight.T))`` from the latents the encoder already computed.
+
+    Forward picks the ``active`` columns of ``latents``; backward gives ``active_weight`` the
+    gradient of ``relu(x @ active_weight.T)`` masked by where the latents fire, so the encoder
+    product is not run a second time for the gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, active_weight, latents, active):
+        values = latents.index_select(1, active)
+        ctx.save_for_backward(x, values != 0)
+        return values
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, fires = ctx.saved_tensors
+        return None, (grad * fires).T @ x, None, None
 
 
 def decorrelation_penalty(z: torch.Tensor) -> torch.Tensor:
