@@ -38,8 +38,8 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint --configfile overlays/embedded.yaml
 	$(BIN)/snakefmt --check Snakefile rules
-	$(BIN)/ruff check src scripts tests
-	$(BIN)/ruff format --check src scripts tests
+	$(BIN)/ruff check src scripts tests tools benchmarks
+	$(BIN)/ruff format --check src scripts tests tools benchmarks
 
 clean:
 	rm -rf results logs .snakemake

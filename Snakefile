@@ -1,12 +1,14 @@
-# interpflow: mechanistic-interpretability analyses of GPT-2 as one DAG.
+# interpflow: mechanistic-interpretability methods, each with named instances, as one DAG.
 #
 #   snakemake --cores 2 --configfile overlays/embedded.yaml   # everything, embedded model, offline
-#   snakemake --cores 2                                       # the real models (hub or HF cache)
-#   snakemake hooks_vs_hidden --cores 2                       # one analysis
+#   snakemake --cores 2                                       # the lecture instances on the real models
+#   snakemake repeated_token_mi --cores 2                     # one method: its instances and comparison
+#   snakemake repeated_token_mi__coffee --cores 2             # one instance of a method
 #   snakemake figures --cores 2                               # redraw every figure
 #   snakemake --report report.html                            # browsable report of a finished run
 #
-# Stages: models -> activations (one forward pass per model and text) -> statistics -> figures.
+# Stages: models -> activations (one forward pass per model and text) -> statistics -> figures,
+# and per method a comparison of its instances and models.
 
 
 configfile: "config.yaml"
@@ -19,10 +21,10 @@ include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/activations.smk"
 include: "rules/subspace_removal.smk"
-include: "rules/neuron_clusters.smk"
-include: "rules/coffee_mi.smk"
-include: "rules/palinka_sae.smk"
-include: "rules/hooks_vs_hidden.smk"
+include: "rules/neuron_contrast.smk"
+include: "rules/repeated_token_mi.smk"
+include: "rules/sparse_autoencoder.smk"
+include: "rules/residual_decomposition.smk"
 include: "rules/report.smk"
 
 
@@ -30,10 +32,30 @@ rule all:
     default_target: True
     input:
         workflow_outputs(),
+        "results/resolved_config.yaml",
 
 
 # Every figure (and table view), redrawn from the cached tables and activations: after a change to
 # plotting code or plot parameters only these jobs run, and no model is loaded.
 rule figures:
     input:
-        [path for path in workflow_outputs() if re.search("/(figures|tables)/", path)],
+        figure_outputs_only(),
+
+
+# Targets: `snakemake <method>` (every instance and the comparison) and `snakemake <method>__<instance>`.
+for _method in METHODS:
+
+    rule:
+        name:
+            _method
+        input:
+            method_targets(_method),
+
+    for _instance in instances(config, _method):
+
+        rule:
+            name:
+                f"{_method}__{_instance}"
+            input:
+                method_outputs(_method, [_instance]),
+                table_views(_method, [_instance]),

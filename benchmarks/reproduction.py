@@ -13,7 +13,7 @@ suite collects them and checks the targets:
   suite), with equal tables (1e-5). Each side is what the workflow runs for the sweep with that
   engine: the extraction stage (its hidden states feed either engine's tables) plus the
   interventions stage, each loading the model;
-- a plot-only change (subspace_removal.plot.bins) reruns in <= 15 s end to end (`snakemake figures`);
+- a plot-only change (subspace_removal.ravel.plot.bins) reruns in <= 15 s end to end (`snakemake figures`);
 - no stage loads a model it does not use, none loads the same model twice;
 - every gpt2-xl stage peaks under 1.5x the float32 weight size.
 
@@ -109,10 +109,16 @@ def stage_table() -> pd.DataFrame:
 
 
 def expected_loads(stage: str) -> list[str]:
-    """The models a stage (by log path) should load: its own model, once, for the two model stages."""
-    analysis, model = stage.split("/")[:2]
-    uses_model = analysis == "activations" or stage == f"subspace_removal/{model}/interventions"
-    return [f"{model}-random"] if uses_model else []
+    """The models a stage (by log path) should load: its own model, once, for the two model stages.
+
+    Log paths are ``activations/<model>/<text>`` and ``<method>/<instance>/<model>/<stage>``.
+    """
+    parts = stage.split("/")
+    if parts[0] == "activations":
+        return [f"{parts[1]}-random"]
+    if parts[0] == "subspace_removal" and parts[-1] == "interventions":
+        return [f"{parts[2]}-random"]
+    return []
 
 
 def same_table(found: pd.DataFrame, expected: pd.DataFrame) -> bool:
@@ -144,22 +150,22 @@ def main() -> None:
     tables = {path: pd.read_parquet(path) for path in (WORKDIR / "results" / "subspace_removal").rglob("*.parquet")}
 
     # The per-layer loop, rerun in place of the cached sweep, on the same extraction.
-    reference = write_overlay("reference", {"subspace_removal": {"engine": "reference"}})
+    reference = write_overlay("reference", {"subspace_removal": {"ravel": {"engine": "reference"}}})
     run_snakemake(*cores, "subspace_removal", overlays=(reference,))
     reference_stages = stage_table().set_index("stage")
     equal_tables = all(same_table(pd.read_parquet(path), table) for path, table in tables.items())
     run_snakemake(*cores, "subspace_removal", overlays=())  # back to the cached engine
 
     # A plot-only change, end to end.
-    bins = write_overlay("bins", {"subspace_removal": {"plot": {"bins": 40}}})
+    bins = write_overlay("bins", {"subspace_removal": {"ravel": {"plot": {"bins": 40}}}})
     plot_rerun = run_snakemake(*cores, "figures", overlays=(bins,))
 
     speed_after = matmul_gflops(args.cores)
     by_stage = stages.set_index("stage")
-    sr_text = yaml.safe_load((ROOT / "config.yaml").read_text())["subspace_removal"]["text"]
+    sr_text = yaml.safe_load((ROOT / "config.yaml").read_text())["subspace_removal"]["ravel"]["text"]
     extraction = by_stage.loc[f"activations/gpt2-xl/{sr_text}", "wall_s"]
-    cached_sweep = extraction + by_stage.loc["subspace_removal/gpt2-xl/interventions", "wall_s"]
-    reference_sweep = extraction + reference_stages.loc["subspace_removal/gpt2-xl/interventions", "wall_s"]
+    cached_sweep = extraction + by_stage.loc["subspace_removal/ravel/gpt2-xl/interventions", "wall_s"]
+    reference_sweep = extraction + reference_stages.loc["subspace_removal/ravel/gpt2-xl/interventions", "wall_s"]
     total = stages["wall_s"].sum()
     start_up = stages["start_up_s"].sum()
     xl_limit = 1.5 * weight_mib("gpt2-xl")

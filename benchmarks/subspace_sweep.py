@@ -34,9 +34,9 @@ def run_engine(engine: str, model_dir: str, batch_size: int, threads: int) -> No
     """Child process: time one engine, save its tables, print a JSON line with time and peak RSS."""
     import torch
 
-    from interpflow.analyses.subspace_removal import hidden_state_impact_table, logit_impact_table, required_sites
     from interpflow.extraction import extract_activations
     from interpflow.interventions import sweep_from_cache, sweep_reference
+    from interpflow.methods.subspace_removal import hidden_state_impact_table, logit_impact_table, required_sites
     from interpflow.models import load_model
     from interpflow.texts import read_text_set
 
@@ -51,8 +51,8 @@ def run_engine(engine: str, model_dir: str, batch_size: int, threads: int) -> No
         runs = sweep_reference(model, token_ids, layers, 1)
         tokens = None
     else:
-        section = {"text": "ravel", "inspection_layer": 0, "intervention_layer": "middle", "sweep": True}
-        store = extract_activations(model, tokenizer, texts, required_sites(section, n_layer)["ravel"])
+        instance = {"text": "ravel", "inspection_layer": 0, "intervention_layer": "middle", "sweep": True}
+        store = extract_activations(model, tokenizer, texts, required_sites(instance, n_layer))
         runs = sweep_from_cache(model, store, layers, 1, batch_size=batch_size)
         tokens = store.tokens
     seconds = time.perf_counter() - started

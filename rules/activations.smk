@@ -1,11 +1,12 @@
-# The activation store: one forward pass per (model, text set), keeping every hook site that
-# the analyses of that text need. Everything downstream reads these files, never the model.
+# The activation store: one forward pass per (model, text set), keeping every hook site that any
+# instance of any method on that text and model needs. Everything downstream reads these files,
+# never the model.
 
 
 rule extract_activations:
     input:
         model=model_input,
-        text=text_input,
+        text=lambda wildcards: text_path(wildcards.text),
         code=code("scripts/extract_activations.py"),
     output:
         **activation_store("{model}", "{text}"),
@@ -20,7 +21,7 @@ rule extract_activations:
         runtime=MODEL_STAGE["runtime"],
     params:
         sites=lambda wildcards: required_sites(config, wildcards.model, wildcards.text),
-        column=lambda wildcards: config["texts"][wildcards.text].get("column"),
+        text_column=lambda wildcards: config["texts"][wildcards.text]["text_column"],
         n_layer=lambda wildcards: n_layer(wildcards.model),
         batch_size=config["extraction"]["batch_size"],
         device=config["device"],

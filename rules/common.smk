@@ -1,4 +1,5 @@
-# Shared setup: the package on the path, config validation, and the helpers rules call.
+# Shared setup: the package on the path, config validation (which also fills in every default),
+# and the helpers every method's rules call.
 import os
 import re
 import sys
@@ -14,12 +15,10 @@ os.environ.update(
 )
 
 from interpflow.code_dependencies import imported_package_files
-from interpflow.config import ConfigError, validate_config
-from interpflow.registry import required_sites
-from interpflow.sites import module_output
-from interpflow.analyses import neuron_clusters as nc_analysis
-from interpflow.analyses import palinka_sae as sae_analysis
-from interpflow.analyses import subspace_removal as sr_analysis
+from interpflow.comparison import Run
+from interpflow.config import ConfigError, instances, validate_config
+from interpflow.layers import resolve_layer
+from interpflow.registry import METHODS, required_sites
 
 try:
     validate_config(
@@ -33,11 +32,15 @@ except ConfigError as error:
 MODEL_DIR = config["model_dir"]
 MODEL_STAGE = config["resources"]["model_stage"]
 CPU_STAGE = config["resources"]["cpu_stage"]
+# Where each run (an instance of a method on one model) keeps its results and logs.
+RUN = "results/{method}/{{instance}}/{{model}}"
+RUN_LOGS = "logs/{method}/{{instance}}/{{model}}"
 
 
 wildcard_constraints:
     model="|".join(re.escape(name) for name in config["models"]),
     text="|".join(re.escape(name) for name in config["texts"]),
+    instance="[a-z][a-z0-9_]*",
 
 
 def workflow_path(relative):
@@ -63,8 +66,8 @@ def model_input(wildcards):
     return model_folder(wildcards.model)
 
 
-def text_input(wildcards):
-    return workflow_path(config["texts"][wildcards.text]["path"])
+def text_path(text):
+    return workflow_path(config["texts"][text]["path"])
 
 
 def activation_store(model, text):
@@ -79,62 +82,135 @@ def n_layer(model):
     return config["models"][model]["n_layer"]
 
 
-def figure_outputs(analysis, folder, *names, **labels):
+# --- instances: each method's config section maps instance names to their options -------------
+def instance(method, wildcards):
+    """The options of the instance a job belongs to (defaults filled in)."""
+    return config[method][wildcards.instance]
+
+
+def instance_option(method, *keys):
+    """A params function: the option at ``keys`` of the job's instance (changing it reruns the job)."""
+
+    def option(wildcards):
+        value = instance(method, wildcards)
+        for key in keys:
+            value = value[key]
+        return value
+
+    return option
+
+
+def instance_store(method):
+    """An input function: the activation store of the job's instance text under the job's model."""
+    return lambda wildcards: activation_store(
+        wildcards.model, instance(method, wildcards)["text"]
+    )
+
+
+def instance_text(method):
+    """An input function: the text file of the job's instance."""
+    return lambda wildcards: text_path(instance(method, wildcards)["text"])
+
+
+def instance_n_layer(wildcards):
+    return n_layer(wildcards.model)
+
+
+def runs(method, instance_names=None):
+    """Every (instance, model) run of ``method`` (or of the named instances), in config order."""
+    chosen = instances(config, method)
+    names = chosen if instance_names is None else instance_names
+    return [
+        Run(name, model, n_layer(model))
+        for name in names
+        for model in chosen[name]["models"]
+    ]
+
+
+def run_paths(method, files, instance_names=None):
+    """``results/<method>/<instance>/<model>/<file>`` for every run and file."""
+    return [
+        f"results/{method}/{run.instance}/{run.model}/{file}"
+        for run in runs(method, instance_names)
+        for file in files
+    ]
+
+
+def run_figures(method, names, instance_names=None):
+    return run_paths(
+        method,
+        [f"figures/{name}.{ext}" for name in names for ext in ("png", "svg")],
+        instance_names,
+    )
+
+
+def figure_outputs(method, folder, *names, **labels):
     """PNG and SVG outputs ``<name>_png`` / ``<name>_svg`` of figures in ``folder``.
 
-    Each PNG goes into the report under its analysis and model, captioned by
-    ``report/<analysis>/<name>.rst``; ``labels`` (values may name wildcards) tell apart figures
+    Each PNG goes into the report under its method and run, captioned by
+    ``report/<method>/<name>.rst``; ``labels`` (values may name wildcards) tell apart figures
     of the same name, e.g. one per layer.
     """
     outputs = {}
     for name in names:
         outputs[f"{name}_png"] = report(
             f"{folder}/{name}.png",
-            caption=f"../report/{analysis}/{name}.rst",
-            category=analysis,
-            subcategory="{model}",
+            caption=f"../report/{method}/{name}.rst",
+            category=method,
+            subcategory="{instance} · {model}",
             labels={"result": name, **labels},
         )
         outputs[f"{name}_svg"] = f"{folder}/{name}.svg"
     return outputs
 
 
-def all_figures(analysis, names, models):
-    return expand(
-        "results/{analysis}/{model}/figures/{figure}.{ext}",
-        analysis=analysis,
-        model=models,
-        figure=names,
-        ext=["png", "svg"],
+# --- comparison across a method's runs ----------------------------------------------------------
+def comparison_paths(method):
+    """The table and figure that put every run of ``method`` side by side."""
+    return {
+        "table": f"results/{method}/comparison.parquet",
+        "png": f"results/{method}/comparison.png",
+        "svg": f"results/{method}/comparison.svg",
+    }
+
+
+def comparison_outputs(method):
+    """The comparison rule's outputs: :func:`comparison_paths`, the figure marked for the report."""
+    paths = comparison_paths(method)
+    figure = report(
+        paths["png"],
+        caption=f"../report/{method}/comparison.rst",
+        category=method,
+        subcategory="comparison",
+        labels={"result": "comparison"},
     )
+    return {**paths, "png": figure}
 
 
-# --- subspace_removal --------------------------------------------------------------------------
-SR = config["subspace_removal"]
-SR_FIGURES = "results/subspace_removal/{model}/figures"
+def comparison_runs(method):
+    """Params of a comparison job: the runs, in the order of its inputs."""
+    return [vars(run) for run in runs(method)]
 
 
-def subspace_removal_store(wildcards):
-    return activation_store(wildcards.model, SR["text"])
+# Filled by each method's section below: method -> {"outputs": f(instance) -> paths, "tables": [...]}.
+METHOD_TARGETS = {}
 
 
-def subspace_removal_layer(wildcards):
-    return sr_analysis.intervention_layer(SR, n_layer(wildcards.model))
+# --- subspace_removal -------------------------------------------------------------------------
+SR_RUN = RUN.format(method="subspace_removal")
+SR_LOGS = RUN_LOGS.format(method="subspace_removal")
+SR_INTERVENTION_FIGURES = [
+    "hidden_state_impact",
+    "cosine_similarity",
+    "logit_impact_stem",
+    "logit_impact_text",
+]
 
 
-def subspace_removal_swept_layers(wildcards):
-    return sr_analysis.swept_layers(SR, n_layer(wildcards.model))
-
-
-def subspace_removal_outputs():
-    figures = [
-        "activation_histogram",
-        "inspection",
-        "hidden_state_impact",
-        "cosine_similarity",
-        "logit_impact_stem",
-        "logit_impact_text",
-    ] + (["layer_sweep"] if SR["sweep"] else [])
+def subspace_removal_outputs(name):
+    figures = ["activation_histogram", "inspection", *SR_INTERVENTION_FIGURES]
+    if instances(config, "subspace_removal")[name]["sweep"]:
+        figures.append("layer_sweep")
     tables = [
         "inspection_spectrum.parquet",
         "inspection.safetensors",
@@ -143,36 +219,39 @@ def subspace_removal_outputs():
         "layer_sweep.parquet",
         "cosine_similarity.safetensors",
     ]
-    return expand(
-        "results/subspace_removal/{model}/{table}", model=SR["models"], table=tables
-    ) + all_figures("subspace_removal", figures, SR["models"])
-
-
-# --- hooks_vs_hidden ---------------------------------------------------------------------------
-HVH = config["hooks_vs_hidden"]
-
-
-def hooks_vs_hidden_store(wildcards):
-    return activation_store(wildcards.model, HVH["text"])
-
-
-def hooks_vs_hidden_layers(wildcards):
-    return (
-        list(range(n_layer(wildcards.model))) if HVH["all_layers"] else [HVH["layer"]]
+    return run_paths("subspace_removal", tables, [name]) + run_figures(
+        "subspace_removal", figures, [name]
     )
 
 
-def hooks_vs_hidden_outputs():
-    figures = ["decomposition"] + (["layer_profile"] if HVH["all_layers"] else [])
-    return expand(
-        "results/hooks_vs_hidden/{model}/{table}.parquet",
-        model=HVH["models"],
-        table=["correlations", "comparison_values"],
-    ) + all_figures("hooks_vs_hidden", figures, HVH["models"])
+METHOD_TARGETS["subspace_removal"] = {
+    "outputs": subspace_removal_outputs,
+    "tables": ["layer_sweep"],
+}
 
 
-# --- neuron_clusters ---------------------------------------------------------------------------
-NC = config["neuron_clusters"]
+def subspace_removal_layer(option):
+    """A params function: the resolved layer (``middle`` -> n_layer // 2) of an instance option."""
+    return lambda wildcards: resolve_layer(
+        instance("subspace_removal", wildcards)[option], n_layer(wildcards.model)
+    )
+
+
+def subspace_removal_swept_layers(wildcards):
+    return METHODS["subspace_removal"].swept_layers(
+        instance("subspace_removal", wildcards), n_layer(wildcards.model)
+    )
+
+
+# --- neuron_contrast --------------------------------------------------------------------------
+NC_RUN = RUN.format(method="neuron_contrast")
+NC_LOGS = RUN_LOGS.format(method="neuron_contrast")
+NC_TABLES = {
+    "neuron_tests": "neuron_tests.parquet",
+    "neuron_clusters": "neuron_clusters.parquet",
+    "cluster_summary": "cluster_summary.parquet",
+    "activations": "target_activations.safetensors",
+}
 NC_FIGURES = [
     "activations",
     "example_neuron",
@@ -184,41 +263,46 @@ NC_FIGURES = [
 ]
 
 
-def neuron_clusters_store(wildcards):
-    return activation_store(wildcards.model, NC["text"])
-
-
-def neuron_clusters_statistics_section():
-    """The parameters of the statistics stage: everything but the models and the plot settings."""
-    return {key: value for key, value in NC.items() if key not in ("models", "plot")}
-
-
-def neuron_clusters_outputs():
-    tables = [
-        "neuron_tests.parquet",
-        "neuron_clusters.parquet",
-        "cluster_summary.parquet",
-        "target_activations.safetensors",
-    ]
-    outputs = expand(
-        "results/neuron_clusters/{model}/{table}", model=NC["models"], table=tables
-    )
-    for model in NC["models"]:
-        for layer in nc_analysis.analysis_layers(NC, n_layer(model)):
+def neuron_contrast_outputs(name):
+    chosen = instances(config, "neuron_contrast")[name]
+    outputs = run_paths("neuron_contrast", NC_TABLES.values(), [name])
+    for run in runs("neuron_contrast", [name]):
+        for layer in METHODS["neuron_contrast"].analysis_layers(chosen, run.n_layer):
             outputs += expand(
-                "results/neuron_clusters/{model}/figures/layer{layer}/{figure}.{ext}",
-                model=model,
+                "results/neuron_contrast/{instance}/{model}/figures/layer{layer}/{figure}.{ext}",
+                instance=name,
+                model=run.model,
                 layer=layer,
                 figure=NC_FIGURES,
                 ext=["png", "svg"],
             )
-    if NC["sweep"]:
-        outputs += all_figures("neuron_clusters", ["layer_sweep"], NC["models"])
+    if chosen["sweep"]:
+        outputs += run_figures("neuron_contrast", ["layer_sweep"], [name])
     return outputs
 
 
-# --- coffee_mi ---------------------------------------------------------------------------------
-MI = config["coffee_mi"]
+METHOD_TARGETS["neuron_contrast"] = {
+    "outputs": neuron_contrast_outputs,
+    "tables": ["cluster_summary"],
+}
+
+
+def neuron_contrast_statistics_options(wildcards):
+    """The options the statistics read: everything but the models and the plot settings."""
+    chosen = instance("neuron_contrast", wildcards)
+    return {
+        key: value for key, value in chosen.items() if key not in ("models", "plot")
+    }
+
+
+def neuron_contrast_text_columns(wildcards):
+    entry = config["texts"][instance("neuron_contrast", wildcards)["text"]]
+    return {key: entry[key] for key in ("text_column", "group_column")}
+
+
+# --- repeated_token_mi ------------------------------------------------------------------------
+MI_RUN = RUN.format(method="repeated_token_mi")
+MI_LOGS = RUN_LOGS.format(method="repeated_token_mi")
 MI_TABLES = [
     "pairwise_mi",
     "layer_summary",
@@ -235,39 +319,39 @@ MI_FIGURES = [
 ]
 
 
-def coffee_mi_store(wildcards):
-    return activation_store(wildcards.model, MI["text"])
+def repeated_token_mi_outputs(name):
+    tables = [f"{table}.parquet" for table in MI_TABLES]
+    return run_paths("repeated_token_mi", tables, [name]) + run_figures(
+        "repeated_token_mi", MI_FIGURES, [name]
+    )
 
 
-def coffee_mi_statistics_section():
-    """The parameters of the statistics stage: everything but the models and the plot settings."""
-    return {key: value for key, value in MI.items() if key not in ("models", "plot")}
+METHOD_TARGETS["repeated_token_mi"] = {
+    "outputs": repeated_token_mi_outputs,
+    "tables": ["layer_summary", "sublayer_tests"],
+}
 
 
-def coffee_mi_outputs():
-    return expand(
-        "results/coffee_mi/{model}/{table}.parquet", model=MI["models"], table=MI_TABLES
-    ) + all_figures("coffee_mi", MI_FIGURES, MI["models"])
+def repeated_token_mi_statistics_options(wildcards):
+    """The options the statistics read: everything but the models."""
+    chosen = instance("repeated_token_mi", wildcards)
+    return {key: value for key, value in chosen.items() if key != "models"}
 
 
-# --- palinka_sae -------------------------------------------------------------------------------
-SAE = config["palinka_sae"]
-SAE_RUN = "results/palinka_sae/{model}"
+def repeated_token_mi_layer(wildcards):
+    return resolve_layer(
+        instance("repeated_token_mi", wildcards)["layer"], n_layer(wildcards.model)
+    )
+
+
+# --- sparse_autoencoder -----------------------------------------------------------------------
+SAE_RUN = RUN.format(method="sparse_autoencoder")
+SAE_LOGS = RUN_LOGS.format(method="sparse_autoencoder")
 SAE_FIGURES = ["loss_curves", "latent_activations", "latent_statistics"]
 SAE_HEATMAPS = ["heatmap_activity", "heatmap_density", "heatmap_score"]
 
 
-def palinka_sae_store(wildcards):
-    return activation_store(wildcards.model, SAE["text"])
-
-
-def palinka_sae_site(wildcards):
-    return module_output(
-        sae_analysis.sae_layer(SAE, n_layer(wildcards.model)), "mlp.c_fc"
-    )
-
-
-def palinka_sae_outputs():
+def sparse_autoencoder_outputs(name):
     files = [
         "sae.safetensors",
         "sae_config.json",
@@ -275,52 +359,95 @@ def palinka_sae_outputs():
         "training_log.parquet",
         "latents.parquet",
     ]
-    heatmaps = expand(
-        "results/palinka_sae/{model}/figures/{figure}.html",
-        model=SAE["models"],
-        figure=SAE_HEATMAPS,
+    heatmaps = [f"figures/{figure}.html" for figure in SAE_HEATMAPS]
+    return run_paths("sparse_autoencoder", files + heatmaps, [name]) + run_figures(
+        "sparse_autoencoder", SAE_FIGURES + SAE_HEATMAPS, [name]
     )
-    return (
-        expand("results/palinka_sae/{model}/{file}", model=SAE["models"], file=files)
-        + all_figures("palinka_sae", SAE_FIGURES + SAE_HEATMAPS, SAE["models"])
-        + heatmaps
+
+
+METHOD_TARGETS["sparse_autoencoder"] = {
+    "outputs": sparse_autoencoder_outputs,
+    "tables": ["latents"],
+}
+
+
+def sparse_autoencoder_site(wildcards):
+    return METHODS["sparse_autoencoder"].sae_site(
+        instance("sparse_autoencoder", wildcards), n_layer(wildcards.model)
+    )
+
+
+def sparse_autoencoder_tokens(wildcards):
+    return instance_store("sparse_autoencoder")(wildcards)["tokens"]
+
+
+# --- residual_decomposition -------------------------------------------------------------------
+RD_RUN = RUN.format(method="residual_decomposition")
+RD_LOGS = RUN_LOGS.format(method="residual_decomposition")
+
+
+def residual_decomposition_outputs(name):
+    figures = ["decomposition"]
+    if instances(config, "residual_decomposition")[name]["all_layers"]:
+        figures.append("layer_profile")
+    tables = ["correlations.parquet", "comparison_values.parquet"]
+    return run_paths("residual_decomposition", tables, [name]) + run_figures(
+        "residual_decomposition", figures, [name]
+    )
+
+
+METHOD_TARGETS["residual_decomposition"] = {
+    "outputs": residual_decomposition_outputs,
+    "tables": ["correlations"],
+}
+
+
+def residual_decomposition_layers(wildcards):
+    return METHODS["residual_decomposition"].analysis_layers(
+        instance("residual_decomposition", wildcards), n_layer(wildcards.model)
+    )
+
+
+def residual_decomposition_figure_layer(wildcards):
+    return METHODS["residual_decomposition"].figure_layer(
+        instance("residual_decomposition", wildcards), n_layer(wildcards.model)
     )
 
 
 # --- report and targets -----------------------------------------------------------------------
-# analysis -> its tables shown in the report (each stays a Parquet file; the view is for reading)
-KEY_TABLES = {
-    "subspace_removal": ["layer_sweep"],
-    "neuron_clusters": ["cluster_summary"],
-    "coffee_mi": ["layer_summary", "sublayer_tests"],
-    "palinka_sae": ["latents"],
-    "hooks_vs_hidden": ["correlations"],
-}
-ANALYSIS_MODELS = {
-    "subspace_removal": SR["models"],
-    "neuron_clusters": NC["models"],
-    "coffee_mi": MI["models"],
-    "palinka_sae": SAE["models"],
-    "hooks_vs_hidden": HVH["models"],
-}
+def method_outputs(method, instance_names=None):
+    """Every result of the named instances of ``method`` (all when None)."""
+    names = instances(config, method) if instance_names is None else instance_names
+    produce = METHOD_TARGETS[method]["outputs"]
+    return [path for name in names for path in produce(name)]
 
 
-def table_views():
-    return [
-        f"results/{analysis}/{model}/tables/{table}.html"
-        for analysis, tables in KEY_TABLES.items()
-        for model in ANALYSIS_MODELS[analysis]
-        for table in tables
-    ]
+def table_views(method, instance_names=None):
+    """The report's HTML views of the method's key tables."""
+    return run_paths(
+        method,
+        [f"tables/{table}.html" for table in METHOD_TARGETS[method]["tables"]],
+        instance_names,
+    )
+
+
+def method_targets(method):
+    """Everything ``snakemake <method>`` makes: every instance, the table views and the comparison."""
+    if not instances(config, method):
+        return []
+    return (
+        method_outputs(method)
+        + table_views(method)
+        + list(comparison_paths(method).values())
+    )
 
 
 def workflow_outputs():
-    """Every table and figure of every analysis, for the configured models, and the report's table views."""
-    return (
-        subspace_removal_outputs()
-        + neuron_clusters_outputs()
-        + coffee_mi_outputs()
-        + palinka_sae_outputs()
-        + hooks_vs_hidden_outputs()
-        + table_views()
-    )
+    """Every table and figure of every method and instance, with the report's table views and comparisons."""
+    return [path for method in METHODS for path in method_targets(method)]
+
+
+def figure_outputs_only():
+    """Every figure, table view and comparison: what plotting code and plot parameters make."""
+    drawn = re.compile(r"\b(figures|tables)/|\bcomparison\.(png|svg)$")
+    return [path for path in workflow_outputs() if drawn.search(path)]

@@ -1,24 +1,26 @@
-# The report: figures are marked where they are drawn (figure_outputs); key tables get an HTML view
-# here, since a browser cannot show Parquet. `snakemake --report report.html` gathers both.
+# The report: figures are marked where they are drawn (figure_outputs, comparison_outputs); key
+# tables get an HTML view here, since a browser cannot show Parquet. `snakemake --report` gathers both.
 
 
 rule table_view:
     input:
-        table="results/{analysis}/{model}/{table}.parquet",
+        table="results/{method}/{instance}/{model}/{table}.parquet",
         code=code("scripts/table_view.py"),
     output:
         page=report(
-            "results/{analysis}/{model}/tables/{table}.html",
+            "results/{method}/{instance}/{model}/tables/{table}.html",
             caption="../report/key_tables.rst",
-            category="{analysis}",
-            subcategory="{model}",
+            category="{method}",
+            subcategory="{instance} · {model}",
             labels={"result": "{table} (table)"},
         ),
     log:
-        "logs/{analysis}/{model}/table_view_{table}.log",
+        "logs/{method}/{instance}/{model}/table_view_{table}.log",
     wildcard_constraints:
-        analysis="|".join(KEY_TABLES),
-        table="|".join({table for tables in KEY_TABLES.values() for table in tables}),
+        method="|".join(METHODS),
+        table="|".join(
+            {table for target in METHOD_TARGETS.values() for table in target["tables"]}
+        ),
     conda:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
@@ -29,3 +31,19 @@ rule table_view:
         max_rows=2000,
     script:
         "../scripts/table_view.py"
+
+
+# The configuration as the workflow read it: every overlay merged, removed instances gone, every
+# default filled in. What `snakemake` runs is exactly what this file says.
+rule resolved_config:
+    output:
+        "results/resolved_config.yaml",
+    log:
+        "logs/resolved_config.log",
+    localrule: True
+    conda:
+        "../envs/workflow.yaml"
+    params:
+        config=config,
+    script:
+        "../scripts/resolved_config.py"

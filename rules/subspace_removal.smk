@@ -1,21 +1,16 @@
-# subspace_removal (seed 000): remove the top singular component(s) of h.L.mlp.c_fc (pre-GELU)
-# and measure the effect downstream: inspection from the cache, interventions with the model.
-
-
-rule subspace_removal:
-    input:
-        subspace_removal_outputs(),
+# subspace_removal: remove the top singular component(s) of the MLP neurons (h.L.mlp.c_fc,
+# pre-GELU) and measure the effect downstream: inspection from the cache, interventions with the model.
 
 
 rule subspace_removal_inspection:
     input:
-        unpack(subspace_removal_store),
+        unpack(instance_store("subspace_removal")),
         code=code("scripts/subspace_removal_inspection.py"),
     output:
-        matrices="results/subspace_removal/{model}/inspection.safetensors",
-        spectrum="results/subspace_removal/{model}/inspection_spectrum.parquet",
+        matrices=f"{SR_RUN}/inspection.safetensors",
+        spectrum=f"{SR_RUN}/inspection_spectrum.parquet",
     log:
-        "logs/subspace_removal/{model}/inspection.log",
+        f"{SR_LOGS}/inspection.log",
     conda:
         "../envs/torch.yaml"
     threads: CPU_STAGE["threads"]
@@ -23,24 +18,24 @@ rule subspace_removal_inspection:
         mem_mb=CPU_STAGE["mem_mb"],
         runtime=CPU_STAGE["runtime"],
     params:
-        layer=SR["inspection_layer"],
-        n_components=SR["n_components"],
+        layer=subspace_removal_layer("inspection_layer"),
+        n_components=instance_option("subspace_removal", "n_components"),
     script:
         "../scripts/subspace_removal_inspection.py"
 
 
 rule subspace_removal_interventions:
     input:
-        unpack(subspace_removal_store),
+        unpack(instance_store("subspace_removal")),
         model=model_input,
         code=code("scripts/subspace_removal_interventions.py"),
     output:
-        hidden_state_impact="results/subspace_removal/{model}/hidden_state_impact.parquet",
-        logit_impact="results/subspace_removal/{model}/logit_impact.parquet",
-        layer_sweep="results/subspace_removal/{model}/layer_sweep.parquet",
-        cosine_similarity="results/subspace_removal/{model}/cosine_similarity.safetensors",
+        hidden_state_impact=f"{SR_RUN}/hidden_state_impact.parquet",
+        logit_impact=f"{SR_RUN}/logit_impact.parquet",
+        layer_sweep=f"{SR_RUN}/layer_sweep.parquet",
+        cosine_similarity=f"{SR_RUN}/cosine_similarity.safetensors",
     log:
-        "logs/subspace_removal/{model}/interventions.log",
+        f"{SR_LOGS}/interventions.log",
     conda:
         "../envs/torch.yaml"
     threads: MODEL_STAGE["threads"]
@@ -50,11 +45,11 @@ rule subspace_removal_interventions:
         runtime=MODEL_STAGE["runtime"],
     params:
         layers=subspace_removal_swept_layers,
-        intervention_layer=subspace_removal_layer,
-        n_components=SR["n_components"],
-        engine=SR["engine"],
-        batch_size=SR["batch_size"],
-        n_layer=lambda wildcards: n_layer(wildcards.model),
+        intervention_layer=subspace_removal_layer("intervention_layer"),
+        n_components=instance_option("subspace_removal", "n_components"),
+        engine=instance_option("subspace_removal", "engine"),
+        batch_size=instance_option("subspace_removal", "batch_size"),
+        n_layer=instance_n_layer,
         device=config["device"],
     script:
         "../scripts/subspace_removal_interventions.py"
@@ -62,15 +57,18 @@ rule subspace_removal_interventions:
 
 rule subspace_removal_inspection_figures:
     input:
-        matrices="results/subspace_removal/{model}/inspection.safetensors",
-        spectrum="results/subspace_removal/{model}/inspection_spectrum.parquet",
+        matrices=f"{SR_RUN}/inspection.safetensors",
+        spectrum=f"{SR_RUN}/inspection_spectrum.parquet",
         code=code("scripts/subspace_removal_inspection_figures.py"),
     output:
         **figure_outputs(
-            "subspace_removal", SR_FIGURES, "activation_histogram", "inspection"
+            "subspace_removal",
+            f"{SR_RUN}/figures",
+            "activation_histogram",
+            "inspection",
         ),
     log:
-        "logs/subspace_removal/{model}/inspection_figures.log",
+        f"{SR_LOGS}/inspection_figures.log",
     conda:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
@@ -78,31 +76,26 @@ rule subspace_removal_inspection_figures:
         mem_mb=CPU_STAGE["mem_mb"],
         runtime=CPU_STAGE["runtime"],
     params:
-        layer=SR["inspection_layer"],
-        n_components=SR["n_components"],
-        plot=SR["plot"],
+        layer=subspace_removal_layer("inspection_layer"),
+        n_components=instance_option("subspace_removal", "n_components"),
+        plot=instance_option("subspace_removal", "plot"),
     script:
         "../scripts/subspace_removal_inspection_figures.py"
 
 
 rule subspace_removal_intervention_figures:
     input:
-        tokens=lambda wildcards: subspace_removal_store(wildcards)["tokens"],
-        hidden_state_impact="results/subspace_removal/{model}/hidden_state_impact.parquet",
-        logit_impact="results/subspace_removal/{model}/logit_impact.parquet",
-        cosine_similarity="results/subspace_removal/{model}/cosine_similarity.safetensors",
+        tokens=lambda wildcards: instance_store("subspace_removal")(wildcards)["tokens"],
+        hidden_state_impact=f"{SR_RUN}/hidden_state_impact.parquet",
+        logit_impact=f"{SR_RUN}/logit_impact.parquet",
+        cosine_similarity=f"{SR_RUN}/cosine_similarity.safetensors",
         code=code("scripts/subspace_removal_intervention_figures.py"),
     output:
         **figure_outputs(
-            "subspace_removal",
-            SR_FIGURES,
-            "hidden_state_impact",
-            "cosine_similarity",
-            "logit_impact_stem",
-            "logit_impact_text",
+            "subspace_removal", f"{SR_RUN}/figures", *SR_INTERVENTION_FIGURES
         ),
     log:
-        "logs/subspace_removal/{model}/intervention_figures.log",
+        f"{SR_LOGS}/intervention_figures.log",
     conda:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
@@ -110,20 +103,20 @@ rule subspace_removal_intervention_figures:
         mem_mb=CPU_STAGE["mem_mb"],
         runtime=CPU_STAGE["runtime"],
     params:
-        layer=subspace_removal_layer,
-        plot=SR["plot"],
+        layer=subspace_removal_layer("intervention_layer"),
+        plot=instance_option("subspace_removal", "plot"),
     script:
         "../scripts/subspace_removal_intervention_figures.py"
 
 
 rule subspace_removal_sweep_figure:
     input:
-        layer_sweep="results/subspace_removal/{model}/layer_sweep.parquet",
+        layer_sweep=f"{SR_RUN}/layer_sweep.parquet",
         code=code("scripts/subspace_removal_sweep_figure.py"),
     output:
-        **figure_outputs("subspace_removal", SR_FIGURES, "layer_sweep"),
+        **figure_outputs("subspace_removal", f"{SR_RUN}/figures", "layer_sweep"),
     log:
-        "logs/subspace_removal/{model}/sweep_figure.log",
+        f"{SR_LOGS}/sweep_figure.log",
     conda:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
@@ -132,3 +125,23 @@ rule subspace_removal_sweep_figure:
         runtime=CPU_STAGE["runtime"],
     script:
         "../scripts/subspace_removal_sweep_figure.py"
+
+
+rule subspace_removal_comparison:
+    input:
+        tables=run_paths("subspace_removal", ["layer_sweep.parquet"]),
+        code=code("scripts/subspace_removal_comparison.py"),
+    output:
+        **comparison_outputs("subspace_removal"),
+    log:
+        "logs/subspace_removal/comparison.log",
+    conda:
+        "../envs/analysis.yaml"
+    threads: CPU_STAGE["threads"]
+    resources:
+        mem_mb=CPU_STAGE["mem_mb"],
+        runtime=CPU_STAGE["runtime"],
+    params:
+        runs=comparison_runs("subspace_removal"),
+    script:
+        "../scripts/subspace_removal_comparison.py"

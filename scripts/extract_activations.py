@@ -14,7 +14,7 @@ torch.set_num_threads(snakemake.threads)
 params = snakemake.params
 device = resolve_device(params.device)
 model, tokenizer = load_model(snakemake.input.model, device, n_layer=params.n_layer)
-texts = read_text_set(snakemake.input.text, params.column)
+texts = read_text_set(snakemake.input.text, params.text_column).texts
 log.info("%d texts, %d sites: %s", len(texts), len(params.sites), ", ".join(params.sites))
 store = extract_activations(model, tokenizer, texts, params.sites, batch_size=params.batch_size)
 metadata = {"model": snakemake.wildcards.model, "text": snakemake.wildcards.text, "device": device}

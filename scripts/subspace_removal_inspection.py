@@ -1,8 +1,8 @@
 """subspace_removal, one layer from the cache: original vs reconstructed activations and covariances."""
 
 from interpflow.activation_store import load_store
-from interpflow.analyses.subspace_removal import spectrum_table
 from interpflow.atomic_io import write_parquet, write_safetensors
+from interpflow.methods.subspace_removal import spectrum_table
 from interpflow.sites import module_output
 from interpflow.stage_logging import log_to
 from interpflow.subspace import inspection_matrices

@@ -3,10 +3,10 @@
 import torch
 
 from interpflow.activation_store import load_store
-from interpflow.analyses.subspace_removal import intervention_outputs
 from interpflow.atomic_io import write_parquet, write_safetensors
 from interpflow.devices import resolve_device
 from interpflow.interventions import run_interventions
+from interpflow.methods.subspace_removal import intervention_outputs
 from interpflow.models import load_model
 from interpflow.stage_logging import log_to
 

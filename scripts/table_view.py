@@ -8,6 +8,7 @@ from interpflow.stage_logging import log_to
 
 log = log_to(snakemake.log[0])
 frame = pd.read_parquet(snakemake.input.table)
-title = f"{snakemake.wildcards.analysis}: {snakemake.wildcards.table} ({snakemake.wildcards.model})"
+wildcards = snakemake.wildcards
+title = f"{wildcards.method} {wildcards.instance}: {wildcards.table} ({wildcards.model})"
 write_text(table_page(frame, title, snakemake.params.max_rows), snakemake.output.page)
 log.info("%d of %d rows shown in %s", min(len(frame), snakemake.params.max_rows), len(frame), snakemake.output.page)

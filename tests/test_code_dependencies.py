@@ -24,20 +24,20 @@ def test_transitive_imports_and_package_inits(tmp_path):
     assert found == {"demo/__init__.py", "demo/middle.py", "demo/sub/__init__.py", "demo/sub/leaf.py"}
 
 
-def test_extraction_depends_on_hooks_but_not_on_analyses():
+def test_extraction_depends_on_hooks_but_not_on_methods():
     files = names(imported_package_files(ROOT / "scripts" / "extract_activations.py", SRC))
     assert {"interpflow/hooks.py", "interpflow/extraction.py", "interpflow/models.py", "interpflow/sites.py"} <= files
-    assert not any(name.startswith("interpflow/analyses/") or "plotting" in name for name in files)
+    assert not any(name.startswith("interpflow/methods/") or "plotting" in name for name in files)
 
 
 def test_statistics_depend_on_their_analysis_only():
-    files = names(imported_package_files(ROOT / "scripts" / "hooks_vs_hidden_statistics.py", SRC))
-    assert "interpflow/analyses/hooks_vs_hidden.py" in files
+    files = names(imported_package_files(ROOT / "scripts" / "residual_decomposition_statistics.py", SRC))
+    assert "interpflow/methods/residual_decomposition.py" in files
     assert "interpflow/hooks.py" not in files and "interpflow/models.py" not in files
 
 
 def test_sae_training_does_not_load_the_model_code():
     """SAE training needs torch, not transformers: importing the model code would cost seconds per run."""
-    files = names(imported_package_files(ROOT / "scripts" / "palinka_sae_train.py", SRC))
+    files = names(imported_package_files(ROOT / "scripts" / "sparse_autoencoder_train.py", SRC))
     assert {"interpflow/sae.py", "interpflow/devices.py"} <= files
     assert "interpflow/models.py" not in files

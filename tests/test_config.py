@@ -1,48 +1,164 @@
-"""Config validation: every failure names the key (schema and cross-reference checks)."""
+"""Config validation: instances, defaults, removal, and every failure naming the key.
+
+Overlays are merged with Snakemake's own ``update_config``, the merge ``--configfile`` and
+``--config`` go through, so these tests see what a run sees.
+"""
 
 import copy
+import json
 
+import pandas as pd
 import pytest
 import yaml
+from snakemake.utils import update_config
 
 from interpflow.config import ConfigError, validate_config
-from interpflow.registry import ANALYSES
+from interpflow.registry import METHODS
 from tests.conftest import ROOT
 
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
+LECTURE_INSTANCES = {
+    "subspace_removal": "ravel",
+    "neuron_contrast": "him_her",
+    "repeated_token_mi": "coffee",
+    "sparse_autoencoder": "palinka",
+    "residual_decomposition": "plants",
+}
 
 
-def merged(base: dict, overlay: dict) -> dict:
+def merged(base: dict, *overlays: dict) -> dict:
     out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    for overlay in overlays:
+        update_config(out, copy.deepcopy(overlay))
     return out
 
 
-def check(config):
+def check(config) -> dict:
     validate_config(config, SCHEMA, ROOT)
+    return config
 
 
-def test_shipped_config_and_overlay_are_valid(project_config):
-    check(project_config)
-    overlay = yaml.safe_load((ROOT / "overlays" / "embedded.yaml").read_text())
-    embedded = merged(project_config, overlay)
-    check(embedded)
-    for section in ANALYSES:
-        assert embedded[section]["models"] == ["embedded"], f"overlay leaves {section} on a hub model"
+def on_lecture(method: str, options: dict) -> dict:
+    """An overlay changing the lecture instance of ``method``."""
+    return {method: {LECTURE_INSTANCES[method]: options}}
+
+
+def schema_defaults(method: str) -> dict:
+    """The defaults the schema gives an instance of ``method`` (nested mappings filled too)."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+
+    def fill(properties):
+        out = {}
+        for name, sub in properties.items():
+            if "default" in sub:
+                out[name] = fill(sub["properties"]) if sub.get("type") == "object" else sub["default"]
+        return out
+
+    return fill(schema["$defs"][method]["properties"])
+
+
+@pytest.fixture(scope="module")
+def embedded_overlay():
+    return yaml.safe_load((ROOT / "overlays" / "embedded.yaml").read_text())
+
+
+def test_shipped_config_has_the_five_lecture_instances(project_config):
+    config = check(merged(project_config))
+    assert {method: list(config[method]) for method in METHODS} == {m: [i] for m, i in LECTURE_INSTANCES.items()}
+
+
+def test_embedded_overlay_puts_every_instance_on_the_embedded_model_and_adds_one_per_method(
+    project_config, embedded_overlay
+):
+    config = check(merged(project_config, embedded_overlay))
+    for method, lecture in LECTURE_INSTANCES.items():
+        assert len(config[method]) >= 2 and lecture in config[method], method
+        for name, instance in config[method].items():
+            assert instance["models"] == ["embedded"], f"overlay leaves {method}.{name} on a hub model"
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_options_an_instance_leaves_out_take_the_schema_defaults(project_config, method):
+    """A lecture instance states only what differs from the defaults; the rest comes from the schema."""
+    config = check(merged(project_config))
+    instance = config[method][LECTURE_INSTANCES[method]]
+    stated = project_config[method][LECTURE_INSTANCES[method]]
+    for option, default in schema_defaults(method).items():
+        if option not in stated:
+            assert instance[option] == default, (method, option)
+
+
+def test_defaults_match_the_lecture_settings(project_config):
+    """The lectures' settings are kept: what config.yaml stated before instances, now via defaults."""
+    config = check(merged(project_config))
+    mi, sae = config["repeated_token_mi"]["coffee"], config["sparse_autoencoder"]["palinka"]
+    assert (mi["bins"], mi["outlier_threshold"], mi["knn"], mi["sublayer"], mi["layer"]) == (
+        15,
+        4,
+        {"n_neighbors": 3, "seed": 0},
+        "attn",
+        3,
+    )
+    assert sae["sae"] == {
+        "latent_factor": 2,
+        "k": None,
+        "l1_weight": 1.0,
+        "decorrelation_weight": 0.0005,
+        "learning_rate": 0.0001,
+        "epochs": 100,
+        "seed": 0,
+    }
+    assert sae["layer"] == "middle" and sae["plot"] == {"activity_rank": 30, "density_rank": 14, "score_rank": 9}
+    sr = config["subspace_removal"]["ravel"]
+    assert (sr["inspection_layer"], sr["intervention_layer"], sr["sweep"], sr["engine"]) == (
+        9,
+        "middle",
+        True,
+        "cached",
+    )
+
+
+def test_each_instance_gets_its_own_copy_of_a_default(project_config):
+    second = {"residual_decomposition": {"second": {"models": ["embedded"], "text": "ravel"}}}
+    config = check(merged(project_config, second))
+    first, other = config["residual_decomposition"]["plants"], config["residual_decomposition"]["second"]
+    first["plot"]["alpha"] = 0.1
+    assert other["plot"]["alpha"] == 0.6
+
+
+def test_an_instance_set_to_null_is_removed(project_config, embedded_overlay):
+    config = check(merged(project_config, embedded_overlay, {"repeated_token_mi": {"coffee": None}}))
+    assert list(config["repeated_token_mi"]) == ["fruit"]
+    config = check(merged(project_config, {"repeated_token_mi": None}))
+    assert config["repeated_token_mi"] == {}
+
+
+def test_a_list_option_is_replaced_whole_not_merged(project_config):
+    groups = [{"group": "him", "target": " him"}, {"group": "her", "target": " her"}]
+    config = check(merged(project_config, on_lecture("neuron_contrast", {"groups": groups[::-1]})))
+    assert config["neuron_contrast"]["him_her"]["groups"] == groups[::-1]
 
 
 @pytest.mark.parametrize(
     ("overlay", "key", "fragment"),
     [
-        ({"hooks_vs_hidden": {"layer": "ten"}}, "hooks_vs_hidden.layer", "not of type 'integer'"),
-        ({"hooks_vs_hidden": {"clip_threshold": -1}}, "hooks_vs_hidden.clip_threshold", ""),
+        (on_lecture("residual_decomposition", {"layer": "ten"}), "residual_decomposition.plants.layer", "not valid"),
+        (
+            on_lecture("residual_decomposition", {"clip_threshold": -1}),
+            "residual_decomposition.plants.clip_threshold",
+            "",
+        ),
         ({"extraction": {"batch_size": 0}}, "extraction.batch_size", "minimum"),
         ({"device": "tpu"}, "device", "does not match"),
-        ({"hooks_vs_hidden": {"models": []}}, "hooks_vs_hidden.models", "non-empty"),
-        ({"subspace_removal": {"intervention_layer": "top"}}, "subspace_removal.intervention_layer", ""),
-        ({"subspace_removal": {"engine": "fast"}}, "subspace_removal.engine", "is not one of"),
-        ({"subspace_removal": {"n_components": 0}}, "subspace_removal.n_components", "minimum"),
+        (on_lecture("residual_decomposition", {"models": []}), "residual_decomposition.plants.models", "non-empty"),
+        (
+            on_lecture("subspace_removal", {"intervention_layer": "top"}),
+            "subspace_removal.ravel.intervention_layer",
+            "",
+        ),
+        (on_lecture("subspace_removal", {"engine": "fast"}), "subspace_removal.ravel.engine", "is not one of"),
+        (on_lecture("subspace_removal", {"n_components": 0}), "subspace_removal.ravel.n_components", "minimum"),
+        ({"subspace_removal": {"Bad-Name": {"models": ["gpt2"], "text": "ravel"}}}, "subspace_removal", "Bad-Name"),
     ],
 )
 def test_wrong_values_name_the_key(project_config, overlay, key, fragment):
@@ -58,16 +174,15 @@ def test_unknown_top_level_key(project_config):
         check({**project_config, "hooks_vs_hiden": {}})
 
 
-def test_unknown_nested_key(project_config):
-    with pytest.raises(ConfigError, match=r"config key 'hooks_vs_hidden'.*'clip' was unexpected"):
-        check(merged(project_config, {"hooks_vs_hidden": {"clip": 3}}))
+def test_unknown_option_of_an_instance(project_config):
+    with pytest.raises(ConfigError, match=r"config key 'residual_decomposition.plants'.*'clip' was unexpected"):
+        check(merged(project_config, on_lecture("residual_decomposition", {"clip": 3})))
 
 
-def test_missing_required_key(project_config):
-    config = copy.deepcopy(project_config)
-    del config["hooks_vs_hidden"]["layer"]
-    with pytest.raises(ConfigError, match="'layer' is a required property"):
-        check(config)
+def test_missing_required_option(project_config):
+    new = {"repeated_token_mi": {"tea": {"models": ["gpt2"], "text": "coffee"}}}
+    with pytest.raises(ConfigError, match=r"'repeated_token_mi.tea'.*'target' is a required property"):
+        check(merged(project_config, new))
 
 
 def test_missing_text_file(project_config):
@@ -75,19 +190,21 @@ def test_missing_text_file(project_config):
         check(merged(project_config, {"texts": {"plants": {"path": "resources/texts/nowhere.txt"}}}))
 
 
-def test_layer_out_of_range_names_model_and_range(project_config):
-    overlay = {"hooks_vs_hidden": {"models": ["gpt2-xl", "embedded"], "layer": 20}}
+def test_layer_out_of_range_names_model_range_and_middle(project_config):
+    overlay = on_lecture("residual_decomposition", {"models": ["gpt2-xl", "embedded"], "layer": 20})
     with pytest.raises(
-        ConfigError, match=r"'hooks_vs_hidden.layer': layer 20 is out of range for model 'embedded' \(layers 0..11\)"
+        ConfigError,
+        match=r"'residual_decomposition.plants.layer': layer 20 is out of range for model 'embedded': "
+        r"its layers are 0..11, or 'middle' \(= 6\)",
     ):
         check(merged(project_config, overlay))
 
 
 def test_unknown_model_and_text(project_config):
-    with pytest.raises(ConfigError, match=r"'hooks_vs_hidden.models\[0\]': unknown model 'gpt3'"):
-        check(merged(project_config, {"hooks_vs_hidden": {"models": ["gpt3"]}}))
-    with pytest.raises(ConfigError, match=r"'hooks_vs_hidden.text': unknown text set 'poems'"):
-        check(merged(project_config, {"hooks_vs_hidden": {"text": "poems"}}))
+    with pytest.raises(ConfigError, match=r"'residual_decomposition.plants.models\[0\]': unknown model 'gpt3'"):
+        check(merged(project_config, on_lecture("residual_decomposition", {"models": ["gpt3"]})))
+    with pytest.raises(ConfigError, match=r"'residual_decomposition.plants.text': unknown text set 'poems'"):
+        check(merged(project_config, on_lecture("residual_decomposition", {"text": "poems"})))
 
 
 def test_embedded_width_must_split_into_heads(project_config):
@@ -97,37 +214,40 @@ def test_embedded_width_must_split_into_heads(project_config):
 
 def test_middle_layer_resolves_per_model(project_config):
     """'middle' is n_layer // 2 of each model, so it is valid for every model."""
-    check(merged(project_config, {"subspace_removal": {"models": ["gpt2", "gpt2-xl", "embedded"]}}))
-    both = {"subspace_removal": {"models": ["gpt2-xl", "gpt2"], "inspection_layer": 30}}
+    check(merged(project_config, on_lecture("subspace_removal", {"models": ["gpt2", "gpt2-xl", "embedded"]})))
+    both = on_lecture("subspace_removal", {"models": ["gpt2-xl", "gpt2"], "inspection_layer": 30})
     with pytest.raises(
-        ConfigError, match=r"'subspace_removal.inspection_layer': layer 30 is out of range for model 'gpt2'"
+        ConfigError, match=r"'subspace_removal.ravel.inspection_layer': layer 30 is out of range for model 'gpt2'"
     ):
         check(merged(project_config, both))
 
 
 def test_removed_components_are_checked_against_the_tokenized_text(project_config):
-    limit = r"'subspace_removal.n_components': 68 must be below the number of tokens of 'ravel' \(68\)"
+    limit = r"'subspace_removal.ravel.n_components': 68 must be below the number of tokens of 'ravel' \(68\)"
     with pytest.raises(ConfigError, match=limit):
-        check(merged(project_config, {"subspace_removal": {"n_components": 68}}))
-    check(merged(project_config, {"subspace_removal": {"n_components": 67}}))
+        check(merged(project_config, on_lecture("subspace_removal", {"n_components": 68})))
+    check(merged(project_config, on_lecture("subspace_removal", {"n_components": 67})))
 
 
 @pytest.mark.parametrize(
-    ("targets", "message"),
+    ("groups", "message"),
     [
         (
-            {"him": " palinka", "her": " her"},
+            [("him", " palinka"), ("her", " her")],
             r"target ' palinka' is not a single token: it tokenizes as \[' pal', 'inka'\]",
         ),
-        ({"him": " him", "she": " her"}, r"groups \['him', 'she'\] do not match the text's groups \['her', 'him'\]"),
-        ({"him": " he", "her": " her"}, r"sentence 'I saw him at the market.' does not contain its target token"),
+        (
+            [("him", " him"), ("she", " her")],
+            r"groups \['him', 'she'\] do not match the groups of text set 'pronoun_sentences': \['her', 'him'\]",
+        ),
+        ([("him", " he"), ("her", " her")], r"sentence 'I saw him at the market.' does not contain its target token"),
+        ([("him", " him"), ("him", " her")], r"needs two different groups"),
     ],
 )
-def test_neuron_cluster_targets_are_checked_against_the_sentences(project_config, targets, message):
-    config = merged(project_config, {})
-    config["neuron_clusters"]["targets"] = targets
-    with pytest.raises(ConfigError, match=r"config key 'neuron_clusters.targets': " + message):
-        check(config)
+def test_neuron_contrast_groups_are_checked_against_the_texts(project_config, groups, message):
+    entries = [{"group": group, "target": target} for group, target in groups]
+    with pytest.raises(ConfigError, match=r"config key 'neuron_contrast.him_her.groups': " + message):
+        check(merged(project_config, on_lecture("neuron_contrast", {"groups": entries})))
 
 
 def test_repeated_target_needs_a_policy(project_config, tmp_path):
@@ -136,4 +256,97 @@ def test_repeated_target_needs_a_policy(project_config, tmp_path):
     config = merged(project_config, {"texts": {"pronoun_sentences": {"path": str(table)}}})
     with pytest.raises(ConfigError, match="contains its target 2 times; set target_policy to first, last or mean"):
         check(config)
-    check(merged(config, {"neuron_clusters": {"target_policy": "mean"}}))
+
+
+def test_groups_need_a_text_set_with_a_group_column(project_config):
+    config = merged(project_config, {"texts": {"pronoun_sentences": {"group_column": None}}})
+    with pytest.raises(
+        ConfigError, match=r"'texts.pronoun_sentences.group_column': 'neuron_contrast.him_her' compares"
+    ):
+        check(config)
+
+
+def write_stimuli(folder, suffix: str, rows: list[dict]) -> str:
+    path = folder / f"stimuli{suffix}"
+    frame = pd.DataFrame(rows)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    elif suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    else:
+        frame.to_parquet(path, index=False)
+    return str(path)
+
+
+SHE_HE = [
+    {"sentence": "Yesterday she left early, as planned.", "kind": "she"},
+    {"sentence": "Yesterday he left early, as planned.", "kind": "he"},
+    {"sentence": "At noon she called.", "kind": "she"},
+    {"sentence": "At noon he called.", "kind": "he"},
+]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+def test_own_stimuli_in_every_table_format_make_an_instance(project_config, tmp_path, suffix):
+    path = write_stimuli(tmp_path, suffix, SHE_HE)
+    overlay = {
+        "texts": {"mine": {"path": path, "text_column": "sentence", "group_column": "kind"}},
+        "neuron_contrast": {
+            "she_he": {
+                "models": ["embedded"],
+                "text": "mine",
+                "groups": [{"group": "she", "target": " she"}, {"group": "he", "target": " he"}],
+            }
+        },
+    }
+    config = check(merged(project_config, overlay))
+    assert config["neuron_contrast"]["she_he"]["target_policy"] == "unique"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_an_empty_row_is_named_with_its_file(project_config, tmp_path, suffix):
+    rows = [*SHE_HE[:2], {"sentence": "   ", "kind": "she"}]
+    path = write_stimuli(tmp_path, suffix, rows)
+    overlay = {"texts": {"mine": {"path": path, "text_column": "sentence", "group_column": "kind"}}}
+    with pytest.raises(
+        ConfigError, match=rf"config key 'texts.mine.text_column': '.*stimuli\{suffix}': row 2 is empty"
+    ):
+        check(merged(project_config, overlay))
+
+
+def test_a_missing_column_names_the_columns_there_are(project_config, tmp_path):
+    path = write_stimuli(tmp_path, ".jsonl", SHE_HE)
+    overlay = {"texts": {"mine": {"path": path}}}
+    with pytest.raises(
+        ConfigError, match=r"'texts.mine.text_column': .* has no column 'text' \(its columns: sentence, kind\)"
+    ):
+        check(merged(project_config, overlay))
+
+
+def command_line(*entries: str) -> dict:
+    """What ``--config ENTRY ...`` adds, parsed by Snakemake's own parser."""
+    from snakemake.cli import parse_config
+
+    return parse_config(list(entries))
+
+
+def test_command_line_values_are_typed_where_the_schema_needs_it(project_config):
+    added = command_line(
+        "residual_decomposition={extra: {models: [embedded], text: coffee, layer: 2, clip_threshold: null}}"
+    )
+    assert added["residual_decomposition"]["extra"]["layer"] == "2"  # Snakemake hands nested values over as strings
+    config = check(merged(project_config, added))
+    extra = config["residual_decomposition"]["extra"]
+    assert extra["layer"] == 2 and extra["clip_threshold"] is None and extra["all_layers"] is True
+
+
+def test_command_line_null_removes_an_instance_and_strings_stay_strings(project_config, embedded_overlay):
+    config = check(merged(project_config, embedded_overlay, command_line("repeated_token_mi={fruit: null}")))
+    assert list(config["repeated_token_mi"]) == ["coffee"]
+    config = check(merged(project_config, command_line("repeated_token_mi=")))
+    assert config["repeated_token_mi"] == {}
+    groups = 'neuron_contrast={him_her: {groups: [{group: her, target: " her"}, {group: him, target: " him"}]}}'
+    config = check(merged(project_config, command_line(groups)))
+    assert config["neuron_contrast"]["him_her"]["groups"][0] == {"group": "her", "target": " her"}

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from interpflow.analyses import subspace_removal as sr
 from interpflow.extraction import extract_activations
 from interpflow.interventions import sweep_from_cache, sweep_reference
+from interpflow.methods import subspace_removal as sr
 from interpflow.models import load_model
 from interpflow.sae import SAEConfig, train
 from tests.conftest import ROOT, TINY_SPEC
@@ -28,7 +28,7 @@ def models(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def stores(models):
-    sites = sr.required_sites(SECTION, TINY_SPEC["n_layer"])["ravel"]
+    sites = sr.required_sites(SECTION, TINY_SPEC["n_layer"])
     return {device: extract_activations(*models[device], [TEXT], sites) for device in models}
 
 

@@ -1,7 +1,7 @@
 """The HTML report of the embedded run, opened in a real headless Chromium.
 
 ``snakemake --report`` gathers every figure and key table view with its caption; the browser then
-walks the report as a reader would: each analysis in the menu, each result's view button, each
+walks the report as a reader would: each method in the menu, each result's view button, each
 image decoded. A screenshot is kept as a test artefact (``INTERPFLOW_TEST_ARTEFACTS``, default
 ``test-artefacts/``).
 """
@@ -19,7 +19,7 @@ from tests.workflow_helpers import snakemake
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-ANALYSES = ["coffee_mi", "hooks_vs_hidden", "neuron_clusters", "palinka_sae", "subspace_removal"]
+METHODS = ["neuron_contrast", "repeated_token_mi", "residual_decomposition", "sparse_autoencoder", "subspace_removal"]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 # The flags the issue names, plus a fresh profile and a fixed window.
@@ -59,13 +59,19 @@ def browser(tmp_path_factory):
 
 
 def expected_results(workdir: Path) -> dict[str, set[str]]:
-    """analysis -> the PNG figures and table views the run wrote for it (paths relative to workdir)."""
+    """method -> the PNG figures, table views and comparison the run wrote for it (paths relative to workdir)."""
     expected = {}
-    for analysis in ANALYSES:
-        folder = workdir / "results" / analysis
-        files = [*folder.rglob("figures/**/*.png"), *folder.rglob("tables/*.html")]
-        expected[analysis] = {path.relative_to(workdir).as_posix() for path in files}
+    for method in METHODS:
+        folder = workdir / "results" / method
+        files = [*folder.rglob("figures/**/*.png"), *folder.rglob("tables/*.html"), folder / "comparison.png"]
+        expected[method] = {path.relative_to(workdir).as_posix() for path in files}
     return expected
+
+
+def subcategories(workdir: Path, method: str) -> set[str]:
+    """The report's groups within a method: one per run (``instance · model``) and the comparison."""
+    runs = {f"{run.parent.name} · {run.name}" for run in (workdir / "results" / method).glob("*/*") if run.is_dir()}
+    return runs | {"comparison"}
 
 
 def open_report(browser, path: Path):
@@ -88,20 +94,23 @@ def test_every_result_is_in_the_report_with_a_caption(built_report, local_run, b
     open_report(browser, path)
     categories = browser.execute_script("return categories")
     results = browser.execute_script("return results")
-    assert sorted(categories) == ANALYSES
+    assert sorted(categories) == METHODS
     expected = expected_results(local_run.workdir)
-    for analysis in ANALYSES:
-        assert list(categories[analysis]) == ["embedded"]
-        assert set(categories[analysis]["embedded"]) == expected[analysis]
-        assert len(expected[analysis]) >= 3
+    for method in METHODS:
+        assert set(categories[method]) == subcategories(local_run.workdir, method)
+        assert len(categories[method]) >= 3  # two instances on the embedded model, and the comparison
+        shown = {path for results in categories[method].values() for path in results}
+        assert shown == expected[method]
+        assert categories[method]["comparison"] == [f"results/{method}/comparison.png"]
     for name, result in results.items():
         caption = result["caption"]
         assert "How to read" in caption or "/tables/" in name, name
         assert "system-message" not in caption and "{{" not in caption, name
 
 
-def test_every_analysis_section_shows_every_figure(built_report, local_run, browser):
-    """Click each analysis, then each result's view button, as a reader would; every image must decode."""
+def test_every_method_section_shows_every_figure(built_report, local_run, browser):
+    """Click each method and each of its groups, then each result's view button, as a reader would;
+    every image must decode."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.wait import WebDriverWait
 
@@ -109,25 +118,29 @@ def test_every_analysis_section_shows_every_figure(built_report, local_run, brow
     open_report(browser, path)
     expected = expected_results(local_run.workdir)
     menu = browser.find_element(By.TAG_NAME, "nav").text
-    assert all(analysis in menu for analysis in ANALYSES), menu
+    assert all(method in menu for method in METHODS), menu
+    groups = browser.execute_script("return categories")
     shown, previous = {}, None
-    for analysis in ANALYSES:
-        browser.find_element(By.XPATH, f"//nav//*[text()='{analysis}']").click()
-        n_rows = len(browser.find_elements(By.XPATH, "//nav//table/tbody/tr"))
-        for index in range(n_rows):
-            row = browser.find_elements(By.XPATH, "//nav//table/tbody/tr")[index]
-            row.find_element(By.XPATH, ".//a[@iconname='eye']").click()
-            view = WebDriverWait(browser, 10).until(lambda driver, before=previous: new_view(driver, before))
-            previous = view["path"]
-            if view["kind"] == "iframe":
-                view["table_rows"] = table_rows_in_frame(browser)
-            shown[view["path"]] = view | {"analysis": analysis}
-        if analysis == "subspace_removal":
-            ARTEFACTS.mkdir(parents=True, exist_ok=True)
-            browser.save_screenshot(str(ARTEFACTS / "report.png"))
+    for method in METHODS:
+        browser.find_element(By.XPATH, f"//nav//*[text()='{method}']").click()
+        for group in sorted(groups[method]):  # each run (instance · model) and the comparison
+            browser.find_element(By.XPATH, f"//nav//*[text()='{group}']").click()
+            n_rows = len(browser.find_elements(By.XPATH, "//nav//table/tbody/tr"))
+            for index in range(n_rows):
+                row = browser.find_elements(By.XPATH, "//nav//table/tbody/tr")[index]
+                row.find_element(By.XPATH, ".//a[@iconname='eye']").click()
+                view = WebDriverWait(browser, 10).until(lambda driver, before=previous: new_view(driver, before))
+                previous = view["path"]
+                if view["kind"] == "iframe":
+                    view["table_rows"] = table_rows_in_frame(browser)
+                shown[view["path"]] = view | {"method": method}
+            if method == "subspace_removal" and group == "comparison":
+                ARTEFACTS.mkdir(parents=True, exist_ok=True)
+                browser.save_screenshot(str(ARTEFACTS / "report.png"))
+            browser.find_element(By.XPATH, f"//nav//ol//a[text()='{method}']").click()  # back up one level
         browser.find_element(By.XPATH, "//nav//a[text()='Results']").click()
-    for analysis in ANALYSES:
-        assert {name for name, view in shown.items() if view["analysis"] == analysis} == expected[analysis]
+    for method in METHODS:
+        assert {name for name, view in shown.items() if view["method"] == method} == expected[method]
     for name, view in shown.items():
         if name.endswith(".png"):
             assert view["kind"] == "img" and view["width"] > 100 and view["height"] > 100, (name, view)

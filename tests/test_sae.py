@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from interpflow.analyses import palinka_sae as sae_analysis
+from interpflow.methods import sparse_autoencoder as sae_analysis
 from interpflow.sae import (
     KSparseAutoencoder,
     SAEConfig,

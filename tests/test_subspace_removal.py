@@ -6,10 +6,10 @@ import pytest
 import torch
 from scipy import stats
 
-from interpflow.analyses import subspace_removal as sr
 from interpflow.errors import ConfigError
 from interpflow.extraction import extract_activations
 from interpflow.interventions import sweep_from_cache, sweep_reference
+from interpflow.methods import subspace_removal as sr
 from interpflow.subspace import remove_top_components
 
 TEXT = "Joseph Maurice Ravel (7 March 1875 - 28 December 1937) was a French composer, pianist and conductor."
@@ -76,7 +76,7 @@ def test_cosine_similarity_excludes_the_first_token():
 def ravel_store(tiny_model):
     model, tokenizer = tiny_model
     section = {"text": "ravel", "inspection_layer": 1, "intervention_layer": "middle", "sweep": True}
-    sites = sr.required_sites(section, model.config.n_layer)["ravel"]
+    sites = sr.required_sites(section, model.config.n_layer)
     return extract_activations(model, tokenizer, [TEXT], sites)
 
 

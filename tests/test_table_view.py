@@ -7,9 +7,11 @@ from interpflow.plotting.table_view import table_page
 
 def test_small_table_is_shown_whole():
     frame = pd.DataFrame({"layer": [0, 1, 2], "pearson_r": [0.5, 0.25, 1 / 3]})
-    page = table_page(frame, "hooks_vs_hidden: correlations (gpt2)")
+    page = table_page(frame, "residual_decomposition: correlations (gpt2)")
     assert page.count("</tr>") == 4  # header and three rows
-    assert "3 rows" in page and "0.333333" in page and "<title>hooks_vs_hidden: correlations (gpt2)</title>" in page
+    assert (
+        "3 rows" in page and "0.333333" in page and "<title>residual_decomposition: correlations (gpt2)</title>" in page
+    )
 
 
 def test_long_table_is_cut_with_a_note():

@@ -13,8 +13,8 @@ def test_same_ids_as_transformers_on_every_text_and_word():
     ours, reference = VendoredTokenizer(FOLDER), GPT2Tokenizer.from_pretrained(str(FOLDER))
     texts = []
     for path in sorted((ROOT / "resources" / "texts").glob("*.txt")):
-        texts += read_text_set(path)
-    texts += read_text_set(ROOT / "resources" / "texts" / "pronoun_sentences.tsv", "sentence")
+        texts += read_text_set(path).texts
+    texts += read_text_set(ROOT / "resources" / "texts" / "pronoun_sentences.tsv", "sentence").texts
     texts += [" coffee", " him", " her", " Hungary", "naïve café — 1937\n\ttabs", "  two spaces"]
     assert ours(texts)["input_ids"] == reference(texts)["input_ids"]
     for text in texts[-6:]:

@@ -1,29 +1,47 @@
-"""End to end: the real snakemake on the embedded model, then what reruns after each kind of change."""
+"""End to end: the real snakemake on the embedded model, then what reruns after each kind of change.
+
+The shared run is ``overlays/embedded.yaml``: the five lecture instances plus a second instance of
+every method, so every rerun test can show that a change to one instance leaves the other alone.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import pandas as pd
 import pytest
 import yaml
 from safetensors.numpy import load_file
 
-from tests.workflow_helpers import MODEL_STAGES, job_blocks, scheduled_jobs, snakemake
+from tests.workflow_helpers import MODEL_STAGES, job_blocks, scheduled_jobs, scheduled_runs, snakemake
 
 pytestmark = pytest.mark.e2e
 
 MODEL = "embedded"
 N_LAYER = 12
-PLOTS = {"hooks_vs_hidden_decomposition_figure", "hooks_vs_hidden_layer_profile_figure"}
+INSTANCES = {  # method -> its instances in the embedded overlay (lecture first)
+    "subspace_removal": ["ravel", "coffee"],
+    "neuron_contrast": ["him_her", "she_he"],
+    "repeated_token_mi": ["coffee", "fruit"],
+    "sparse_autoencoder": ["palinka", "coffee"],
+    "residual_decomposition": ["plants", "ravel"],
+}
+RD_PLOTS = {"residual_decomposition_decomposition_figure", "residual_decomposition_layer_profile_figure"}
 SR_PLOTS = {
     "subspace_removal_inspection_figures",
     "subspace_removal_intervention_figures",
     "subspace_removal_sweep_figure",
 }
-NC_PLOTS = {"neuron_clusters_figures", "neuron_clusters_sweep_figure"}
-ALL_PLOTS = PLOTS | SR_PLOTS | NC_PLOTS | {"coffee_mi_figures", "palinka_sae_figures"}
+NC_PLOTS = {"neuron_contrast_figures", "neuron_contrast_sweep_figure"}
+RUN_PLOTS = RD_PLOTS | SR_PLOTS | NC_PLOTS | {"repeated_token_mi_figures", "sparse_autoencoder_figures"}
+COMPARISONS = {f"{method}_comparison" for method in INSTANCES}
 VIEW = "table_view"  # the report's HTML view of a key table, one job per table
+
+
+def results(workdir, method, instance):
+    return workdir / "results" / method / instance / MODEL
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +56,18 @@ def overlay(workdir, name, changes) -> str:
     return path.name
 
 
-def dry_run(workdir, *overlays):
-    return scheduled_jobs(snakemake(workdir, "-n", overlays=("overlays/embedded.yaml", *overlays)).stdout)
+def dry_run(workdir, *overlays, args=()):
+    return scheduled_jobs(snakemake(workdir, "-n", *args, overlays=("overlays/embedded.yaml", *overlays)).stdout)
+
+
+def dry_run_instances(workdir, *overlays, args=()) -> set[tuple[str, str]]:
+    output = snakemake(workdir, "-n", *args, overlays=("overlays/embedded.yaml", *overlays)).stdout
+    return scheduled_runs(output)
 
 
 def test_every_declared_output_exists(workdir):
-    results = workdir / "results" / "hooks_vs_hidden" / MODEL
-    table = pd.read_parquet(results / "correlations.parquet")
+    plants = results(workdir, "residual_decomposition", "plants")
+    table = pd.read_parquet(plants / "correlations.parquet")
     assert list(table.columns) == ["layer", "comparison", "pearson_r", "n_values", "max_abs_reconstruction_error"]
     assert sorted(table["layer"].unique()) == list(range(N_LAYER))
     assert set(table["comparison"]) == {
@@ -55,34 +78,47 @@ def test_every_declared_output_exists(workdir):
     }
     errors = table.drop_duplicates("layer").set_index("layer")["max_abs_reconstruction_error"]
     assert (errors.drop(N_LAYER - 1) < 1e-5).all() and errors[N_LAYER - 1] > 1e-2
-    values = pd.read_parquet(results / "comparison_values.parquet")
+    values = pd.read_parquet(plants / "comparison_values.parquet")
     assert list(values.columns) == ["layer", "comparison", "x", "y"] and (values["layer"] == 10).all()
     for figure in ("decomposition", "layer_profile"):
-        assert (results / "figures" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert b"<svg" in (results / "figures" / f"{figure}.svg").read_bytes()[:2000]
+        assert (plants / "figures" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in (plants / "figures" / f"{figure}.svg").read_bytes()[:2000]
     tokens = pd.read_parquet(workdir / "results" / "activations" / MODEL / "plants.tokens.parquet")
     assert list(tokens.columns) == ["text_id", "position", "token_id", "token"]
     assert "".join(tokens["token"]) == (workdir / "resources" / "texts" / "plants.txt").read_text().strip()
+    ravel = pd.read_parquet(results(workdir, "residual_decomposition", "ravel") / "comparison_values.parquet")
+    assert (ravel["layer"] == N_LAYER // 2).all()  # the second instance's layer is "middle"
+
+
+def test_instances_of_different_methods_share_one_store_per_text(workdir):
+    """coffee is read by three instances (MI, SAE, subspace removal): one forward pass, one store."""
+    stores = sorted(path.name for path in (workdir / "results" / "activations" / MODEL).glob("*.safetensors"))
+    texts = ["coffee", "palinka", "plants", "pronoun_sentences", "ravel", "she_he_sentences"]
+    assert stores == [f"{text}.safetensors" for text in texts]
+    log = (workdir / "logs" / "activations" / MODEL / "coffee.log").read_text()
+    assert "h.3.mlp.c_fc" in log and "h.0.attn.c_proj" in log and "hidden_states.12" in log
 
 
 def test_subspace_removal_outputs(workdir):
-    results = workdir / "results" / "subspace_removal" / MODEL
+    ravel = results(workdir, "subspace_removal", "ravel")
     n_tokens = len(pd.read_parquet(workdir / "results" / "activations" / MODEL / "ravel.tokens.parquet"))
-    hidden = pd.read_parquet(results / "hidden_state_impact.parquet")
+    hidden = pd.read_parquet(ravel / "hidden_state_impact.parquet")
     assert list(hidden.columns) == ["intervention_layer", "hidden_state", "diff_norm"]
     assert len(hidden) == N_LAYER * (N_LAYER + 1)
     at_middle = hidden[hidden.intervention_layer == N_LAYER // 2].set_index("hidden_state")["diff_norm"]
     assert (at_middle.loc[: N_LAYER // 2] == 0).all() and (at_middle.loc[N_LAYER // 2 + 1 :] > 0).all()
-    logit = pd.read_parquet(results / "logit_impact.parquet")
+    logit = pd.read_parquet(ravel / "logit_impact.parquet")
     assert list(logit.columns) == ["intervention_layer", "position", "token_id", "token", "delta_logprob"]
     assert len(logit) == N_LAYER * (n_tokens - 1) and logit["position"].min() == 1
-    sweep = pd.read_parquet(results / "layer_sweep.parquet")
+    sweep = pd.read_parquet(ravel / "layer_sweep.parquet")
     assert list(sweep.columns) == ["layer", "t_statistic", "p_value", "top_pc_variance_pct"]
     assert sweep["layer"].tolist() == list(range(N_LAYER))
     assert sweep["p_value"].between(0, 1).all() and sweep["top_pc_variance_pct"].between(0, 100).all()
-    spectrum = pd.read_parquet(results / "inspection_spectrum.parquet")
+    spectrum = pd.read_parquet(ravel / "inspection_spectrum.parquet")
     assert (spectrum["layer"] == 9).all() and len(spectrum) == n_tokens
     assert (spectrum["variance_pct_original"].diff().dropna() <= 1e-9).all()
+    coffee_spectrum = pd.read_parquet(results(workdir, "subspace_removal", "coffee") / "inspection_spectrum.parquet")
+    assert (coffee_spectrum["layer"] == N_LAYER // 2).all()  # the default inspection layer: middle
     for figure in (
         "activation_histogram",
         "inspection",
@@ -92,17 +128,17 @@ def test_subspace_removal_outputs(workdir):
         "logit_impact_text",
         "layer_sweep",
     ):
-        assert (results / "figures" / f"{figure}.png").stat().st_size > 1000
-        assert (results / "figures" / f"{figure}.svg").stat().st_size > 1000
+        assert (ravel / "figures" / f"{figure}.png").stat().st_size > 1000
+        assert (ravel / "figures" / f"{figure}.svg").stat().st_size > 1000
 
 
-def test_neuron_clusters_outputs(workdir):
-    results = workdir / "results" / "neuron_clusters" / MODEL
-    tests = pd.read_parquet(results / "neuron_tests.parquet")
+def test_neuron_contrast_outputs(workdir):
+    him_her = results(workdir, "neuron_contrast", "him_her")
+    tests = pd.read_parquet(him_her / "neuron_tests.parquet")
     assert list(tests.columns) == ["layer", "neuron", "t_statistic", "p_value", "significant"]
     assert sorted(tests["layer"].unique()) == list(range(N_LAYER))  # sweep: every layer
     assert len(tests) == N_LAYER * 4 * 128
-    clusters = pd.read_parquet(results / "neuron_clusters.parquet")
+    clusters = pd.read_parquet(him_her / "neuron_clusters.parquet")
     assert list(clusters.columns) == [
         "layer",
         "neuron",
@@ -114,19 +150,23 @@ def test_neuron_clusters_outputs(workdir):
     ]
     significant = tests[tests.significant].set_index(["layer", "neuron"])
     assert set(clusters.set_index(["layer", "neuron"]).index) == set(significant.index)
-    summary = pd.read_parquet(results / "cluster_summary.parquet")
+    summary = pd.read_parquet(him_her / "cluster_summary.parquet")
     assert list(summary.columns) == ["layer", "method", "cluster", "n_units", "mean_t", "mean_abs_t"]
     assert set(summary["method"]) == {"dbscan", "kmeans"}
     kmeans_units = summary[summary.method == "kmeans"].groupby("layer")["n_units"].sum()
     assert (kmeans_units == clusters.groupby("layer").size()).all()
     for figure in ("activations", "example_neuron", "t_values", "tsne", "dbscan", "dbscan_similarity", "kmeans"):
-        assert (results / "figures" / "layer5" / f"{figure}.png").stat().st_size > 1000
-    assert (results / "figures" / "layer_sweep.svg").stat().st_size > 1000
+        assert (him_her / "figures" / "layer5" / f"{figure}.png").stat().st_size > 1000
+    assert (him_her / "figures" / "layer_sweep.svg").stat().st_size > 1000
+    she_he = results(workdir, "neuron_contrast", "she_he")
+    activations = load_file(she_he / "target_activations.safetensors")
+    assert set(activations) == {"first_group", f"layer_{N_LAYER // 2}"}  # layers: [middle]
+    assert activations["first_group"].sum() == 24 and len(activations["first_group"]) == 48  # the .csv's she rows
 
 
-def test_coffee_mi_outputs(workdir):
-    results = workdir / "results" / "coffee_mi" / MODEL
-    pairs = pd.read_parquet(results / "pairwise_mi.parquet")
+def test_repeated_token_mi_outputs(workdir):
+    coffee = results(workdir, "repeated_token_mi", "coffee")
+    pairs = pd.read_parquet(coffee / "pairwise_mi.parquet")
     assert list(pairs.columns) == [
         "layer",
         "sublayer",
@@ -143,47 +183,83 @@ def test_coffee_mi_outputs(workdir):
     assert (pairs["distance"] == pairs["position_j"] - pairs["position_i"]).all() and (pairs["distance"] > 0).all()
     tokens = pd.read_parquet(workdir / "results" / "activations" / MODEL / "coffee.tokens.parquet")
     assert set(tokens.loc[pairs["position_i"], "token"]) == {" coffee"}
-    summary = pd.read_parquet(results / "layer_summary.parquet")
+    summary = pd.read_parquet(coffee / "layer_summary.parquet")
     assert list(summary.columns) == ["layer", "sublayer", "estimator", "mean_mi", "kendall_tau", "kendall_p"]
     assert len(summary) == N_LAYER * 4
-    tests = pd.read_parquet(results / "sublayer_tests.parquet")
+    tests = pd.read_parquet(coffee / "sublayer_tests.parquet")
     assert list(tests.columns) == ["layer", "estimator", "test", "statistic", "p_value", "p_fdr", "significant"]
     assert set(tests["test"]) == {"t", "z"} and (tests["p_fdr"] >= tests["p_value"] - 1e-12).all()
     for figure in ("one_layer", "example_pair", "layers_histogram", "layers_knn", "estimators"):
-        assert (results / "figures" / f"{figure}.png").stat().st_size > 1000
+        assert (coffee / "figures" / f"{figure}.png").stat().st_size > 1000
+    fruit = pd.read_parquet(results(workdir, "repeated_token_mi", "fruit") / "pairwise_mi.parquet")
+    palinka_tokens = pd.read_parquet(workdir / "results" / "activations" / MODEL / "palinka.tokens.parquet")
+    assert set(palinka_tokens.loc[fruit["position_i"], "token"]) == {" fruit"}
+    assert len(fruit) == N_LAYER * 2 * 2 * 6 * 5 // 2  # six " fruit" in the palinka text
 
 
-def test_palinka_sae_outputs(workdir):
-    results = workdir / "results" / "palinka_sae" / MODEL
-    run = json.loads((results / "sae_config.json").read_text())
+def test_sparse_autoencoder_outputs(workdir):
+    palinka = results(workdir, "sparse_autoencoder", "palinka")
+    run = json.loads((palinka / "sae_config.json").read_text())
     width = 4 * 128  # c_fc of the embedded model
     assert run["site"] == f"h.{N_LAYER // 2}.mlp.c_fc" and run["sae"]["latent_dim"] == 2 * width
     assert run["sae"]["k"] == width // 3 and 0 < run["fvu"] < 1
-    log = pd.read_parquet(results / "training_log.parquet")
+    assert (run["instance"], run["model"]) == ("palinka", MODEL)
+    log = pd.read_parquet(palinka / "training_log.parquet")
     assert list(log.columns) == ["epoch", "total_loss", "mse_loss", "l1_loss", "decorrelation_loss"]
     assert len(log) == 100 and log["total_loss"].iloc[-1] < log["total_loss"].iloc[0]
-    latents = load_file(results / "latents.safetensors")["latents"]
+    latents = load_file(palinka / "latents.safetensors")["latents"]
     active = (latents != 0).sum(axis=1)  # k kept, fewer where fewer than k pre-activations are positive
     assert active.max() == width // 3 and (active <= width // 3).all()
-    assert load_file(results / "sae.safetensors")["encoder.weight"].shape == (2 * width, width)
-    scores = pd.read_parquet(results / "latents.parquet")
+    assert load_file(palinka / "sae.safetensors")["encoder.weight"].shape == (2 * width, width)
+    scores = pd.read_parquet(palinka / "latents.parquet")
     assert list(scores.columns) == ["latent", "density_pct", "mean_nonzero", "geo_score"]
     assert len(scores) == 2 * width and (scores["geo_score"] > 0).any()
     for name in ("heatmap_activity", "heatmap_density", "heatmap_score"):
-        page = (results / "figures" / f"{name}.html").read_text()
+        page = (palinka / "figures" / f"{name}.html").read_text()
         assert page.count('class="token"') == latents.shape[0] and "title=" in page
-        assert (results / "figures" / f"{name}.png").stat().st_size > 1000
+        assert (palinka / "figures" / f"{name}.png").stat().st_size > 1000
     for figure in ("loss_curves", "latent_activations", "latent_statistics"):
-        assert (results / "figures" / f"{figure}.svg").stat().st_size > 1000
+        assert (palinka / "figures" / f"{figure}.svg").stat().st_size > 1000
+    coffee = results(workdir, "sparse_autoencoder", "coffee")
+    assert json.loads((coffee / "sae_config.json").read_text())["site"] == "h.3.mlp.c_fc"
+    assert "coffee_words_score" in pd.read_parquet(coffee / "latents.parquet").columns
 
 
-def test_neuron_clusters_statistics_are_deterministic(workdir):
-    results = workdir / "results" / "neuron_clusters" / MODEL
+@pytest.mark.parametrize("method", list(INSTANCES))
+def test_each_method_compares_all_its_runs(workdir, method):
+    table = pd.read_parquet(workdir / "results" / method / "comparison.parquet")
+    assert list(table.columns[:3]) == ["instance", "model", "n_layer"]
+    assert sorted(table["instance"].unique()) == sorted(INSTANCES[method]) and set(table["model"]) == {MODEL}
+    if "layer" in table:
+        assert table["relative_depth"].between(0, 1).all()
+    for ext in ("png", "svg"):
+        assert (workdir / "results" / method / f"comparison.{ext}").stat().st_size > 5000
+
+
+def test_comparisons_read_cached_tables_only(workdir):
+    """A comparison job's inputs are result tables of its method: no model, no activation store."""
+    blocks = job_blocks(snakemake(workdir, "-n", "--forceall", *sorted(COMPARISONS)).stdout)
+    for rule in COMPARISONS:
+        inputs = re.search(r"input: (.*)", blocks[rule]).group(1).split(", ")
+        method = rule.removesuffix("_comparison")
+        assert all(path.startswith(f"results/{method}/") or path.startswith("src/") for path in inputs), inputs
+        assert not [path for path in inputs if "activations" in path or path.startswith("models/")]
+
+
+def test_resolved_config_has_every_default(workdir):
+    resolved = yaml.safe_load((workdir / "results" / "resolved_config.yaml").read_text())
+    assert resolved["repeated_token_mi"]["fruit"]["bins"] == 15  # a default the overlay does not state
+    assert resolved["subspace_removal"]["coffee"]["inspection_layer"] == "middle"
+
+
+def test_neuron_contrast_statistics_are_deterministic(workdir):
+    him_her = results(workdir, "neuron_contrast", "him_her")
     tables = ["neuron_tests.parquet", "neuron_clusters.parquet", "cluster_summary.parquet"]
-    before = {name: (results / name).read_bytes() for name in tables}
-    snakemake(workdir, "--forcerun", "neuron_clusters_statistics", "--until", "neuron_clusters_statistics")
+    before = {name: (him_her / name).read_bytes() for name in tables}
+    target = str((him_her / "neuron_tests.parquet").relative_to(workdir))
+    snakemake(workdir, "--forcerun", "neuron_contrast_statistics", "--until", target)
     for name in tables:
-        assert (results / name).read_bytes() == before[name], f"{name} differs on a second run"
+        assert (him_her / name).read_bytes() == before[name], f"{name} differs on a second run"
 
 
 def test_every_stage_writes_a_log(workdir):
@@ -191,30 +267,31 @@ def test_every_stage_writes_a_log(workdir):
     assert {
         "models/build_embedded.log",
         "activations/embedded/plants.log",
-        "hooks_vs_hidden/embedded/statistics.log",
-        "coffee_mi/embedded/statistics.log",
-        "neuron_clusters/embedded/statistics.log",
-        "subspace_removal/embedded/interventions.log",
-        "hooks_vs_hidden/embedded/decomposition_figure.log",
-        "hooks_vs_hidden/embedded/layer_profile_figure.log",
+        "residual_decomposition/plants/embedded/statistics.log",
+        "residual_decomposition/ravel/embedded/statistics.log",
+        "repeated_token_mi/coffee/embedded/statistics.log",
+        "neuron_contrast/him_her/embedded/statistics.log",
+        "subspace_removal/ravel/embedded/interventions.log",
+        "residual_decomposition/plants/embedded/decomposition_figure.log",
+        "residual_decomposition/plants/embedded/layer_profile_figure.log",
+        "residual_decomposition/comparison.log",
     } <= logs
     assert "extracted 1/1 texts" in (workdir / "logs" / "activations" / MODEL / "plants.log").read_text()
-    assert (
-        "intervened at 12/12 layers"
-        in (workdir / "logs" / "subspace_removal" / MODEL / "interventions.log").read_text()
-    )
+    interventions = workdir / "logs" / "subspace_removal" / "ravel" / MODEL / "interventions.log"
+    assert "intervened at 12/12 layers" in interventions.read_text()
 
 
 def test_model_stages_declare_a_gpu_and_cpu_stages_do_not(workdir):
     blocks = job_blocks(snakemake(workdir, "-n", "--forceall").stdout)
     cpu_stages = {
-        "hooks_vs_hidden_statistics",
+        "residual_decomposition_statistics",
         "subspace_removal_inspection",
-        "neuron_clusters_statistics",
-        "coffee_mi_statistics",
-        "palinka_sae_scores",
+        "neuron_contrast_statistics",
+        "repeated_token_mi_statistics",
+        "sparse_autoencoder_scores",
         VIEW,
-        *ALL_PLOTS,
+        *RUN_PLOTS,
+        *COMPARISONS,
     }
     assert MODEL_STAGES | cpu_stages <= set(blocks)
     for rule in MODEL_STAGES:
@@ -227,103 +304,120 @@ def test_complete_run_schedules_nothing(workdir):
     assert dry_run(workdir) == {}
 
 
-def test_plot_parameter_reruns_only_plots(workdir):
-    changed = overlay(workdir, "plot", {"hooks_vs_hidden": {"plot": {"marker_size": 7, "alpha": 0.6}}})
-    assert dry_run(workdir, changed) == {"hooks_vs_hidden_decomposition_figure": 1}
+def test_plot_parameter_reruns_only_that_instance_plots(workdir):
+    changed = overlay(workdir, "plot", {"residual_decomposition": {"plants": {"plot": {"marker_size": 7}}}})
+    assert dry_run_instances(workdir, changed) == {("residual_decomposition_decomposition_figure", "plants")}
 
 
-def test_statistics_parameter_reruns_statistics_and_plots_not_extraction(workdir):
-    changed = overlay(workdir, "stats", {"hooks_vs_hidden": {"clip_threshold": 0.05}})
-    assert dry_run(workdir, changed) == {"hooks_vs_hidden_statistics": 1, VIEW: 1, **dict.fromkeys(PLOTS, 1)}
+def test_statistics_parameter_reruns_that_instance_and_the_comparison_not_extraction(workdir):
+    changed = overlay(workdir, "stats", {"residual_decomposition": {"plants": {"clip_threshold": 0.05}}})
+    expected = {(rule, "plants") for rule in {"residual_decomposition_statistics", VIEW, *RD_PLOTS}}
+    assert dry_run_instances(workdir, changed) == expected | {("residual_decomposition_comparison", "")}
 
 
-def test_removed_components_rerun_interventions_and_plots_not_extraction(workdir):
-    changed = overlay(workdir, "components", {"subspace_removal": {"n_components": 2}})
-    expected = {
-        "subspace_removal_inspection": 1,
-        "subspace_removal_interventions": 1,
-        VIEW: 1,
-        **dict.fromkeys(SR_PLOTS, 1),
+def test_removed_components_rerun_that_instance_interventions_not_extraction(workdir):
+    changed = overlay(workdir, "components", {"subspace_removal": {"ravel": {"n_components": 2}}})
+    stages = {"subspace_removal_inspection", "subspace_removal_interventions", VIEW, *SR_PLOTS}
+    assert dry_run_instances(workdir, changed) == {(rule, "ravel") for rule in stages} | {
+        ("subspace_removal_comparison", "")
     }
-    assert dry_run(workdir, changed) == expected
 
 
 def test_subspace_plot_parameter_reruns_only_its_plots(workdir):
-    changed = overlay(workdir, "bins", {"subspace_removal": {"plot": {"bins": 40}}})
-    assert dry_run(workdir, changed) == dict.fromkeys(SR_PLOTS - {"subspace_removal_sweep_figure"}, 1)
+    changed = overlay(workdir, "bins", {"subspace_removal": {"coffee": {"plot": {"bins": 40}}}})
+    assert dry_run_instances(workdir, changed) == {
+        (rule, "coffee") for rule in SR_PLOTS - {"subspace_removal_sweep_figure"}
+    }
 
 
-def test_neuron_cluster_parameters_rerun_what_depends_on_them(workdir):
-    plot = overlay(workdir, "nc_plot", {"neuron_clusters": {"plot": {"example_neuron": 3, "seed": 0, "bins": 80}}})
-    assert dry_run(workdir, plot) == {"neuron_clusters_figures": 1}
-    alpha = overlay(workdir, "nc_alpha", {"neuron_clusters": {"alpha": 0.01}})
-    assert dry_run(workdir, alpha) == {"neuron_clusters_statistics": 1, VIEW: 1, **dict.fromkeys(NC_PLOTS, 1)}
-    layers = overlay(workdir, "nc_layers", {"neuron_clusters": {"layers": [2, 5]}})
+def test_neuron_contrast_parameters_rerun_what_depends_on_them(workdir):
+    plot = overlay(workdir, "nc_plot", {"neuron_contrast": {"him_her": {"plot": {"example_neuron": 3}}}})
+    assert dry_run_instances(workdir, plot) == {("neuron_contrast_figures", "him_her")}
+    alpha = overlay(workdir, "nc_alpha", {"neuron_contrast": {"she_he": {"alpha": 0.01}}})
+    stages = {"neuron_contrast_statistics", VIEW, *NC_PLOTS}
+    assert dry_run_instances(workdir, alpha) == {(rule, "she_he") for rule in stages} | {
+        ("neuron_contrast_comparison", "")
+    }
+    layers = overlay(workdir, "nc_layers", {"neuron_contrast": {"him_her": {"layers": [2, 5]}}})
     assert dry_run(workdir, layers) == {
-        "neuron_clusters_statistics": 1,
-        "neuron_clusters_figures": 2,
-        "neuron_clusters_sweep_figure": 1,
+        "neuron_contrast_statistics": 1,
+        "neuron_contrast_figures": 2,
+        "neuron_contrast_sweep_figure": 1,
+        "neuron_contrast_comparison": 1,
         VIEW: 1,
     }
 
 
-def test_coffee_mi_parameters_rerun_statistics_and_figures_only(workdir):
-    changed = overlay(workdir, "mi", {"coffee_mi": {"outlier_threshold": 3}})
-    assert dry_run(workdir, changed) == {"coffee_mi_statistics": 1, "coffee_mi_figures": 1, VIEW: 2}
+def test_repeated_token_mi_parameters_rerun_that_instance_statistics_and_figures(workdir):
+    changed = overlay(workdir, "mi", {"repeated_token_mi": {"fruit": {"outlier_threshold": 3}}})
+    assert dry_run(workdir, changed) == {
+        "repeated_token_mi_statistics": 1,
+        "repeated_token_mi_figures": 1,
+        "repeated_token_mi_comparison": 1,
+        VIEW: 2,
+    }
+    assert {instance for _, instance in dry_run_instances(workdir, changed)} == {"fruit", ""}
 
 
 def test_sae_parameters_rerun_training_not_extraction(workdir):
-    rank = overlay(
-        workdir, "sae_rank", {"palinka_sae": {"plot": {"activity_rank": 3, "density_rank": 14, "score_rank": 9}}}
-    )
-    assert dry_run(workdir, rank) == {"palinka_sae_figures": 1}
-    epochs = overlay(workdir, "sae_epochs", {"palinka_sae": {"sae": {"epochs": 50}}})
-    expected = {"palinka_sae_train": 1, "palinka_sae_scores": 1, "palinka_sae_figures": 1, VIEW: 1}
-    assert dry_run(workdir, epochs) == expected
+    rank = overlay(workdir, "sae_rank", {"sparse_autoencoder": {"palinka": {"plot": {"activity_rank": 3}}}})
+    assert dry_run_instances(workdir, rank) == {("sparse_autoencoder_figures", "palinka")}
+    epochs = overlay(workdir, "sae_epochs", {"sparse_autoencoder": {"coffee": {"sae": {"epochs": 50}}}})
+    stages = {"sparse_autoencoder_train", "sparse_autoencoder_scores", "sparse_autoencoder_figures", VIEW}
+    assert dry_run_instances(workdir, epochs) == {(rule, "coffee") for rule in stages} | {
+        ("sparse_autoencoder_comparison", "")
+    }
     words = overlay(
-        workdir, "sae_words", {"palinka_sae": {"category": {"name": "fruit", "words": ["fruit", "fruits"]}}}
+        workdir,
+        "sae_words",
+        {"sparse_autoencoder": {"palinka": {"category": {"name": "fruit", "words": ["fruit", "fruits"]}}}},
     )
-    assert dry_run(workdir, words) == {"palinka_sae_scores": 1, "palinka_sae_figures": 1, VIEW: 1}
+    stages = {"sparse_autoencoder_scores", "sparse_autoencoder_figures", VIEW}
+    assert dry_run_instances(workdir, words) == {(rule, "palinka") for rule in stages}
 
 
 def test_reference_engine_gives_the_same_tables(workdir):
     """The cached, batched sweep and the full-pass-per-layer loop agree on the embedded model (1e-5)."""
-    results = workdir / "results" / "subspace_removal" / MODEL
+    ravel = results(workdir, "subspace_removal", "ravel")
     tables = ("hidden_state_impact", "logit_impact", "layer_sweep")
-    fast = {name: pd.read_parquet(results / f"{name}.parquet") for name in tables}
-    reference = overlay(workdir, "reference", {"subspace_removal": {"engine": "reference"}})
+    fast = {name: pd.read_parquet(ravel / f"{name}.parquet") for name in tables}
+    reference = overlay(workdir, "reference", {"subspace_removal": {"ravel": {"engine": "reference"}}})
     assert dry_run(workdir, reference) == {
         "subspace_removal_interventions": 1,
         "subspace_removal_intervention_figures": 1,
         "subspace_removal_sweep_figure": 1,
+        "subspace_removal_comparison": 1,
         VIEW: 1,
     }
-    snakemake(workdir, "subspace_removal", overlays=("overlays/embedded.yaml", reference))
+    snakemake(workdir, "subspace_removal__ravel", overlays=("overlays/embedded.yaml", reference))
     for name in tables:
         pd.testing.assert_frame_equal(
-            pd.read_parquet(results / f"{name}.parquet"), fast[name], atol=1e-5, rtol=1e-5, check_exact=False
+            pd.read_parquet(ravel / f"{name}.parquet"), fast[name], atol=1e-5, rtol=1e-5, check_exact=False
         )
     snakemake(workdir, "subspace_removal")  # back to the cached engine for the tests that follow
     for name in tables:
-        pd.testing.assert_frame_equal(pd.read_parquet(results / f"{name}.parquet"), fast[name], check_exact=True)
+        pd.testing.assert_frame_equal(pd.read_parquet(ravel / f"{name}.parquet"), fast[name], check_exact=True)
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         (
-            {"hooks_vs_hidden": {"layer": N_LAYER}},
-            f"'hooks_vs_hidden.layer': layer {N_LAYER} is out of range for model 'embedded'",
+            {"residual_decomposition": {"plants": {"layer": N_LAYER}}},
+            f"'residual_decomposition.plants.layer': layer {N_LAYER} is out of range for model 'embedded'",
         ),
         (
-            {"subspace_removal": {"intervention_layer": 40}},
-            "'subspace_removal.intervention_layer': layer 40 is out of range",
+            {"subspace_removal": {"ravel": {"intervention_layer": 40}}},
+            "'subspace_removal.ravel.intervention_layer': layer 40 is out of range",
         ),
         (
-            {"subspace_removal": {"n_components": 500}},
-            "'subspace_removal.n_components': 500 must be below the number of tokens of 'ravel'",
+            {"subspace_removal": {"ravel": {"n_components": 500}}},
+            "'subspace_removal.ravel.n_components': 500 must be below the number of tokens of 'ravel'",
         ),
-        ({"subspace_removal": {"text": "pronoun_sentences"}}, "'subspace_removal.text': needs a text set of one text"),
+        (
+            {"subspace_removal": {"coffee": {"text": "pronoun_sentences"}}},
+            "'subspace_removal.coffee.text': needs a text set of one text",
+        ),
     ],
 )
 def test_invalid_config_stops_before_any_job(workdir, changes, message):
@@ -351,26 +445,28 @@ def test_figures_target_redraws_every_figure_without_a_model(workdir):
         workdir,
         "all_plots",
         {
-            "hooks_vs_hidden": {"plot": {"marker_size": 7, "alpha": 0.6}},
-            "subspace_removal": {"plot": {"bins": 40}},
-            "neuron_clusters": {"plot": {"example_neuron": 3, "seed": 0, "bins": 80}},
-            "palinka_sae": {"plot": {"activity_rank": 3, "density_rank": 14, "score_rank": 9}},
+            "residual_decomposition": {"plants": {"plot": {"marker_size": 7}}},
+            "subspace_removal": {"ravel": {"plot": {"bins": 40}}},
+            "neuron_contrast": {"him_her": {"plot": {"example_neuron": 3}}},
+            "sparse_autoencoder": {"palinka": {"plot": {"activity_rank": 3}}},
         },
     )
     changed_figures = {
-        "hooks_vs_hidden_decomposition_figure",
+        "residual_decomposition_decomposition_figure",
         "subspace_removal_inspection_figures",
         "subspace_removal_intervention_figures",
-        "neuron_clusters_figures",
-        "palinka_sae_figures",
+        "neuron_contrast_figures",
+        "sparse_autoencoder_figures",
     }
     assert scheduled_jobs(
         snakemake(workdir, "figures", "-n", overlays=("overlays/embedded.yaml", plots)).stdout, targets=("figures",)
     ) == dict.fromkeys(changed_figures, 1)
     edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # plot code every figure imports
     run = snakemake(workdir, "figures")
-    assert scheduled_jobs(run.stdout + run.stderr, targets=("figures",)) == dict.fromkeys(ALL_PLOTS, 1)
-    assert not MODEL_STAGES & set(scheduled_jobs(run.stdout + run.stderr, targets=("figures",)))
+    ran = scheduled_jobs(run.stdout + run.stderr, targets=("figures",))
+    per_run = {rule: 2 for rule in RUN_PLOTS} | {"neuron_contrast_figures": 2}
+    assert ran == per_run | dict.fromkeys(COMPARISONS, 1)
+    assert not MODEL_STAGES & set(ran)
     assert dry_run(workdir) == {}
 
 
@@ -378,29 +474,36 @@ def edit(path):
     path.write_text(path.read_text() + "\n# edited by the rerun test\n")
 
 
+def every_run_stage(count_per_instance: dict[str, int]) -> dict[str, int]:
+    return {rule: 2 * count for rule, count in count_per_instance.items()}
+
+
 def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     """Also shows determinism: the rerun from a fresh extraction reproduces every output exactly."""
     outputs = sorted(p for p in (workdir / "results").rglob("*") if p.suffix in (".parquet", ".safetensors"))
     before = {path: path.read_bytes() for path in outputs}
-    edit(workdir / "src" / "interpflow" / "analyses" / "hooks_vs_hidden.py")
-    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, VIEW: 1, **dict.fromkeys(PLOTS, 1)}
+    edit(workdir / "src" / "interpflow" / "methods" / "residual_decomposition.py")
+    rd = {"residual_decomposition_statistics": 2, VIEW: 2, "residual_decomposition_comparison": 1}
+    assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(RD_PLOTS, 1))
     edit(workdir / "src" / "interpflow" / "plotting" / "text_heatmap.py")  # imported by the subspace_removal plots
-    text_plots = PLOTS | SR_PLOTS | {"palinka_sae_figures"}
-    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, VIEW: 1, **dict.fromkeys(text_plots, 1)}
+    text_plots = RD_PLOTS | SR_PLOTS | {"sparse_autoencoder_figures"}
+    text_comparisons = {"subspace_removal_comparison": 1, "sparse_autoencoder_comparison": 1}
+    assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(text_plots, 1)) | text_comparisons
     edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # every figure imports the style
-    assert dry_run(workdir) == {"hooks_vs_hidden_statistics": 1, VIEW: 1, **dict.fromkeys(ALL_PLOTS, 1)}
+    assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(RUN_PLOTS, 1)) | dict.fromkeys(COMPARISONS, 1)
     edit(workdir / "src" / "interpflow" / "hooks.py")
     expected = {
-        "extract_activations": 5,
-        "neuron_clusters_statistics": 1,
-        "coffee_mi_statistics": 1,
-        "palinka_sae_train": 1,
-        "palinka_sae_scores": 1,
-        "hooks_vs_hidden_statistics": 1,
-        "subspace_removal_inspection": 1,
-        "subspace_removal_interventions": 1,
-        VIEW: 6,
-        **dict.fromkeys(ALL_PLOTS, 1),
+        "extract_activations": 6,
+        "neuron_contrast_statistics": 2,
+        "repeated_token_mi_statistics": 2,
+        "sparse_autoencoder_train": 2,
+        "sparse_autoencoder_scores": 2,
+        "residual_decomposition_statistics": 2,
+        "subspace_removal_inspection": 2,
+        "subspace_removal_interventions": 2,
+        VIEW: 12,
+        **every_run_stage(dict.fromkeys(RUN_PLOTS, 1)),
+        **dict.fromkeys(COMPARISONS, 1),
     }
     assert dry_run(workdir) == expected
     run = snakemake(workdir)
@@ -409,3 +512,75 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     assert dry_run(workdir) == {}
     for path, content in before.items():
         assert path.read_bytes() == content, f"{path.name} changed on an identical rerun"
+
+
+# --- overlays that do what they say: add, remove and replace, through --configfile and --config ----
+EXTRA = {"models": ["embedded"], "text": "coffee", "layer": 2}
+REVERSED_GROUPS = [{"group": "her", "target": " her"}, {"group": "him", "target": " him"}]
+
+
+def resolved(workdir, *overlays, config=()) -> dict:
+    """The config a run reads, as the workflow's own ``resolved_config`` rule writes it."""
+    args = ["results/resolved_config.yaml", *(["--config", *config] if config else [])]
+    snakemake(workdir, *args, overlays=("overlays/embedded.yaml", *overlays))
+    return yaml.safe_load((workdir / "results" / "resolved_config.yaml").read_text())
+
+
+@pytest.fixture
+def scratch(workdir, tmp_path):
+    """A copy of the finished run, for changes that must not touch the shared one."""
+    copy = tmp_path / "project"
+    shutil.copytree(workdir, copy, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
+    shutil.copytree(workdir / ".snakemake" / "metadata", copy / ".snakemake" / "metadata")
+    return copy
+
+
+@pytest.mark.parametrize("way", ["configfile", "config"])
+def test_an_overlay_adds_an_instance(scratch, way):
+    if way == "configfile":
+        added = overlay(scratch, "add", {"residual_decomposition": {"extra": EXTRA}})
+        config = resolved(scratch, added)
+        target = ("residual_decomposition__extra", "--configfile", "overlays/embedded.yaml", added)
+    else:
+        setting = "residual_decomposition={extra: {models: [embedded], text: coffee, layer: 2}}"
+        config = resolved(scratch, config=[setting])
+        target = ("residual_decomposition__extra", "--config", setting, "--configfile", "overlays/embedded.yaml")
+    assert list(config["residual_decomposition"]) == ["plants", "ravel", "extra"]
+    assert config["residual_decomposition"]["extra"] == {**EXTRA, "all_layers": True, "clip_threshold": 30} | {
+        "plot": {"marker_size": 4, "alpha": 0.6}
+    }
+    snakemake(scratch, *target, overlays=())
+    values = pd.read_parquet(results(scratch, "residual_decomposition", "extra") / "comparison_values.parquet")
+    assert (values["layer"] == 2).all()
+
+
+@pytest.mark.parametrize("way", ["configfile", "config"])
+def test_an_overlay_removes_an_instance(workdir, way):
+    """she_he reads a text no other instance reads: removing it leaves every other result as it is."""
+    if way == "configfile":
+        removed = overlay(workdir, "remove", {"neuron_contrast": {"she_he": None}})
+        config, overlays, args = resolved(workdir, removed), (removed,), ()
+    else:
+        setting = "neuron_contrast={she_he: null}"
+        config, overlays, args = resolved(workdir, config=[setting]), (), ("--config", setting)
+    assert list(config["neuron_contrast"]) == ["him_her"]
+    # The comparison's set of inputs changed: it is redrawn without she_he; nothing else runs.
+    assert dry_run_instances(workdir, *overlays, args=args) == {("neuron_contrast_comparison", "")}
+    snakemake(workdir, "results/resolved_config.yaml")  # back to the shared run's config
+
+
+@pytest.mark.parametrize("way", ["configfile", "config"])
+def test_an_overlay_replaces_the_groups_of_an_instance(workdir, way):
+    """The groups are a list, replaced whole: no merge with the lecture's pair."""
+    if way == "configfile":
+        replaced = overlay(workdir, "groups", {"neuron_contrast": {"him_her": {"groups": REVERSED_GROUPS}}})
+        config, overlays, args = resolved(workdir, replaced), (replaced,), ()
+    else:
+        setting = 'neuron_contrast={him_her: {groups: [{group: her, target: " her"}, {group: him, target: " him"}]}}'
+        config, overlays, args = resolved(workdir, config=[setting]), (), ("--config", setting)
+    assert config["neuron_contrast"]["him_her"]["groups"] == REVERSED_GROUPS
+    stages = {"neuron_contrast_statistics", VIEW, *NC_PLOTS}
+    assert dry_run_instances(workdir, *overlays, args=args) == {(rule, "him_her") for rule in stages} | {
+        ("neuron_contrast_comparison", "")
+    }
+    snakemake(workdir, "results/resolved_config.yaml")  # back to the shared run's config

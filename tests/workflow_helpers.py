@@ -29,7 +29,11 @@ PROJECT_PARTS = [
 ]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # Stages that run a model and so ask for a GPU; every other stage is statistics or plotting.
-MODEL_STAGES = {"extract_activations", "subspace_removal_interventions", "palinka_sae_train"}
+MODEL_STAGES = {"extract_activations", "subspace_removal_interventions", "sparse_autoencoder_train"}
+# Jobs that are not stages of an instance: the default target, and the record of the config a run
+# read (rewritten, instantly and locally, whenever the config changes).
+BOOKKEEPING = ("all", "resolved_config")
+JOB_HEADER = re.compile(r"^(?:local)?rule (\w+):$", flags=re.M)
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,9 @@ def snakemake(workdir: Path, *args: str, overlays=("overlays/embedded.yaml",), e
     return result
 
 
-def scheduled_jobs(output: str, targets=("all",)) -> dict[str, int]:
-    """Job counts from snakemake's "Job stats" table, without the target rules (empty: nothing to do)."""
+def scheduled_jobs(output: str, targets=BOOKKEEPING) -> dict[str, int]:
+    """Job counts from snakemake's "Job stats" table, without the target and bookkeeping rules (empty:
+    nothing to do)."""
     match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", output, flags=re.S)
     if not match:
         return {}
@@ -80,10 +85,22 @@ def job_blocks(output: str) -> dict[str, str]:
     """``rule name -> its block of lines`` from a dry run's job listing."""
     blocks = {}
     for block in re.split(r"\n(?=\[.*\d{4}\]\n)", output):
-        found = re.search(r"^(?:local)?rule (\w+):$", block, flags=re.M)
+        found = JOB_HEADER.search(block)
         if found:
             blocks[found.group(1)] = block
     return blocks
+
+
+def scheduled_runs(output: str) -> set[tuple[str, str]]:
+    """``(rule, instance)`` of every job in a dry run's listing (instance ``""`` for jobs of no instance),
+    without the target and bookkeeping rules."""
+    runs = set()
+    for block in re.split(r"\n(?=\[.*\d{4}\]\n)", output):
+        found = JOB_HEADER.search(block)
+        if found and found.group(1) not in BOOKKEEPING:
+            instance = re.search(r"wildcards:.*\binstance=([a-z0-9_]+)", block)
+            runs.add((found.group(1), instance.group(1) if instance else ""))
+    return runs
 
 
 def parquet_tables(workdir: Path) -> dict[str, pd.DataFrame]:

@@ -1,14 +1,25 @@
-"""Validate a workflow configuration before any job is scheduled.
+"""Validate a workflow configuration before any job is scheduled, and complete it with the defaults.
 
-Two passes, both raising :class:`ConfigError` with one message that names the offending key:
+A configuration names models, text sets and, per method, any number of named *instances*
+(``repeated_token_mi: {coffee: {...}, fruit: {...}}``). :func:`validate_config` works in place on
+the merged config (``config.yaml`` plus every ``--configfile`` / ``--config``):
 
-1. the JSON schema (``schemas/config.schema.yaml``): types, required and unknown keys;
-2. checks a schema cannot express: text files exist, analyses name known models and texts,
-   and every configured layer exists in every model the analysis runs on.
+1. values given on the command line are typed: ``--config`` hands nested values over as strings
+   (``layer: "2"``, ``fruit: "null"``), so a string the schema rejects is read as YAML where that
+   gives a number, a boolean or ``null``;
+2. instances set to ``null`` are removed (how an overlay removes an instance: Snakemake's merge
+   cannot delete a key, but it can replace a value with ``null``);
+3. the JSON schema (``schemas/config.schema.yaml``) is checked and every option an instance leaves
+   out is set to the schema's ``default``, the one place that defines defaults;
+4. checks a schema cannot express: text files exist and read, names resolve, layers exist in every
+   model an instance runs on, and what each method needs of its text (targets, groups, length).
+
+Every problem raises :class:`ConfigError` with one message that names the key and the fix.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +27,12 @@ import jsonschema
 import yaml
 
 from interpflow.errors import ConfigError
-from interpflow.registry import ANALYSES
+from interpflow.layers import resolve_layer
+from interpflow.registry import METHODS
 
 VENDORED_TOKENIZER = "resources/gpt2-tokenizer"
 
-__all__ = ["ConfigError", "validate_config"]
+__all__ = ["ConfigError", "validate_config", "instances"]
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
@@ -32,9 +44,68 @@ def _dotted(path) -> str:
     return ".".join(str(part) for part in path) or "<top level>"
 
 
-def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` for the most relevant schema violation, if any."""
+def _filling_defaults(validator_class):
+    """``validator_class`` that also sets each missing property to a copy of its schema ``default``.
+
+    The recipe from the jsonschema FAQ: defaults are set while ``properties`` is validated, so a
+    default mapping (``plot: {}``) is then filled with its own properties' defaults.
+    """
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+DefaultFillingValidator = _filling_defaults(jsonschema.Draft202012Validator)
+
+
+def type_command_line_strings(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Replace each string the schema rejects by its YAML reading, where that is not a string.
+
+    ``--config 'm={i: {layer: 2}}'`` arrives as ``{"i": {"layer": "2"}}`` (Snakemake parses nested
+    values with YAML's base loader, which keeps every scalar a string). Strings the schema accepts
+    (a target ``" 2"``, a name) are never touched.
+    """
     validator = jsonschema.Draft202012Validator(schema)
+    for _ in range(100):  # each pass types the strings the schema rejects; a typed null may uncover more
+        changed = False
+        for error in validator.iter_errors(config):
+            if not isinstance(error.instance, str) or not error.absolute_path:
+                continue
+            try:
+                value = yaml.safe_load(error.instance)
+            except yaml.YAMLError:
+                continue
+            if not isinstance(value, str):
+                *parents, last = error.absolute_path
+                container = config
+                for part in parents:
+                    container = container[part]
+                container[last], changed = value, True
+        if not changed:
+            return
+
+
+def remove_null_instances(config: dict[str, Any]) -> None:
+    """Drop the instances an overlay set to ``null``; a method set to ``null`` has no instances."""
+    for method in METHODS:
+        section = config.get(method)
+        if section is None and method in config:
+            config[method] = {}
+        elif isinstance(section, dict):
+            for name in [name for name, instance in section.items() if instance is None]:
+                del section[name]
+
+
+def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Fill in defaults; raise :class:`ConfigError` for the most relevant schema violation, if any."""
+    validator = DefaultFillingValidator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return
@@ -46,49 +117,53 @@ def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
     raise ConfigError(_dotted(error.absolute_path), error.message)
 
 
-def check_layer(layer: int, n_layer: int, key: str, model: str) -> None:
-    """Raise :class:`ConfigError` unless ``0 <= layer < n_layer``."""
+def check_layer(value: int | str, n_layer: int, key: str, model: str) -> None:
+    """Raise :class:`ConfigError` unless the layer (an index or ``middle``) exists in the model."""
+    layer = resolve_layer(value, n_layer)
     if not 0 <= layer < n_layer:
-        raise ConfigError(key, f"layer {layer} is out of range for model '{model}' (layers 0..{n_layer - 1})")
+        raise ConfigError(
+            key,
+            f"layer {layer} is out of range for model '{model}': its layers are 0..{n_layer - 1}, "
+            f"or 'middle' (= {n_layer // 2})",
+        )
+
+
+def instances(config: dict[str, Any], method: str) -> dict[str, dict[str, Any]]:
+    """``instance name -> instance`` of ``method`` (after :func:`validate_config`)."""
+    return config.get(method) or {}
 
 
 def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
-    """Check what the schema cannot: files exist, names resolve, layers exist."""
-    base = Path(base_dir)
-    for name, entry in config["texts"].items():
-        path = base / entry["path"]
-        if not path.is_file():
-            raise ConfigError(f"texts.{name}.path", f"file {str(path)!r} does not exist")
-        if path.suffix == ".tsv" and "column" not in entry:
-            raise ConfigError(f"texts.{name}.column", "a .tsv text set needs the column that holds the texts")
-        if path.suffix not in (".txt", ".tsv"):
-            raise ConfigError(f"texts.{name}.path", "expected a .txt (one text) or .tsv (one text per row) file")
+    """Check what the schema cannot: files read, names resolve, layers exist, texts suit the methods."""
     for name, entry in config["models"].items():
         if entry["source"] == "embedded" and entry["n_embd"] % entry["n_head"]:
             raise ConfigError(f"models.{name}.n_head", f"n_embd {entry['n_embd']} is not divisible by n_head")
-    tokenized = TokenizedTexts(config, base)
-    for section_name, analysis in ANALYSES.items():
-        section = config[section_name]
-        for i, model in enumerate(section["models"]):
-            if model not in config["models"]:
-                known = ", ".join(sorted(config["models"]))
-                raise ConfigError(f"{section_name}.models[{i}]", f"unknown model '{model}' (known: {known})")
-        if section["text"] not in config["texts"]:
-            known = ", ".join(sorted(config["texts"]))
-            raise ConfigError(f"{section_name}.text", f"unknown text set '{section['text']}' (known: {known})")
-        for model in section["models"]:
-            n_layer = config["models"][model]["n_layer"]
-            for key, layer in analysis.configured_layers(section, n_layer):
-                check_layer(layer, n_layer, f"{section_name}.{key}", model)
-        if hasattr(analysis, "check_text"):
-            analysis.check_text(section, section_name, tokenized)
+    tokenized = TokenizedTexts(config, Path(base_dir))
+    for text_name in config["texts"]:
+        tokenized.text_set(text_name)  # every file exists, decodes and has the columns, no text is empty
+    for method_name, method in METHODS.items():
+        for instance_name, instance in instances(config, method_name).items():
+            key = f"{method_name}.{instance_name}"
+            for i, model in enumerate(instance["models"]):
+                if model not in config["models"]:
+                    known = ", ".join(sorted(config["models"]))
+                    raise ConfigError(f"{key}.models[{i}]", f"unknown model '{model}' (known: {known})")
+            if instance["text"] not in config["texts"]:
+                known = ", ".join(sorted(config["texts"]))
+                raise ConfigError(f"{key}.text", f"unknown text set '{instance['text']}' (known: {known})")
+            for model in instance["models"]:
+                n_layer = config["models"][model]["n_layer"]
+                for option, layer in method.configured_layers(instance, n_layer):
+                    check_layer(layer, n_layer, f"{key}.{option}", model)
+            if hasattr(method, "check_text"):
+                method.check_text(instance, key, tokenized)
 
 
 class TokenizedTexts:
-    """The configured text sets through the vendored GPT-2 tokenizer (loaded on first use)."""
+    """The configured text sets, read once, and their tokens through the vendored GPT-2 tokenizer."""
 
     def __init__(self, config: dict[str, Any], base_dir: Path):
-        self.config, self.base_dir, self._tokenizer, self._ids = config, base_dir, None, {}
+        self.config, self.base_dir, self._tokenizer, self._sets, self._ids = config, base_dir, None, {}, {}
 
     @property
     def tokenizer(self):
@@ -101,10 +176,20 @@ class TokenizedTexts:
     def path(self, text_name: str) -> Path:
         return self.base_dir / self.config["texts"][text_name]["path"]
 
-    def texts(self, text_name: str) -> list[str]:
-        from interpflow.texts import read_text_set
+    def text_set(self, text_name: str):
+        """The :class:`interpflow.texts.TextSet` of a configured text set; ConfigError if it does not read."""
+        if text_name not in self._sets:
+            from interpflow.texts import TextSetError, read_text_set
 
-        return read_text_set(self.path(text_name), self.config["texts"][text_name].get("column"))
+            entry = self.config["texts"][text_name]
+            try:
+                self._sets[text_name] = read_text_set(self.path(text_name), entry["text_column"], entry["group_column"])
+            except TextSetError as error:
+                raise ConfigError(f"texts.{text_name}.{error.option}", str(error)) from None
+        return self._sets[text_name]
+
+    def texts(self, text_name: str) -> list[str]:
+        return self.text_set(text_name).texts
 
     def ids(self, text_name: str) -> list[list[int]]:
         """Token ids of every text of a text set."""
@@ -114,6 +199,9 @@ class TokenizedTexts:
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path, base_dir: str | Path) -> None:
-    """Validate ``config``; raise :class:`ConfigError` naming the first problem found."""
-    check_schema(config, load_schema(schema_path))
+    """Validate ``config`` and fill in its defaults, in place; raise :class:`ConfigError` on the first problem."""
+    schema = load_schema(schema_path)
+    type_command_line_strings(config, schema)
+    remove_null_instances(config)
+    check_schema(config, schema)
     check_references(config, base_dir)

@@ -1,36 +1,42 @@
-"""The analyses of the workflow, by config section name.
+"""The methods of the workflow, by config section name.
 
-Every analysis module exposes two functions the workflow uses while building the DAG (neither
-loads a model):
+Every method module exposes two functions the workflow uses while building the DAG (neither
+loads a model), both for one instance (one entry of the method's config section):
 
-- ``configured_layers(section, n_layer) -> [(key, layer), ...]``: layers to check against each model;
-- ``required_sites(section, n_layer) -> {text_name: [site, ...]}``: what the activation store
-  of each text must hold for this analysis;
+- ``configured_layers(instance, n_layer) -> [(option, layer), ...]``: layers to check against each model;
+- ``required_sites(instance, n_layer) -> [site, ...]``: what the activation store of the
+  instance's text must hold for it;
 
-and optionally ``check_text(section, section_name, tokenized)``, which raises
-:class:`interpflow.errors.ConfigError` when the text does not suit the analysis (``tokenized`` is
-an :class:`interpflow.config.TokenizedTexts`).
+and optionally ``check_text(instance, key, tokenized)``, which raises
+:class:`interpflow.errors.ConfigError` when the text does not suit the instance (``key`` is the
+instance's config key, ``tokenized`` an :class:`interpflow.config.TokenizedTexts`).
 """
 
-from interpflow.analyses import coffee_mi, hooks_vs_hidden, neuron_clusters, palinka_sae, subspace_removal
+from interpflow.methods import (
+    neuron_contrast,
+    repeated_token_mi,
+    residual_decomposition,
+    sparse_autoencoder,
+    subspace_removal,
+)
 
-ANALYSES = {
+METHODS = {
     "subspace_removal": subspace_removal,
-    "neuron_clusters": neuron_clusters,
-    "coffee_mi": coffee_mi,
-    "palinka_sae": palinka_sae,
-    "hooks_vs_hidden": hooks_vs_hidden,
+    "neuron_contrast": neuron_contrast,
+    "repeated_token_mi": repeated_token_mi,
+    "sparse_autoencoder": sparse_autoencoder,
+    "residual_decomposition": residual_decomposition,
 }
 
 
 def required_sites(config: dict, model: str, text: str) -> list[str]:
-    """Every site that any analysis running on ``model`` needs from the store of ``text``."""
+    """Every site that any instance of any method running on ``model`` over ``text`` needs."""
     from interpflow.sites import sort_sites
 
     n_layer = config["models"][model]["n_layer"]
     sites: list[str] = []
-    for name, analysis in ANALYSES.items():
-        section = config[name]
-        if model in section["models"]:
-            sites += analysis.required_sites(section, n_layer).get(text, [])
+    for name, method in METHODS.items():
+        for instance in (config.get(name) or {}).values():
+            if model in instance["models"] and instance["text"] == text:
+                sites += method.required_sites(instance, n_layer)
     return sort_sites(sites)

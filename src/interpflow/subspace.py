@@ -34,7 +34,7 @@ def inspection_matrices(original, n_components: int = 1) -> dict:
     """
     import numpy as np
 
-    from interpflow.analyses.subspace_removal import token_covariance
+    from interpflow.methods.subspace_removal import token_covariance
 
     reconstructed = remove_top_components(torch.from_numpy(np.asarray(original, np.float64)), n_components).numpy()
     arrays = {

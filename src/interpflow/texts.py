@@ -1,34 +1,99 @@
-"""Read text sets: a ``.txt`` file is one text; a ``.tsv`` file holds one text per row."""
+"""Read text sets: the stimuli a method runs on.
+
+=============  ===========================================================================
+format         what a text set is
+=============  ===========================================================================
+``.txt``       one text: the whole file (UTF-8), one final newline dropped
+``.tsv``       one text per row; a header row names the columns (tab-separated)
+``.csv``       the same, comma-separated (quoted as by Python's ``csv`` module)
+``.jsonl``     one JSON object per line; the text and group are fields
+``.parquet``   one text per row
+=============  ===========================================================================
+
+Tables take the texts from ``text_column`` and, where a method compares groups, each text's group
+from ``group_column``. Values are read as strings, with no conversion (``NA`` is a word).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+TABLE_FORMATS = (".tsv", ".csv", ".jsonl", ".parquet")
+FORMATS = (".txt", *TABLE_FORMATS)
 
-def read_text_set(path: str | Path, column: str | None = None) -> list[str]:
-    """Return the texts of a text set, in file order.
 
-    A ``.txt`` file is a single text (one trailing newline dropped). A ``.tsv`` file is read
-    with a header; ``column`` names the column that holds the texts.
-    """
+class TextSetError(ValueError):
+    """A text set that cannot be used; ``option`` is the ``texts.<name>`` option to fix."""
+
+    def __init__(self, option: str, problem: str):
+        self.option = option
+        super().__init__(problem)
+
+
+@dataclass(frozen=True)
+class TextSet:
+    """The texts of a text set in file order, and each text's group (``None`` without a group column)."""
+
+    texts: list[str]
+    groups: list[str] | None = None
+
+
+def read_text_set(path: str | Path, text_column: str = "text", group_column: str | None = None) -> TextSet:
+    """Read and check a text set; :class:`TextSetError` names the problem, the row and the fix."""
     path = Path(path)
-    if path.suffix == ".txt":
-        texts = [path.read_text(encoding="utf-8").removesuffix("\n")]
-    elif path.suffix == ".tsv":
-        table = read_text_table(path)
-        if column not in table.columns:
-            raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(table.columns)})")
-        texts = table[column].tolist()
-    else:
-        raise ValueError(f"{path}: expected a .txt or .tsv file")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"{path}: text {i} is empty")
-    return texts
+    if path.suffix not in FORMATS:
+        raise TextSetError("path", f"{str(path)!r}: expected one of {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise TextSetError("path", f"file {str(path)!r} does not exist")
+    try:
+        if path.suffix == ".txt":
+            text_set = TextSet([path.read_text(encoding="utf-8").removesuffix("\n")])
+        else:
+            text_set = _table_text_set(path, text_column, group_column)
+    except UnicodeDecodeError as error:
+        raise TextSetError("path", f"{str(path)!r} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except (OSError, ValueError) as error:
+        if isinstance(error, TextSetError):
+            raise
+        raise TextSetError("path", f"{str(path)!r} cannot be read as {path.suffix}: {error}") from None
+    _check_not_empty(path, text_set.texts, "text_column" if path.suffix != ".txt" else "path")
+    if text_set.groups is not None:
+        for row, group in enumerate(text_set.groups):
+            if not group.strip():
+                raise TextSetError("group_column", f"{str(path)!r}: row {row} has an empty {group_column!r}")
+    return text_set
 
 
-def read_text_table(path: str | Path) -> pd.DataFrame:
-    """Read a tab-separated text table as strings (no NA conversion)."""
-    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A table-format text set as strings, one row per text."""
+    path = Path(path)
+    if path.suffix in (".tsv", ".csv"):
+        separator = "\t" if path.suffix == ".tsv" else ","
+        return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8")
+    if path.suffix == ".jsonl":
+        return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+    return pd.read_parquet(path)
+
+
+def _table_text_set(path: Path, text_column: str, group_column: str | None) -> TextSet:
+    table = read_table(path)
+    for option, column in (("text_column", text_column), ("group_column", group_column)):
+        if column is not None and column not in table.columns:
+            raise TextSetError(
+                option, f"{str(path)!r} has no column {column!r} (its columns: {', '.join(map(str, table.columns))})"
+            )
+    texts = ["" if value is None or value != value else str(value) for value in table[text_column]]  # NaN: missing
+    groups = None if group_column is None else [str(value) for value in table[group_column]]
+    return TextSet(texts, groups)
+
+
+def _check_not_empty(path: Path, texts: list[str], option: str) -> None:
+    if not texts:
+        raise TextSetError(option, f"{str(path)!r} holds no text")
+    for row, text in enumerate(texts):
+        if not text.strip():
+            where = "the file is empty or only whitespace" if path.suffix == ".txt" else f"row {row} is empty"
+            raise TextSetError(option, f"{str(path)!r}: {where}; remove it or give it text")

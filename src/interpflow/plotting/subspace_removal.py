@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from interpflow.plotting.comparison import by_depth, legend_below, panels
 from interpflow.plotting.style import DIVERGING_CMAP, FULL_WIDTH, SEQUENTIAL_CMAP
 from interpflow.plotting.text_heatmap import centred_norm, text_heatmap
 
@@ -147,4 +148,16 @@ def layer_sweep(table: pd.DataFrame):
     )
     axes[2].set(xlabel="t statistic", ylabel="% variance of the top component", title=f"r = {r:.2f}")
     fig.tight_layout()
+    return fig
+
+
+def comparison(table: pd.DataFrame):
+    """Every run's layer sweep side by side: t of Δ log P and the top component's variance, by depth."""
+    fig, (ax_t, ax_var) = panels(2)
+    by_depth(ax_t, table, "t_statistic", "t statistic")
+    ax_t.axhline(0, linestyle="--", color="gray", linewidth=0.8)
+    ax_t.set_title("t-test of Δ log P against zero")
+    by_depth(ax_var, table, "top_pc_variance_pct", "% variance")
+    ax_var.set_title("Variance of the removed top component")
+    legend_below(fig, ax_t)
     return fig

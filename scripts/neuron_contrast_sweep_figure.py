@@ -1,0 +1,13 @@
+"""neuron_contrast: significant neurons and clusters across every tested layer."""
+
+import pandas as pd
+
+from interpflow.plotting.neuron_contrast import layer_sweep
+from interpflow.plotting.style import save_figures
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+tests = pd.read_parquet(snakemake.input.neuron_tests)
+clusters = pd.read_parquet(snakemake.input.neuron_clusters)
+save_figures({"layer_sweep": layer_sweep(tests, clusters)}, snakemake.output)
+log.info("wrote %s", ", ".join(snakemake.output))

@@ -1,0 +1,11 @@
+"""residual_decomposition: correlations and reconstruction error by block (all-layer runs)."""
+
+import pandas as pd
+
+from interpflow.plotting.residual_decomposition import plot_layer_profile
+from interpflow.plotting.style import save_figures
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+save_figures({"layer_profile": plot_layer_profile(pd.read_parquet(snakemake.input.correlations))}, snakemake.output)
+log.info("wrote %s", ", ".join(snakemake.output))

@@ -1,0 +1,14 @@
+"""residual_decomposition statistics: correlations per block, and the values behind the figure."""
+
+from interpflow.activation_store import load_store
+from interpflow.atomic_io import write_parquet
+from interpflow.methods.residual_decomposition import comparison_values, correlation_table
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+params = snakemake.params
+store = load_store(snakemake.input.tensors, snakemake.input.tokens)
+table = correlation_table(store, params.layers, params.clip_threshold)
+write_parquet(table, snakemake.output.correlations)
+write_parquet(comparison_values(store, params.figure_layer, params.clip_threshold), snakemake.output.values)
+log.info("correlations for layers %s:\n%s", params.layers, table.to_string(index=False))

@@ -1,0 +1,10 @@
+"""Write the configuration the workflow runs on: overlays merged, removed instances gone, defaults filled in."""
+
+import yaml
+
+from interpflow.atomic_io import write_text
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False), snakemake.output[0])
+log.info("wrote %s", snakemake.output[0])

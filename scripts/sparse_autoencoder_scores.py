@@ -1,0 +1,19 @@
+"""sparse_autoencoder scores: density, mean non-zero activation and the category score of every latent."""
+
+import pandas as pd
+from safetensors.numpy import load_file
+
+from interpflow.atomic_io import write_parquet
+from interpflow.methods.sparse_autoencoder import latent_scores, word_positions
+from interpflow.stage_logging import log_to
+
+log = log_to(snakemake.log[0])
+category = snakemake.params.category
+latents = load_file(snakemake.input.latents)["latents"]
+tokens = pd.read_parquet(snakemake.input.tokens)["token"].tolist()
+is_target = word_positions(tokens, category["words"])
+log.info("%d of %d tokens belong to category %r", is_target.sum(), len(tokens), category["name"])
+if not is_target.any():
+    key = f"sparse_autoencoder.{snakemake.wildcards.instance}.category.words"
+    raise ValueError(f"config key '{key}': none of {category['words']} occurs in the text")
+write_parquet(latent_scores(latents, is_target, category["name"]), snakemake.output.scores)

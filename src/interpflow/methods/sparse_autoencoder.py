@@ -1,0 +1,104 @@
+"""sparse_autoencoder: what the latents of a k-sparse autoencoder on MLP neurons respond to.
+
+The SAE itself (:mod:`interpflow.sae`) trains in the model stage; this module says what to
+extract and scores the latents: density, mean non-zero activation, and a category score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from interpflow.comparison import Run, stack_runs
+from interpflow.layers import resolve_layer
+from interpflow.sites import module_output
+
+SCORE_COLUMNS = ["latent", "density_pct", "mean_nonzero"]
+COMPARISON_COLUMNS = ["instance", "model", "n_layer", "epoch", "total_loss", "mse_loss", "final_fvu"]
+
+
+def sae_layer(instance: dict, n_layer: int) -> int:
+    """The hooked layer; ``middle`` is ``n_layer // 2`` as in the lecture."""
+    return resolve_layer(instance["layer"], n_layer)
+
+
+def sae_site(instance: dict, n_layer: int) -> str:
+    """The site the SAE is trained on: the MLP neurons (pre-activation) of :func:`sae_layer`."""
+    return module_output(sae_layer(instance, n_layer), "mlp.c_fc")
+
+
+def configured_layers(instance: dict, n_layer: int) -> list[tuple[str, int | str]]:
+    return [("layer", instance["layer"])]
+
+
+def required_sites(instance: dict, n_layer: int) -> list[str]:
+    return [sae_site(instance, n_layer)]
+
+
+def sae_dimensions(sae: dict, input_dim: int) -> dict:
+    """``latent_dim`` and ``k`` from the ``sae`` options (``k: null`` is ``input_dim // 3``, the lecture's choice)."""
+    return {"latent_dim": sae["latent_factor"] * input_dim, "k": sae["k"] or input_dim // 3}
+
+
+def word_positions(tokens: list[str], words: list[str]) -> np.ndarray:
+    """Boolean ``(tokens,)``: True on every token of each occurrence of a word (as ``" " + word``).
+
+    ``tokens`` are the decoded token strings of one text. A word matches where consecutive tokens,
+    starting at a token boundary, spell ``" " + word`` exactly (one token or several) and the next
+    token does not continue the word (``" Hungary" + "an"`` is not ``Hungary``).
+    """
+    marked = np.zeros(len(tokens), dtype=bool)
+    for word in words:
+        spelled = " " + word
+        for start in range(len(tokens)):
+            text, end = "", start
+            while end < len(tokens) and len(text) < len(spelled):
+                text, end = text + tokens[end], end + 1
+            continues = end < len(tokens) and tokens[end][:1].isalnum()
+            if text == spelled and not continues:
+                marked[start:end] = True
+    return marked
+
+
+def mean_nonzero(values: np.ndarray) -> np.ndarray:
+    """Per column: mean of the non-zero absolute values (0 for a column with none)."""
+    counts = (values != 0).sum(axis=0)
+    sums = np.abs(values).sum(axis=0)
+    return np.divide(sums, counts, out=np.zeros(values.shape[1]), where=counts > 0)
+
+
+def latent_scores(latents: np.ndarray, is_target: np.ndarray, category: str) -> pd.DataFrame:
+    """``latents.parquet``: one row per latent.
+
+    ``density_pct``: % of tokens where the latent is non-zero; ``mean_nonzero``: mean non-zero
+    activation; ``<category>_score``: mean non-zero activation on target tokens divided by that on
+    the other tokens (0 when either has no non-zero activation).
+    """
+    on_target, off_target = mean_nonzero(latents[is_target]), mean_nonzero(latents[~is_target])
+    score = np.divide(on_target, off_target, out=np.zeros_like(on_target), where=(on_target > 0) & (off_target > 0))
+    return pd.DataFrame(
+        {
+            "latent": np.arange(latents.shape[1]),
+            "density_pct": 100 * (latents != 0).mean(axis=0),
+            "mean_nonzero": mean_nonzero(latents),
+            f"{category}_score": score,
+        }
+    )
+
+
+def ranked(scores: pd.DataFrame, column: str, rank: int) -> int:
+    """The latent at 0-based ``rank`` when sorted by ``column``, largest first (stable)."""
+    order = scores.sort_values(column, ascending=False, kind="stable")["latent"].to_numpy()
+    if not 0 <= rank < len(order):
+        raise ValueError(f"rank {rank} is out of range: there are {len(order)} latents")
+    return int(order[rank])
+
+
+def comparison_table(training_logs: list[pd.DataFrame], final_fvus: list[float], runs: list[Run]) -> pd.DataFrame:
+    """``comparison.parquet``: every run's loss curves, one row per (instance, model, epoch), with
+    the run's fraction of variance unexplained after training (``final_fvu``, the same on each of its rows)."""
+    logs = [
+        log[["epoch", "total_loss", "mse_loss"]].assign(final_fvu=fvu)
+        for log, fvu in zip(training_logs, final_fvus, strict=True)
+    ]
+    return stack_runs(logs, runs)[COMPARISON_COLUMNS]

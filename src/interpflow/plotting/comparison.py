@@ -1,0 +1,47 @@
+"""Comparison figures: one line per run (instance · model) of a method, by layer or relative depth."""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from interpflow.comparison import depth_axis
+from interpflow.plotting.style import CATEGORICAL_CMAP, FULL_WIDTH
+
+
+def run_colours(table: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+    """``(instance, model) -> colour``, in the table's order of runs."""
+    runs = list(dict.fromkeys(zip(table["instance"], table["model"], strict=True)))
+    cmap = mpl.colormaps[CATEGORICAL_CMAP]
+    return {run: cmap(i % cmap.N) for i, run in enumerate(runs)}
+
+
+def by_depth(ax, table: pd.DataFrame, y: str, ylabel: str, style_by: str | None = None, log: bool = False) -> None:
+    """Draw ``y`` against depth, one line per run (and per value of ``style_by``, as line styles)."""
+    x, xlabel = depth_axis(table)
+    colours = run_colours(table)
+    styles = dict(zip(table[style_by].unique(), ["-", "--", ":", "-."], strict=False)) if style_by else {None: "-"}
+    for (instance, model), colour in colours.items():
+        run = table[(table["instance"] == instance) & (table["model"] == model)]
+        for style_value, linestyle in styles.items():
+            rows = run if style_by is None else run[run[style_by] == style_value]
+            rows = rows.sort_values(x)
+            label = f"{instance} · {model}" + (f" ({style_value})" if style_by else "")
+            ax.plot(rows[x], rows[y], marker="o", markersize=3.5, linestyle=linestyle, color=colour, label=label)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+
+
+def panels(n: int, height: float = 3.8):
+    """A full-width row of ``n`` panels."""
+    fig, axes = plt.subplots(1, n, figsize=(FULL_WIDTH, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def legend_below(fig, ax) -> None:
+    """One legend for the figure, under the panels (runs can be many)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(labels) - 1) // 4), 1, 1))

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Compare the results of two runs of the workflow: every Parquet table and safetensors file.
+
+Used to show that a refactor keeps the numbers: run the previous commit and the new one on the
+same config (e.g. the embedded overlay), then
+
+    python tools/compare_results.py OLD/results NEW/results \
+        --map hooks_vs_hidden/embedded=residual_decomposition/plants/embedded
+
+``--map OLD_PREFIX=NEW_PREFIX`` (repeatable) says where a folder of the old layout lives in the new
+one. Every file of the old run must exist in the new one and agree within ``--atol`` (default
+1e-7): tables value by value, safetensors files tensor by tensor (the new file may hold more
+tensors); files only the new run has are counted, not compared. Exit status 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from safetensors.numpy import load_file
+
+
+def new_path(relative: str, mapping: list[tuple[str, str]]) -> str:
+    for old, new in mapping:
+        if relative == old or relative.startswith(old.rstrip("/") + "/"):
+            return new.rstrip("/") + relative[len(old.rstrip("/")) :]
+    return relative
+
+
+def compare(old: Path, new: Path, atol: float) -> str | None:
+    """A description of the first difference, or None when the files agree."""
+    if old.suffix == ".parquet":
+        try:
+            pd.testing.assert_frame_equal(
+                pd.read_parquet(old), pd.read_parquet(new), atol=atol, rtol=0, check_exact=False
+            )
+        except AssertionError as error:
+            return str(error).splitlines()[0]
+        return None
+    before, after = load_file(old), load_file(new)
+    if set(before) - set(after):  # more tensors in the new file are fine: a store shared by more instances
+        return f"tensors missing in the new file: {sorted(set(before) - set(after))}"
+    for name in before:
+        if before[name].shape != after[name].shape or not np.allclose(before[name], after[name], atol=atol, rtol=0):
+            return f"tensor {name!r} differs (max |diff| {np.max(np.abs(before[name] - after[name])):.3g})"
+    return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("old", type=Path)
+    parser.add_argument("new", type=Path)
+    parser.add_argument("--map", action="append", default=[], metavar="OLD=NEW")
+    parser.add_argument("--atol", type=float, default=1e-7)
+    args = parser.parse_args(argv)
+    mapping = [tuple(item.split("=", 1)) for item in args.map]
+    files = sorted(p for p in args.old.rglob("*") if p.suffix in (".parquet", ".safetensors"))
+    seen, failures = set(), 0
+    for old in files:
+        relative = new_path(old.relative_to(args.old).as_posix(), mapping)
+        seen.add(relative)
+        new = args.new / relative
+        problem = "missing in the new run" if not new.exists() else compare(old, new, args.atol)
+        failures += problem is not None
+        verdict = f"DIFFERS: {problem}" if problem else "same"
+        print(f"{old.relative_to(args.old)} -> {relative}: {verdict}")
+    extra = sorted(
+        p.relative_to(args.new).as_posix()
+        for p in args.new.rglob("*")
+        if p.suffix in (".parquet", ".safetensors") and p.relative_to(args.new).as_posix() not in seen
+    )
+    agree = len(files) - failures
+    print(f"{agree} of {len(files)} files agree within {args.atol:g}; {len(extra)} files only in the new run")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
