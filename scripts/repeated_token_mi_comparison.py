@@ -1,15 +1,12 @@
 """repeated_token_mi comparison: mean MI and Kendall's tau by layer of every instance and model, from cached tables."""
 
-from interpflow.atomic_io import write_parquet
 from interpflow.comparison import read_runs
 from interpflow.methods.repeated_token_mi import comparison_table
+from interpflow.plotting.comparison import write_comparison
 from interpflow.plotting.repeated_token_mi import comparison
-from interpflow.plotting.style import save_figure
 from interpflow.stage_logging import log_to
 
 log = log_to(snakemake.log[0])
 tables, runs = read_runs(snakemake.input.tables, snakemake.params.runs)
-table = comparison_table(tables, runs)
-write_parquet(table, snakemake.output.table)
-save_figure(comparison(table), snakemake.output.png, snakemake.output.svg)
+write_comparison(comparison_table(tables, runs), comparison, snakemake.output)
 log.info("compared %d runs: %s", len(runs), ", ".join(run.label for run in runs))

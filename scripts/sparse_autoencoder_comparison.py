@@ -3,17 +3,14 @@
 import json
 from pathlib import Path
 
-from interpflow.atomic_io import write_parquet
 from interpflow.comparison import read_runs
 from interpflow.methods.sparse_autoencoder import comparison_table
+from interpflow.plotting.comparison import write_comparison
 from interpflow.plotting.sparse_autoencoder import comparison
-from interpflow.plotting.style import save_figure
 from interpflow.stage_logging import log_to
 
 log = log_to(snakemake.log[0])
 logs, runs = read_runs(snakemake.input.tables, snakemake.params.runs)
 final_fvus = [json.loads(Path(path).read_text())["fvu"] for path in snakemake.input.configs]
-table = comparison_table(logs, final_fvus, runs)
-write_parquet(table, snakemake.output.table)
-save_figure(comparison(table), snakemake.output.png, snakemake.output.svg)
+write_comparison(comparison_table(logs, final_fvus, runs), comparison, snakemake.output)
 log.info("compared %d runs: %s", len(runs), ", ".join(run.label for run in runs))

@@ -142,7 +142,11 @@ def test_a_list_option_is_replaced_whole_not_merged(project_config):
 @pytest.mark.parametrize(
     ("overlay", "key", "fragment"),
     [
-        (on_lecture("residual_decomposition", {"layer": "ten"}), "residual_decomposition.plants.layer", "not valid"),
+        (
+            on_lecture("residual_decomposition", {"layer": "ten"}),
+            "residual_decomposition.plants.layer",
+            "is not a layer",
+        ),
         (
             on_lecture("residual_decomposition", {"clip_threshold": -1}),
             "residual_decomposition.plants.clip_threshold",
@@ -350,3 +354,114 @@ def test_command_line_null_removes_an_instance_and_strings_stay_strings(project_
     groups = 'neuron_contrast={him_her: {groups: [{group: her, target: " her"}, {group: him, target: " him"}]}}'
     config = check(merged(project_config, command_line(groups)))
     assert config["neuron_contrast"]["him_her"]["groups"][0] == {"group": "her", "target": " her"}
+
+
+# --- one early error for every bad input (texts, ranges, targets), for every method -------------
+TEXT_PROBLEMS = {
+    # case -> (file content, the option named, words the message must hold)
+    "empty": (b"", "path", ["only whitespace", "remove it or give it text"]),
+    "whitespace only": (b" \n\t \n", "path", ["only whitespace"]),
+    "not UTF-8": ("Pálinka és kávé".encode("latin-1"), "path", ["is not UTF-8 text"]),
+    "unreadable": (None, "path", ["is not a readable file"]),
+    "too long": (("The cat sat him down. " * 12).encode(), None, ["tokens, more than the 32", "(n_positions)"]),
+}
+
+
+def short_model(project_config, n_positions: int = 32) -> dict:
+    """The embedded model's shape with a short context window, as model 'short'."""
+    return {"short": {**project_config["models"]["embedded"], "n_positions": n_positions}}
+
+
+def stimulus(folder, case: str, table: bool) -> dict:
+    """A text set with the problem ``case`` (a sentence table for methods that compare groups)."""
+    content, _, _ = TEXT_PROBLEMS[case]
+    path = folder / ("sentences.tsv" if table else "text.txt")
+    if content is None:
+        path.mkdir()  # a folder where a file should be: it exists, but cannot be read
+        return {"path": str(path)}
+    if not table:
+        path.write_bytes(content)
+        return {"path": str(path)}
+    rows = [
+        b"I saw him there.\thim",
+        b"I saw her there.\ther",
+        content.replace(b"\n", b" ").replace(b"\t", b" ") + b"\thim",
+    ]
+    path.write_bytes(b"sentence\tgroup\n" + b"\n".join(rows) + b"\n")
+    return {"path": str(path), "text_column": "sentence", "group_column": "group"}
+
+
+@pytest.mark.parametrize("case", list(TEXT_PROBLEMS))
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_text_problem_is_one_early_error_for_every_method(project_config, tmp_path, method, case):
+    """Each problem of the text an instance reads stops validation with its key, file and fix."""
+    instance = LECTURE_INSTANCES[method]
+    text = project_config[method][instance]["text"]
+    table = method == "neuron_contrast"
+    overlay = {
+        "models": short_model(project_config),
+        "texts": {text: stimulus(tmp_path, case, table)},
+        method: {instance: {"models": ["short"]}},
+    }
+    _, option, words = TEXT_PROBLEMS[case]
+    if table and case in ("empty", "whitespace only"):
+        option, words = "text_column", ["row 2 is empty", "remove it or give it text"]
+    with pytest.raises(ConfigError) as caught:
+        check(merged(project_config, overlay))
+    assert caught.value.key == (f"{method}.{instance}.text" if option is None else f"texts.{text}.{option}")
+    message = str(caught.value)
+    assert all(word in message for word in words), message
+    assert str(tmp_path) in message, message  # the file is named
+
+
+def test_a_text_that_fits_the_context_window_passes(project_config):
+    on_short = on_lecture("sparse_autoencoder", {"models": ["short"]})  # palinka: 220 tokens
+    check(merged(project_config, {"models": short_model(project_config, 220)}, on_short))
+    too_long = r"'sparse_autoencoder.palinka.text': .* its text has 220 tokens, more than the 219"
+    with pytest.raises(ConfigError, match=too_long):
+        check(merged(project_config, {"models": short_model(project_config, 219)}, on_short))
+
+
+def test_a_local_model_context_window_is_read_from_its_config_json(project_config, tmp_path):
+    (tmp_path / "config.json").write_text('{"n_positions": 50}')
+    local = {"models": {"mine": {"source": "local", "path": str(tmp_path), "n_layer": 12}}}
+    overlay = on_lecture("residual_decomposition", {"models": ["mine"]})
+    check(merged(project_config, local, overlay))  # plants: one short line
+    with pytest.raises(ConfigError, match=r"more than the 50 that model 'mine' reads at once"):
+        check(merged(project_config, local, on_lecture("subspace_removal", {"models": ["mine"]})))  # ravel: 68
+
+
+@pytest.mark.parametrize(
+    ("overlay", "key"),
+    [
+        (on_lecture("residual_decomposition", {"layer": -1}), "residual_decomposition.plants.layer"),
+        (on_lecture("subspace_removal", {"inspection_layer": -3}), "subspace_removal.ravel.inspection_layer"),
+        (on_lecture("neuron_contrast", {"layers": [5, -2]}), "neuron_contrast.him_her.layers.1"),
+        (on_lecture("sparse_autoencoder", {"layer": "centre"}), "sparse_autoencoder.palinka.layer"),
+    ],
+)
+def test_a_bad_layer_says_the_valid_range_and_middle(project_config, overlay, key):
+    with pytest.raises(ConfigError) as caught:
+        check(merged(project_config, overlay))
+    assert caught.value.key == key
+    assert "is not a layer: a layer is a block index from 0 (the first block) to n_layer - 1" in str(caught.value)
+    assert "'middle' (n_layer // 2)" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("overlay", "key"),
+    [
+        (on_lecture("repeated_token_mi", {"target": "coffee"}), "repeated_token_mi.coffee.target"),
+        (
+            on_lecture(
+                "neuron_contrast", {"groups": [{"group": "him", "target": "him"}, {"group": "her", "target": " her"}]}
+            ),
+            "neuron_contrast.him_her.groups",
+        ),
+    ],
+)
+def test_a_target_without_its_leading_space_gets_the_hint(project_config, overlay, key):
+    with pytest.raises(ConfigError) as caught:
+        check(merged(project_config, overlay))
+    assert caught.value.key == key
+    assert "words inside a text carry their leading space: write ' " in str(caught.value)

@@ -418,14 +418,22 @@ def test_reference_engine_gives_the_same_tables(workdir):
             {"subspace_removal": {"coffee": {"text": "pronoun_sentences"}}},
             "'subspace_removal.coffee.text': needs a text set of one text",
         ),
+        (
+            {"residual_decomposition": {"plants": {"layer": -1}}},
+            "'residual_decomposition.plants.layer': -1 is not a layer: a layer is a block index from 0",
+        ),
+        ({"texts": {"plants": {"path": "empty.txt"}}}, "'texts.plants.path': "),
+        ({"models": {"embedded": {"n_positions": 64}}}, "'subspace_removal.ravel.text': text set 'ravel'"),
     ],
 )
 def test_invalid_config_stops_before_any_job(workdir, changes, message):
+    (workdir / "empty.txt").write_text(" \n")
     before = {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")}
     bad = overlay(workdir, "bad", changes)
     result = snakemake(workdir, overlays=("overlays/embedded.yaml", bad), check=False)
     assert result.returncode != 0
     assert f"invalid configuration: config key {message}" in result.stderr
+    assert "Traceback" not in result.stderr
     assert {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")} == before
 
 

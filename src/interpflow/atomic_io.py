@@ -1,8 +1,14 @@
-"""Atomic writers: an output file either appears complete or not at all.
+"""Atomic writers: an output file either appears complete or not at all, with the umask's mode.
 
 Each writer writes to a temporary file beside the target and renames it into place, so an
 interrupted job (crash, ``scancel``, power loss) never leaves a half-written result that a
-later run could mistake for a complete one.
+later run could mistake for a complete one. A job killed outright (``kill -9``) cannot remove its
+temporary file; the next write of the same target does.
+
+Every file and folder gets the mode the user's umask gives a new one (0644 and 0755 under umask
+022, 0664 and 0775 under 002), whichever library wrote it: ``safetensors`` and ``save_pretrained``
+replace the files they write with 0600 ones, which would keep colleagues and jobs running as
+another user on a shared file system from reading the activation stores, SAEs and models.
 """
 
 from __future__ import annotations
@@ -23,16 +29,39 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+FILE_MODE = 0o666 & ~_UMASK
+FOLDER_MODE = 0o777 & ~_UMASK
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove what an earlier writer of ``target`` killed with SIGKILL left behind."""
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+
+def _apply_umask(root: Path) -> None:
+    """Give ``root`` (and, for a folder, everything in it) the umask's file and folder modes."""
+    paths = [root, *root.rglob("*")] if root.is_dir() else [root]
+    for path in paths:
+        if not path.is_symlink():
+            os.chmod(path, FOLDER_MODE if path.is_dir() else FILE_MODE)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path in ``path``'s folder; rename it onto ``path`` on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield Path(tmp)
+        _apply_umask(Path(tmp))  # after writing: the writer may have replaced the file
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -45,10 +74,11 @@ def atomic_directory(path: str | os.PathLike):
     """Yield a temporary folder beside ``path``; it replaces ``path`` on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
+        _apply_umask(tmp)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -20,6 +20,7 @@ Every problem raises :class:`ConfigError` with one message that names the key an
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,23 @@ def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
         raise ConfigError(_dotted(unknown[:1]), "unknown key; see README.md, section Configuration")
     if error.validator == "additionalProperties":
         raise ConfigError(_dotted(error.path), f"{error.message}; see README.md, section Configuration")
+    if _within_layer_option(error):
+        raise ConfigError(_dotted(error.absolute_path), f"{error.instance!r} is not a layer: {LAYER_HINT}")
     raise ConfigError(_dotted(error.absolute_path), error.message)
+
+
+LAYER_HINT = (
+    "a layer is a block index from 0 (the first block) to n_layer - 1 of each model, or 'middle' (n_layer // 2)"
+)
+
+
+def _within_layer_option(error) -> bool:
+    """True when the failing value is a layer (the schema's ``layer`` definition, maybe in a list)."""
+    while error is not None:
+        if isinstance(error.schema, dict) and str(error.schema.get("description", "")).startswith("a block index"):
+            return True
+        error = error.parent
+    return False
 
 
 def check_layer(value: int | str, n_layer: int, key: str, model: str) -> None:
@@ -155,8 +172,40 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
                 n_layer = config["models"][model]["n_layer"]
                 for option, layer in method.configured_layers(instance, n_layer):
                     check_layer(layer, n_layer, f"{key}.{option}", model)
+            for model in instance["models"]:
+                check_context_window(config, model, instance["text"], f"{key}.text", tokenized)
             if hasattr(method, "check_text"):
                 method.check_text(instance, key, tokenized)
+
+
+def context_window(config: dict[str, Any], model: str, base_dir: Path) -> int | None:
+    """The model's context window in tokens: ``n_positions`` from the config, else from the model
+    folder's ``config.json`` where there is one (a local model, a hub model already provisioned)."""
+    entry = config["models"][model]
+    if "n_positions" in entry:
+        return entry["n_positions"]
+    folder = Path(entry["path"]) if entry["source"] == "local" else Path(config["model_dir"]) / entry["source"] / model
+    model_config = (folder if folder.is_absolute() else base_dir / folder) / "config.json"
+    if not model_config.is_file():
+        return None
+    values = json.loads(model_config.read_text(encoding="utf-8"))
+    return values.get("n_positions") or values.get("max_position_embeddings")
+
+
+def check_context_window(config: dict[str, Any], model: str, text_name: str, key: str, tokenized) -> None:
+    """Every text of the text set fits the model's context window (one text is one sequence)."""
+    limit = context_window(config, model, tokenized.base_dir)
+    if limit is None:
+        return
+    for row, ids in enumerate(tokenized.ids(text_name)):
+        if len(ids) > limit:
+            where = "its text" if len(tokenized.ids(text_name)) == 1 else f"row {row}"
+            raise ConfigError(
+                key,
+                f"text set '{text_name}' ({tokenized.path(text_name)}): {where} has {len(ids)} tokens, more than "
+                f"the {limit} that model '{model}' reads at once (n_positions); shorten or split the text, "
+                "or run the instance on a model with a longer context",
+            )
 
 
 class TokenizedTexts:

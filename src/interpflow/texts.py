@@ -46,8 +46,10 @@ def read_text_set(path: str | Path, text_column: str = "text", group_column: str
     path = Path(path)
     if path.suffix not in FORMATS:
         raise TextSetError("path", f"{str(path)!r}: expected one of {', '.join(FORMATS)}")
-    if not path.is_file():
+    if not path.exists():
         raise TextSetError("path", f"file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise TextSetError("path", f"{str(path)!r} is not a readable file (a folder?)")
     try:
         if path.suffix == ".txt":
             text_set = TextSet([path.read_text(encoding="utf-8").removesuffix("\n")])

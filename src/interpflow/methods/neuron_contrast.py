@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from interpflow.comparison import Run, stack_runs
-from interpflow.errors import ConfigError
+from interpflow.errors import ConfigError, leading_space_hint
 from interpflow.layers import resolve_layer
 from interpflow.progress import Progress
 from interpflow.sites import module_output
@@ -121,7 +121,8 @@ def check_text(instance: dict, key: str, tokenized) -> None:
             instance["target_policy"],
         )
     except ValueError as error:
-        raise ConfigError(f"{key}.groups", str(error)) from None
+        hints = "".join(leading_space_hint(word) for word in targets.values())
+        raise ConfigError(f"{key}.groups", str(error) + hints) from None
 
 
 def target_activations(store, layer: int, positions: list[list[int]]) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from interpflow.comparison import Run, stack_runs
-from interpflow.errors import ConfigError
+from interpflow.errors import ConfigError, leading_space_hint
 from interpflow.progress import Progress
 from interpflow.sites import module_output
 
@@ -60,14 +60,15 @@ def check_text(instance: dict, key: str, tokenized) -> None:
     target = tokenized.tokenizer.encode(word)
     pieces = [tokenized.tokenizer.decode([i]) for i in target]
     if len(target) != 1:
-        raise ConfigError(f"{key}.target", f"{word!r} is not a single token: it tokenizes as {pieces}")
+        problem = f"{word!r} is not a single token: it tokenizes as {pieces}"
+        raise ConfigError(f"{key}.target", problem + leading_space_hint(word))
     found = len(target_positions(ids[0], target[0]))
     if found < instance["min_occurrences"]:
-        raise ConfigError(
-            f"{key}.target",
+        problem = (
             f"{word!r} (token {pieces}) occurs {found} time(s) in '{instance['text']}'; "
-            f"at least {instance['min_occurrences']} are needed (words need their leading space, e.g. ' coffee')",
+            f"at least {instance['min_occurrences']} are needed"
         )
+        raise ConfigError(f"{key}.target", problem + leading_space_hint(word))
 
 
 def pair_mi(x: np.ndarray, y: np.ndarray, estimator: str, instance: dict) -> float:

@@ -45,3 +45,12 @@ def legend_below(fig, ax) -> None:
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(labels) - 1) // 4), 1, 1))
+
+
+def write_comparison(table: pd.DataFrame, draw, outputs) -> None:
+    """Write a comparison table (``outputs.table``, Parquet) and its figure ``draw(table)`` (``png``, ``svg``)."""
+    from interpflow.atomic_io import write_parquet
+    from interpflow.plotting.style import save_figure
+
+    write_parquet(table, outputs.table)
+    save_figure(draw(table), outputs.png, outputs.svg)

@@ -1,0 +1,86 @@
+"""A run killed with SIGKILL, then the README's recovery commands, ends as an uninterrupted run.
+
+``kill -9`` of the whole process group (snakemake and the job it runs) stands in for a crashed
+node or a lost terminal: nothing gets to clean up. The documented recovery is
+``snakemake --unlock`` and then ``snakemake --rerun-incomplete``; afterwards every output must be
+byte-identical to the shared uninterrupted run's, and no temporary file may be left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.workflow_helpers import SNAKEMAKE, copy_project, snakemake
+
+pytestmark = pytest.mark.e2e
+
+OVERLAYS = ("--configfile", "overlays/embedded.yaml")
+# A model stage (extraction, then SAE training) and a statistics stage (neuron tests over 12 layers).
+TARGETS = ("sparse_autoencoder__palinka", "neuron_contrast__him_her")
+STORES = ("palinka", "pronoun_sentences")
+STAGES = {
+    "model stage": "logs/activations/embedded/palinka.log",
+    "statistics stage": "logs/neuron_contrast/him_her/embedded/statistics.log",
+}
+
+
+def kill_when_started(workdir: Path, log: str, rng: random.Random) -> subprocess.CompletedProcess:
+    """Start the targets; once ``log`` appears (its stage runs), wait a random moment and SIGKILL the group."""
+    command = [SNAKEMAKE, "--cores", "2", *TARGETS, *OVERLAYS]
+    environment = {**os.environ, "SLURM_CONF": os.devnull}
+    process = subprocess.Popen(
+        command, cwd=workdir, env=environment, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 300
+    while not (workdir / log).exists():
+        assert process.poll() is None, f"the run ended before {log} appeared:\n{process.stdout.read().decode()}"
+        assert time.monotonic() < deadline, f"{log} never appeared"
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0.0, 1.5))
+    os.killpg(process.pid, signal.SIGKILL)
+    output, _ = process.communicate()
+    return subprocess.CompletedProcess(command, process.returncode, output.decode())
+
+
+def outputs(workdir: Path, under: Path) -> dict[str, bytes]:
+    """Every result file of ``workdir`` that also exists under ``under``, by relative path."""
+    found = {}
+    for path in (workdir / "results").rglob("*"):
+        relative = path.relative_to(workdir)
+        if path.is_file() and (under / relative).is_file():
+            found[relative.as_posix()] = path.read_bytes()
+    return found
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_kill_9_then_the_documented_recovery_gives_the_uninterrupted_outputs(local_run, tmp_path, stage):
+    workdir = copy_project(tmp_path / "project")
+    rng = random.Random(f"interpflow {stage}")
+    if stage == "statistics stage":  # the stores first, so that the kill lands in the statistics
+        snakemake(workdir, *(f"results/activations/embedded/{text}.safetensors" for text in STORES))
+    killed = kill_when_started(workdir, STAGES[stage], rng)
+    assert killed.returncode == -signal.SIGKILL
+
+    # What the README says Snakemake answers next (a lock, or incomplete files: whichever it meets
+    # first), and the two commands that recover.
+    refused = snakemake(workdir, *TARGETS, check=False)
+    answer = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert "It can be removed with the --unlock argument" in answer or "--rerun-incomplete flag" in answer, answer
+    snakemake(workdir, "--unlock")
+    snakemake(workdir, *TARGETS, "--rerun-incomplete")
+
+    written = outputs(workdir, local_run.workdir)
+    assert len(written) >= 20
+    for relative, content in written.items():
+        assert content == (local_run.workdir / relative).read_bytes(), f"{relative} differs from the uninterrupted run"
+    leftovers = [p for p in (workdir / "results").rglob("*") if p.name.endswith(".tmp")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+    assert not [p for p in (workdir / "models").rglob("*") if p.name.endswith(".tmp")]
