@@ -1,23 +1,35 @@
 # Two commands do all set-up on a fresh machine (each creates .venv on first use):
 #   make demo   # the whole workflow on the embedded model, offline
 #   make test   # the test suite
-# TORCH selects the torch build: the default is the CPU-friendly pin CI uses; on a GPU box use
-# e.g. `make demo TORCH=torch` (or install the CUDA build you need into .venv first).
+# .venv is installed from requirements/lock.txt (every package pinned; `make lock` regenerates it),
+# then torch, then interpflow itself. TORCH selects the torch build: the default is the CPU build CI
+# uses; on a GPU box use e.g. `make demo TORCH=torch==2.13.0` from an index with the CUDA build.
 
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 CORES ?= 2
 BIN := $(VENV)/bin
+LOCK := requirements/lock.txt
 
-.PHONY: demo reproduce cluster-demo test lint clean
+.PHONY: demo reproduce cluster-demo test lint lock clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --requirement $(LOCK)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	$(BIN)/python -m pip check
 	touch $@
+
+# Regenerate the lock from pyproject.toml's dependencies and extras (pip-tools), torch excluded.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --extra test \
+		--constraint requirements/torch-cpu.txt --unsafe-package torch --output-file $(LOCK) pyproject.toml
+	$(BIN)/python tools/pin_envs.py
 
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) --configfile overlays/embedded.yaml
