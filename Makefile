@@ -23,12 +23,13 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(BIN)/python -m pip check
 	touch $@
 
-# Regenerate the lock from pyproject.toml's dependencies and extras (pip-tools), torch excluded.
+# Regenerate the lock from pyproject.toml's dependencies and extras (pip-tools), torch and interpflow itself excluded.
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --extra test \
-		--constraint requirements/torch-cpu.txt --unsafe-package torch --output-file $(LOCK) pyproject.toml
+		--constraint requirements/torch-cpu.txt --unsafe-package torch --unsafe-package interpflow \
+		--output-file $(LOCK) pyproject.toml
 	$(BIN)/python tools/pin_envs.py
 
 demo: $(VENV)/.installed

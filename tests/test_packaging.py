@@ -68,6 +68,7 @@ def test_the_lock_pins_every_dependency_and_no_cuda_build():
     assert "torch" not in pins, "torch's build is chosen at install time (Makefile TORCH)"
     assert not [name for name in pins if name.startswith("nvidia-") or name == "triton"]
     assert "==" not in "".join(line for line in LOCK.read_text().splitlines() if line.startswith("-"))
+    assert " @ " not in LOCK.read_text(), "no package from a path or URL (interpflow installs itself, --no-deps)"
 
 
 def test_envs_pin_the_versions_of_the_lock():
