@@ -16,6 +16,7 @@ rule provision_hub_model:
         "../envs/torch.yaml"
     params:
         hub_id=lambda wildcards: config["models"][wildcards.model]["hub_id"],
+        revision=lambda wildcards: config["models"][wildcards.model].get("revision"),
     script:
         "../scripts/provision_hub_model.py"
 

@@ -4,5 +4,6 @@ from interpflow.models import provision_hub_model
 from interpflow.stage_logging import log_to
 
 log = log_to(snakemake.log[0])
-provision_hub_model(snakemake.wildcards.model, snakemake.params.hub_id, snakemake.output[0])
-log.info("provisioned %s into %s", snakemake.params.hub_id, snakemake.output[0])
+params = snakemake.params
+provision_hub_model(snakemake.wildcards.model, params.hub_id, snakemake.output[0], params.revision)
+log.info("provisioned %s (revision %s) into %s", params.hub_id, params.revision or "unpinned", snakemake.output[0])

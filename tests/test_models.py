@@ -1,6 +1,7 @@
 """Model provisioning and loading: embedded builds are reproducible; hub errors say the way out."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from interpflow.models import build_embedded_model, load_model
+from interpflow.models import MODEL_RECORD, build_embedded_model, load_model, read_model_record
 from tests.conftest import TINY_SPEC, TOKENIZER_DIR
 
 
@@ -45,12 +46,16 @@ def test_declared_layer_count_is_checked(tiny_model_dir):
         load_model(tiny_model_dir, "cpu", n_layer=12)
 
 
-def provision_in_subprocess(name, hub_id, out_dir, hf_home):
+def provision_in_subprocess(name, hub_id, out_dir, hf_home, revision=None):
     """Provision as a workflow job does: a fresh process that reads HF_HOME / HF_HUB_OFFLINE at start."""
-    code = "import sys; from interpflow.models import provision_hub_model; provision_hub_model(*sys.argv[1:])"
+    code = (
+        "import logging, sys; logging.basicConfig(); from interpflow.models import provision_hub_model; "
+        "provision_hub_model(*sys.argv[1:])"
+    )
     env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+    revision_arg = [revision] if revision else []
     return subprocess.run(
-        [sys.executable, "-c", code, name, hub_id, str(out_dir)], env=env, capture_output=True, text=True
+        [sys.executable, "-c", code, name, hub_id, str(out_dir), *revision_arg], env=env, capture_output=True, text=True
     )
 
 
@@ -68,17 +73,18 @@ def test_unreachable_hub_names_model_and_three_ways_out(tmp_path):
     assert not (tmp_path / "models" / "gpt2-xl").exists()
 
 
-def fake_hub_cache(hf_home, repo_id, model_dir):
-    """Lay out ``model_dir``'s files as the Hugging Face cache stores a downloaded repo."""
-    revision = "0" * 40
+def fake_hub_cache(hf_home, repo_id, model_dir, revision="0" * 40, ref="main"):
+    """Lay out ``model_dir``'s files as the Hugging Face cache stores a downloaded repo at ``revision``."""
     repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
     snapshot = repo / "snapshots" / revision
     snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / ref).write_text(revision)
     for path in model_dir.iterdir():
-        shutil.copyfile(path, snapshot / path.name)
+        if path.name != MODEL_RECORD:
+            shutil.copyfile(path, snapshot / path.name)
     (snapshot / "pytorch_model.bin").write_bytes(b"pickled weights are never copied")
+    return snapshot
 
 
 def test_hub_model_is_provisioned_from_the_cache_offline(tiny_model_dir, tmp_path):
@@ -90,3 +96,35 @@ def test_hub_model_is_provisioned_from_the_cache_offline(tiny_model_dir, tmp_pat
     assert not (folder / "pytorch_model.bin").exists()
     model, tokenizer = load_model(folder, "cpu", n_layer=TINY_SPEC["n_layer"])
     assert tokenizer.encode(" Hungary") == [19562]
+
+
+def test_a_pinned_revision_is_provisioned_and_recorded(tiny_model_dir, tmp_path):
+    """Two commits in the cache: the one the config names is copied, and the folder says which."""
+    main, tagged = "a" * 40, "b" * 40
+    fake_hub_cache(tmp_path / "hf", "org/model", tiny_model_dir, revision=main)
+    other = fake_hub_cache(tmp_path / "hf", "org/model", tiny_model_dir, revision=tagged, ref="v1")
+    (other / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes()[:-1] + b"\x00")
+    for revision, commit in ((tagged, tagged), ("v1", tagged), (None, main)):
+        folder = tmp_path / "models" / f"m-{revision}"
+        result = provision_in_subprocess("model", "org/model", folder, tmp_path / "hf", revision)
+        assert result.returncode == 0, result.stderr
+        record = json.loads((folder / MODEL_RECORD).read_text())
+        assert (record["hub_id"], record["revision"], record["commit"]) == ("org/model", revision, commit)
+        source = tmp_path / "hf" / "hub" / "models--org--model" / "snapshots" / commit / "model.safetensors"
+        assert record["files"]["model.safetensors"] == hashlib.sha256(source.read_bytes()).hexdigest()
+        assert (folder / "model.safetensors").read_bytes() == source.read_bytes()
+        assert set(record["files"]) == {p.name for p in folder.iterdir() if p.name != MODEL_RECORD}
+        assert ("is not pinned" in result.stderr) == (revision is None)
+    unknown = provision_in_subprocess("model", "org/model", tmp_path / "models" / "x", tmp_path / "hf", "c" * 40)
+    assert unknown.returncode != 0 and f"at revision '{'c' * 40}'" in unknown.stderr
+
+
+def test_the_embedded_and_local_models_record_their_weights_hash(tiny_model_dir, tmp_path):
+    record = read_model_record(tiny_model_dir)
+    weights = hashlib.sha256((tiny_model_dir / "model.safetensors").read_bytes()).hexdigest()
+    assert record["source"] == "embedded" and record["files"]["model.safetensors"] == weights
+    local = tmp_path / "local"
+    shutil.copytree(tiny_model_dir, local, ignore=shutil.ignore_patterns(MODEL_RECORD))
+    assert read_model_record(local)["weights_sha256"] == record["weights_sha256"]  # computed for a local folder
+    (local / "model.safetensors").write_bytes((local / "model.safetensors").read_bytes()[:-1] + b"\x01")
+    assert read_model_record(local)["weights_sha256"] != record["weights_sha256"]

@@ -592,3 +592,26 @@ def test_an_overlay_replaces_the_groups_of_an_instance(workdir, way):
         ("neuron_contrast_comparison", "")
     }
     snakemake(workdir, "results/resolved_config.yaml")  # back to the shared run's config
+
+
+def test_changing_a_revision_reprovisions_the_model(scratch, tiny_model_dir, tmp_path):
+    """Provisioning takes the configured revision; another revision reprovisions, the same one nothing."""
+    from tests.test_models import fake_hub_cache
+
+    first, second = "a" * 40, "b" * 40
+    for revision in (first, second):
+        fake_hub_cache(tmp_path / "hf", "openai-community/gpt2", tiny_model_dir, revision=revision, ref=revision[:6])
+    hub = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+
+    def provision(revision, *args):
+        setting = f"models={{gpt2: {{revision: '{revision}'}}}}"
+        return snakemake(scratch, "models/hub/gpt2", *args, "--config", setting, overlays=(), env=hub)
+
+    provision(first)
+    record = json.loads((scratch / "models" / "hub" / "gpt2" / "interpflow_model.json").read_text())
+    assert (record["revision"], record["commit"]) == (first, first)
+    assert scheduled_jobs(provision(first, "-n").stdout) == {}
+    assert scheduled_jobs(provision(second, "-n").stdout) == {"provision_hub_model": 1}
+    provision("bbbbbb")  # a tag: resolved through the cache's refs
+    record = json.loads((scratch / "models" / "hub" / "gpt2" / "interpflow_model.json").read_text())
+    assert (record["revision"], record["commit"]) == ("bbbbbb", second)

@@ -7,6 +7,8 @@ loading is the same for all: :func:`load_model` reads safetensors only and never
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, GPT2Tokenizer, PreTrainedTokenizerBase
 
-from interpflow.atomic_io import atomic_directory
+from interpflow.atomic_io import atomic_directory, write_text
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,9 @@ HUB_FILES = [
 ]
 
 
+MODEL_RECORD = "interpflow_model.json"  # in every model folder the workflow makes: where it came from
+
+
 class ModelUnavailableError(RuntimeError):
     """A hub model can be neither downloaded nor found in the local cache."""
 
@@ -48,24 +53,81 @@ def unavailable_message(name: str, hub_id: str, reason: str) -> str:
     )
 
 
-def provision_hub_model(name: str, hub_id: str, out_dir: str | Path) -> Path:
-    """Copy a hub model's safetensors and tokenizer files into ``out_dir``.
+def sha256_of_file(path: str | Path, chunk_bytes: int = 1 << 24) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
 
-    Uses the Hugging Face cache (``HF_HOME``) and honours ``HF_HUB_OFFLINE``; downloads only
-    when the files are not cached and the hub can be reached.
+
+def file_hashes(folder: str | Path) -> dict[str, str]:
+    """``file name -> sha256`` of every file in a model folder but the record itself, sorted."""
+    return {
+        path.name: sha256_of_file(path)
+        for path in sorted(Path(folder).iterdir())
+        if path.is_file() and path.name != MODEL_RECORD
+    }
+
+
+def weights_sha256(files: dict[str, str]) -> str:
+    """One hash for a model's weights: sha256 over the sorted ``name:sha256`` of its safetensors files."""
+    lines = [f"{name}:{digest}\n" for name, digest in sorted(files.items()) if name.endswith(".safetensors")]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def write_model_record(folder: Path, record: dict[str, Any]) -> None:
+    """Write ``interpflow_model.json``: the model's identity and the sha256 of every file in ``folder``."""
+    files = file_hashes(folder)
+    record = {**record, "weights_sha256": weights_sha256(files), "files": files}
+    write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", folder / MODEL_RECORD)
+
+
+def read_model_record(folder: str | Path) -> dict[str, Any]:
+    """The record of a model folder; for a folder the workflow did not make (a local model), computed now."""
+    path = Path(folder) / MODEL_RECORD
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    files = file_hashes(folder)
+    return {"source": "local", "path": str(folder), "weights_sha256": weights_sha256(files), "files": files}
+
+
+def provision_hub_model(name: str, hub_id: str, out_dir: str | Path, revision: str | None = None) -> Path:
+    """Copy a hub model's safetensors and tokenizer files at ``revision`` into ``out_dir``.
+
+    ``revision`` is a commit hash, tag or branch (``None``: the default branch, logged as unpinned).
+    Uses the Hugging Face cache (``HF_HOME``) and honours ``HF_HUB_OFFLINE``; downloads only when
+    the files are not cached and the hub can be reached. The folder's ``interpflow_model.json``
+    records the requested revision, the commit it resolved to and the sha256 of every file copied.
     """
     from huggingface_hub import snapshot_download
 
     try:
-        snapshot = Path(snapshot_download(hub_id, allow_patterns=HUB_FILES))
+        snapshot = Path(snapshot_download(hub_id, revision=revision, allow_patterns=HUB_FILES))
     except Exception as error:  # the hub client raises many types for "unreachable" and "not cached"
-        raise ModelUnavailableError(unavailable_message(name, hub_id, f"{type(error).__name__}: {error}")) from error
+        at = f" at revision {revision!r}" if revision else ""
+        reason = f"{type(error).__name__}{at}: {error}"
+        raise ModelUnavailableError(unavailable_message(name, hub_id, reason)) from error
     if not any(snapshot.glob("*.safetensors")):
         raise ModelUnavailableError(unavailable_message(name, hub_id, f"no safetensors weights in {snapshot}"))
+    commit = snapshot.name  # the cache keeps each snapshot in a folder named by its commit hash
+    if revision is None:
+        log.warning(
+            "model '%s' is not pinned: provisioned %s at commit %s, whatever its default branch held today; "
+            "set models.%s.revision: %s to pin it",
+            name,
+            hub_id,
+            commit,
+            name,
+            commit,
+        )
     with atomic_directory(out_dir) as tmp:
         for path in sorted(snapshot.iterdir()):
             if any(fnmatch.fnmatch(path.name, pattern) for pattern in HUB_FILES):
                 shutil.copyfile(path, tmp / path.name)  # resolves the cache's symlinks
+        record = {"source": "hub", "name": name, "hub_id": hub_id, "revision": revision, "commit": commit}
+        write_model_record(tmp, record)
     return Path(out_dir)
 
 
@@ -100,6 +162,7 @@ def build_embedded_model(spec: dict[str, Any], tokenizer_dir: str | Path, out_di
     with atomic_directory(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        write_model_record(tmp, {"source": "embedded", "name": Path(out_dir).name, "spec": dict(spec)})
     return Path(out_dir)
 
 
