@@ -18,6 +18,7 @@ from interpflow.code_dependencies import imported_package_files
 from interpflow.comparison import Run
 from interpflow.config import ConfigError, instances, validate_config
 from interpflow.layers import resolve_layer
+from interpflow.provenance import export_git_state
 from interpflow.registry import METHODS, required_sites
 
 try:
@@ -28,6 +29,10 @@ try:
     )
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
+export_git_state(
+    workflow.basedir
+)  # jobs record the commit in their results' provenance
 
 MODEL_DIR = config["model_dir"]
 MODEL_STAGE = config["resources"]["model_stage"]

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from interpflow.models import build_embedded_model
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 build_embedded_model(snakemake.params.spec, Path(snakemake.input.vocab).parent, snakemake.output[0])
 log.info("built embedded model %s with %s", snakemake.output[0], snakemake.params.spec)

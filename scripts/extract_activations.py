@@ -6,10 +6,10 @@ from interpflow.activation_store import save_store
 from interpflow.devices import resolve_device
 from interpflow.extraction import extract_activations
 from interpflow.models import load_model
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 from interpflow.texts import read_text_set
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 torch.set_num_threads(snakemake.threads)
 params = snakemake.params
 device = resolve_device(params.device)

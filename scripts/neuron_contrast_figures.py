@@ -6,9 +6,9 @@ from safetensors.numpy import load_file
 
 from interpflow.plotting import neuron_contrast as plots
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 params, inputs = snakemake.params, snakemake.input
 layer, names, plot = int(snakemake.wildcards.layer), params.groups, params.plot
 arrays = load_file(inputs.activations)

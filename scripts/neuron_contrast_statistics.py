@@ -3,10 +3,10 @@
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet, write_safetensors
 from interpflow.methods.neuron_contrast import analyse
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 from interpflow.texts import read_text_set
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 params = snakemake.params
 store = load_store(snakemake.input.tensors, snakemake.input.tokens)
 text_set = read_text_set(snakemake.input.text, **params.columns)

@@ -4,9 +4,9 @@ import pandas as pd
 
 from interpflow.plotting.neuron_contrast import layer_sweep
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 tests = pd.read_parquet(snakemake.input.neuron_tests)
 clusters = pd.read_parquet(snakemake.input.neuron_clusters)
 save_figures({"layer_sweep": layer_sweep(tests, clusters)}, snakemake.output)

@@ -1,9 +1,9 @@
 """Copy a hub model (safetensors + tokenizer) into its model folder, from the HF cache or the hub."""
 
 from interpflow.models import provision_hub_model
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 params = snakemake.params
 provision_hub_model(snakemake.wildcards.model, params.hub_id, snakemake.output[0], params.revision)
 log.info("provisioned %s (revision %s) into %s", params.hub_id, params.revision or "unpinned", snakemake.output[0])

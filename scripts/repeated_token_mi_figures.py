@@ -4,9 +4,9 @@ import pandas as pd
 
 from interpflow.plotting import repeated_token_mi as plots
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 params, inputs = snakemake.params, snakemake.input
 pairs = pd.read_parquet(inputs.pairwise_mi)
 summary = pd.read_parquet(inputs.layer_summary)

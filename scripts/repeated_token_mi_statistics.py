@@ -3,9 +3,9 @@
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet
 from interpflow.methods import repeated_token_mi
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 params = snakemake.params
 options = params.options
 store = load_store(snakemake.input.tensors, snakemake.input.tokens)

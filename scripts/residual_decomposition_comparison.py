@@ -4,9 +4,9 @@ from interpflow.comparison import read_runs
 from interpflow.methods.residual_decomposition import comparison_table
 from interpflow.plotting.comparison import write_comparison
 from interpflow.plotting.residual_decomposition import comparison
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 tables, runs = read_runs(snakemake.input.tables, snakemake.params.runs)
 write_comparison(comparison_table(tables, runs), comparison, snakemake.output)
 log.info("compared %d runs: %s", len(runs), ", ".join(run.label for run in runs))

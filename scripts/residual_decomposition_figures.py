@@ -4,9 +4,9 @@ import pandas as pd
 
 from interpflow.plotting.residual_decomposition import plot_decomposition
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 params = snakemake.params
 table = pd.read_parquet(snakemake.input.correlations)
 values = pd.read_parquet(snakemake.input.values)

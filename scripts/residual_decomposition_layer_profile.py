@@ -4,8 +4,8 @@ import pandas as pd
 
 from interpflow.plotting.residual_decomposition import plot_layer_profile
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 save_figures({"layer_profile": plot_layer_profile(pd.read_parquet(snakemake.input.correlations))}, snakemake.output)
 log.info("wrote %s", ", ".join(snakemake.output))

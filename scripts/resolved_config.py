@@ -3,8 +3,8 @@
 import yaml
 
 from interpflow.atomic_io import write_text
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False), snakemake.output[0])
 log.info("wrote %s", snakemake.output[0])

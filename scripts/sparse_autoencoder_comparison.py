@@ -7,9 +7,9 @@ from interpflow.comparison import read_runs
 from interpflow.methods.sparse_autoencoder import comparison_table
 from interpflow.plotting.comparison import write_comparison
 from interpflow.plotting.sparse_autoencoder import comparison
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 logs, runs = read_runs(snakemake.input.tables, snakemake.params.runs)
 final_fvus = [json.loads(Path(path).read_text())["fvu"] for path in snakemake.input.configs]
 write_comparison(comparison_table(logs, final_fvus, runs), comparison, snakemake.output)

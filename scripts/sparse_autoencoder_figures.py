@@ -9,9 +9,9 @@ from interpflow.atomic_io import write_text
 from interpflow.methods.sparse_autoencoder import ranked
 from interpflow.plotting import sparse_autoencoder as plots
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 params, inputs, output = snakemake.params, snakemake.input, snakemake.output
 latents = load_file(inputs.latents)["latents"]
 scores = pd.read_parquet(inputs.scores)

@@ -5,9 +5,9 @@ from safetensors.numpy import load_file
 
 from interpflow.atomic_io import write_parquet
 from interpflow.methods.sparse_autoencoder import latent_scores, word_positions
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 category = snakemake.params.category
 latents = load_file(snakemake.input.latents)["latents"]
 tokens = pd.read_parquet(snakemake.input.tokens)["token"].tolist()

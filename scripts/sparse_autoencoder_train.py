@@ -9,9 +9,9 @@ from interpflow.atomic_io import write_parquet, write_safetensors, write_text
 from interpflow.devices import resolve_device
 from interpflow.methods.sparse_autoencoder import sae_dimensions
 from interpflow.sae import SAEConfig, fraction_of_variance_unexplained, latent_activations, train
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 torch.set_num_threads(snakemake.threads)
 params = snakemake.params
 store = load_store(snakemake.input.tensors, snakemake.input.tokens, sites=[params.site])

@@ -4,10 +4,10 @@ from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet, write_safetensors
 from interpflow.methods.subspace_removal import spectrum_table
 from interpflow.sites import module_output
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 from interpflow.subspace import inspection_matrices
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 params = snakemake.params
 site = module_output(params.layer, "mlp.c_fc")
 original = load_store(snakemake.input.tensors, snakemake.input.tokens, sites=[site])[site]

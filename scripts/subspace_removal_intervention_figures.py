@@ -5,9 +5,9 @@ from safetensors.numpy import load_file
 
 from interpflow.plotting import subspace_removal as plots
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 params, inputs = snakemake.params, snakemake.input
 layer = params.layer
 tokens = pd.read_parquet(inputs.tokens)

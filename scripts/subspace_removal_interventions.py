@@ -8,9 +8,9 @@ from interpflow.devices import resolve_device
 from interpflow.interventions import run_interventions
 from interpflow.methods.subspace_removal import intervention_outputs
 from interpflow.models import load_model
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 torch.set_num_threads(snakemake.threads)
 params = snakemake.params
 model, _ = load_model(snakemake.input.model, resolve_device(params.device), n_layer=params.n_layer)

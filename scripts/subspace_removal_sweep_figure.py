@@ -4,8 +4,8 @@ import pandas as pd
 
 from interpflow.plotting.style import save_figures
 from interpflow.plotting.subspace_removal import layer_sweep
-from interpflow.stage_logging import log_to
+from interpflow.stage_logging import start_stage
 
-log = log_to(snakemake.log[0])
+log = start_stage(snakemake)
 save_figures({"layer_sweep": layer_sweep(pd.read_parquet(snakemake.input.layer_sweep))}, snakemake.output)
 log.info("wrote %s", ", ".join(snakemake.output))

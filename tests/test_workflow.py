@@ -7,14 +7,19 @@ every method, so every rerun test can show that a change to one instance leaves 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+from importlib.metadata import version as metadata_version
 
 import pandas as pd
 import pytest
 import yaml
 from safetensors.numpy import load_file
 
+from interpflow import provenance
 from tests.workflow_helpers import MODEL_STAGES, job_blocks, scheduled_jobs, scheduled_runs, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -260,6 +265,7 @@ def test_neuron_contrast_statistics_are_deterministic(workdir):
     snakemake(workdir, "--forcerun", "neuron_contrast_statistics", "--until", target)
     for name in tables:
         assert (him_her / name).read_bytes() == before[name], f"{name} differs on a second run"
+        assert provenance.read(him_her / name)["stage"]["rule"] == "neuron_contrast_statistics"  # metadata too
 
 
 def test_every_stage_writes_a_log(workdir):
@@ -615,3 +621,55 @@ def test_changing_a_revision_reprovisions_the_model(scratch, tiny_model_dir, tmp
     provision("bbbbbb")  # a tag: resolved through the cache's refs
     record = json.loads((scratch / "models" / "hub" / "gpt2" / "interpflow_model.json").read_text())
     assert (record["revision"], record["commit"]) == ("bbbbbb", second)
+
+
+def test_every_result_records_its_provenance_and_a_clean_run_verifies(workdir):
+    from interpflow.model_records import read_model_record
+    from interpflow.provenance import PACKAGES, read, verify
+
+    weights = read_model_record(workdir / "models" / "embedded" / "embedded")["weights_sha256"]
+    files = sorted(p for p in (workdir / "results").rglob("*") if p.suffix in (".parquet", ".safetensors"))
+    assert len(files) > 50
+    for path in files:
+        record = read(path)
+        assert record is not None, path
+        assert set(record["packages"]) == set(PACKAGES) and record["interpflow"]["version"]
+        assert record["stage"]["rule"] and all(len(digest) == 64 for digest in record["inputs"].values())
+        if path.parent.name == MODEL or path.parent.parent.name == MODEL:  # a run's result, or a store
+            assert record["model"]["weights_sha256"] == weights, path
+    sweep = read(results(workdir, "subspace_removal", "ravel") / "layer_sweep.parquet")
+    assert sweep["stage"]["params"]["n_components"] == 1 and sweep["stage"]["wildcards"]["instance"] == "ravel"
+    store = "results/activations/embedded/ravel.safetensors"
+    assert store in sweep["inputs"] and sweep["model"]["source"] == "embedded"
+    page = (results(workdir, "subspace_removal", "ravel") / "tables" / "layer_sweep.html").read_text()
+    assert f"weights sha256 {weights}" in page and "interpflow 0.1.0" in page and "numpy " in page
+    assert verify(workdir / "results", workdir) == []
+
+
+def test_verify_reports_a_changed_package_version_and_a_changed_weight_byte(scratch):
+    import pyarrow.parquet as pq
+
+    table_path = results(scratch, "residual_decomposition", "plants") / "correlations.parquet"
+    table = pq.read_table(table_path)
+    record = json.loads(table.schema.metadata[b"interpflow.provenance"])
+    record["packages"]["scipy"] = "0.1.0"  # as if made with another scipy
+    metadata = {**table.schema.metadata, b"interpflow.provenance": json.dumps(record).encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), table_path)
+    weights = scratch / "models" / "embedded" / "embedded" / "model.safetensors"
+    content = bytearray(weights.read_bytes())
+    content[len(content) // 2] ^= 1
+    weights.write_bytes(bytes(content))
+    result = subprocess.run(
+        [sys.executable, "-m", "interpflow.provenance", "verify", "results"],
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(scratch / "src")},
+    )
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if "scipy 0.1.0 recorded" in line] == [
+        f"results/residual_decomposition/plants/embedded/correlations.parquet: scipy 0.1.0 recorded, "
+        f"{metadata_version('scipy')} installed"
+    ]
+    assert sum("model 'embedded' weights" in line for line in lines) > 50  # every result of the model

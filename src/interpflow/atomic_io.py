@@ -29,6 +29,18 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+# The running stage's provenance (JSON), stored in every Parquet and safetensors file it writes;
+# set once by interpflow.stage_logging.start_stage.
+PROVENANCE_KEY = "interpflow.provenance"
+_provenance: str | None = None
+
+
+def set_provenance(record_json: str | None) -> None:
+    """Store ``record_json`` under ``interpflow.provenance`` in every table and tensor file written from now on."""
+    global _provenance
+    _provenance = record_json
+
+
 FILE_MODE = 0o666 & ~_UMASK
 FOLDER_MODE = 0o777 & ~_UMASK
 
@@ -101,14 +113,22 @@ def exit_on_sigterm() -> None:
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``frame`` to Parquet atomically, without the pandas index."""
+    """Write ``frame`` to Parquet atomically, without the pandas index, with the stage's provenance."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if _provenance is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), PROVENANCE_KEY: _provenance})
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp)
 
 
 def write_safetensors(arrays: dict, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
-    """Write a ``name -> numpy array`` mapping to safetensors atomically."""
+    """Write a ``name -> numpy array`` mapping to safetensors atomically, with the stage's provenance."""
     contiguous = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+    if _provenance is not None:
+        metadata = {**(metadata or {}), PROVENANCE_KEY: _provenance}
     with atomic_path(path) as tmp:
         save_file(contiguous, str(tmp), metadata=metadata)
 

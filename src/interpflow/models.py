@@ -7,8 +7,6 @@ loading is the same for all: :func:`load_model` reads safetensors only and never
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -17,7 +15,8 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, GPT2Tokenizer, PreTrainedTokenizerBase
 
-from interpflow.atomic_io import atomic_directory, write_text
+from interpflow.atomic_io import atomic_directory
+from interpflow.model_records import MODEL_RECORD, read_model_record, write_model_record  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +34,6 @@ HUB_FILES = [
 ]
 
 
-MODEL_RECORD = "interpflow_model.json"  # in every model folder the workflow makes: where it came from
-
-
 class ModelUnavailableError(RuntimeError):
     """A hub model can be neither downloaded nor found in the local cache."""
 
@@ -51,46 +47,6 @@ def unavailable_message(name: str, hub_id: str, reason: str) -> str:
         f"  2. point the config at a local copy: models.{name}: {{source: local, path: <folder>, n_layer: ...}};\n"
         "  3. run on the embedded model: snakemake --configfile overlays/embedded.yaml"
     )
-
-
-def sha256_of_file(path: str | Path, chunk_bytes: int = 1 << 24) -> str:
-    """Hex sha256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_hashes(folder: str | Path) -> dict[str, str]:
-    """``file name -> sha256`` of every file in a model folder but the record itself, sorted."""
-    return {
-        path.name: sha256_of_file(path)
-        for path in sorted(Path(folder).iterdir())
-        if path.is_file() and path.name != MODEL_RECORD
-    }
-
-
-def weights_sha256(files: dict[str, str]) -> str:
-    """One hash for a model's weights: sha256 over the sorted ``name:sha256`` of its safetensors files."""
-    lines = [f"{name}:{digest}\n" for name, digest in sorted(files.items()) if name.endswith(".safetensors")]
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def write_model_record(folder: Path, record: dict[str, Any]) -> None:
-    """Write ``interpflow_model.json``: the model's identity and the sha256 of every file in ``folder``."""
-    files = file_hashes(folder)
-    record = {**record, "weights_sha256": weights_sha256(files), "files": files}
-    write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", folder / MODEL_RECORD)
-
-
-def read_model_record(folder: str | Path) -> dict[str, Any]:
-    """The record of a model folder; for a folder the workflow did not make (a local model), computed now."""
-    path = Path(folder) / MODEL_RECORD
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    files = file_hashes(folder)
-    return {"source": "local", "path": str(folder), "weights_sha256": weights_sha256(files), "files": files}
 
 
 def provision_hub_model(name: str, hub_id: str, out_dir: str | Path, revision: str | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""Logging for workflow stages: every stage writes its log file under ``logs/``."""
+"""Starting a workflow stage: its log file under ``logs/``, its usage line, its provenance."""
 
 from __future__ import annotations
 
@@ -33,6 +33,16 @@ def log_to(log_file: str) -> logging.Logger:
     start_up = process_age_s()
     atexit.register(log_usage, logging.getLogger("interpflow.stage"), time.perf_counter() - start_up, start_up)
     return logging.getLogger("interpflow.stage")
+
+
+def start_stage(snakemake) -> logging.Logger:
+    """Start a workflow stage: log to its log file (:func:`log_to`) and store its provenance
+    (:mod:`interpflow.provenance`) in every Parquet and safetensors file it writes."""
+    from interpflow import atomic_io, provenance
+
+    log = log_to(snakemake.log[0])
+    atomic_io.set_provenance(provenance.encode(provenance.stage_record(snakemake)))
+    return log
 
 
 USAGE = re.compile(
