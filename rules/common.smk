@@ -18,6 +18,7 @@ from interpflow.code_dependencies import imported_package_files
 from interpflow.comparison import Run
 from interpflow.config import ConfigError, instances, validate_config
 from interpflow.layers import resolve_layer
+from interpflow.model_records import model_folder
 from interpflow.provenance import export_git_state
 from interpflow.registry import METHODS, required_sites
 
@@ -59,16 +60,9 @@ def code(script):
     return [os.path.relpath(path) for path in files]
 
 
-def model_folder(model):
-    """The folder a model is loaded from."""
-    entry = config["models"][model]
-    if entry["source"] == "local":
-        return entry["path"]
-    return f"{MODEL_DIR}/{entry['source']}/{model}"
-
-
 def model_input(wildcards):
-    return model_folder(wildcards.model)
+    """The folder the job's model is loaded from."""
+    return str(model_folder(config, wildcards.model))
 
 
 def text_path(text):

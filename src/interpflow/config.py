@@ -181,10 +181,11 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
 def context_window(config: dict[str, Any], model: str, base_dir: Path) -> int | None:
     """The model's context window in tokens: ``n_positions`` from the config, else from the model
     folder's ``config.json`` where there is one (a local model, a hub model already provisioned)."""
-    entry = config["models"][model]
-    if "n_positions" in entry:
-        return entry["n_positions"]
-    folder = Path(entry["path"]) if entry["source"] == "local" else Path(config["model_dir"]) / entry["source"] / model
+    from interpflow.model_records import model_folder
+
+    if "n_positions" in config["models"][model]:
+        return config["models"][model]["n_positions"]
+    folder = model_folder(config, model)
     model_config = (folder if folder.is_absolute() else base_dir / folder) / "config.json"
     if not model_config.is_file():
         return None

@@ -16,6 +16,13 @@ from interpflow.atomic_io import write_text
 MODEL_RECORD = "interpflow_model.json"
 
 
+def model_folder(config: dict[str, Any], model: str) -> Path:
+    """The folder a configured model is loaded from: its own ``path`` (local), else
+    ``<model_dir>/<source>/<name>``, where the workflow provisions or builds it."""
+    entry = config["models"][model]
+    return Path(entry["path"]) if entry["source"] == "local" else Path(config["model_dir"]) / entry["source"] / model
+
+
 def sha256_of_file(path: str | Path, chunk_bytes: int = 1 << 24) -> str:
     """Hex sha256 of a file's bytes, read in chunks."""
     digest = hashlib.sha256()

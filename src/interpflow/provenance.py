@@ -118,6 +118,8 @@ def stage_record(snakemake) -> dict[str, Any]:
         },
         "inputs": input_hashes(data),
     }
+    from interpflow.model_records import model_folder
+
     model = getattr(snakemake.wildcards, "model", None)
     if model and model_folder(snakemake.config, model).is_dir():  # (not while the model is being made)
         record["model"] = model_identity(model, model_folder(snakemake.config, model))
@@ -126,11 +128,6 @@ def stage_record(snakemake) -> dict[str, Any]:
 
 def _as_list(value):
     return value if isinstance(value, list | tuple) else [value]
-
-
-def model_folder(config: dict, model: str) -> Path:
-    entry = config["models"][model]
-    return Path(entry["path"]) if entry["source"] == "local" else Path(config["model_dir"]) / entry["source"] / model
 
 
 def encode(record: dict[str, Any]) -> str:
