@@ -106,3 +106,30 @@ with atomic_path(Path({str(tmp_path / "table.parquet")!r})) as tmp:
     result = subprocess.run([sys.executable, "-c", stage], capture_output=True, text=True, timeout=60)
     assert result.returncode == 128 + signal.SIGTERM, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+WRITE_TWO_KEYS = """
+import sys
+import numpy as np
+from interpflow.atomic_io import write_safetensors
+write_safetensors({"b": np.arange(3, dtype=np.float32), "a": np.ones(2, np.float32)}, sys.argv[1],
+                  metadata={"zeta": "1", "alpha": "2", "mid": "é"})
+"""
+
+
+def test_safetensors_bytes_do_not_depend_on_the_process(tmp_path):
+    """safetensors orders its metadata as a Rust hash map does, anew in each process; the writer sorts it."""
+    import subprocess
+    import sys
+
+    from safetensors.numpy import load_file
+
+    paths = [tmp_path / f"{i}.safetensors" for i in range(8)]
+    for path in paths:
+        subprocess.run([sys.executable, "-c", WRITE_TWO_KEYS, str(path)], check=True)
+    assert len({path.read_bytes() for path in paths}) == 1
+    assert load_file(paths[0])["b"].tolist() == [0.0, 1.0, 2.0]
+    from safetensors import safe_open
+
+    with safe_open(str(paths[0]), "numpy") as handle:
+        assert handle.metadata() == {"zeta": "1", "alpha": "2", "mid": "é"}

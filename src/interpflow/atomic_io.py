@@ -14,6 +14,7 @@ another user on a shared file system from reading the activation stores, SAEs an
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -131,6 +132,27 @@ def write_safetensors(arrays: dict, path: str | os.PathLike, metadata: dict[str,
         metadata = {**(metadata or {}), PROVENANCE_KEY: _provenance}
     with atomic_path(path) as tmp:
         save_file(contiguous, str(tmp), metadata=metadata)
+        _sort_safetensors_metadata(tmp)
+
+
+def _sort_safetensors_metadata(path: Path) -> None:
+    """Rewrite a safetensors header with its metadata keys sorted, in place.
+
+    safetensors writes its metadata map in the order of a Rust hash map, which changes from process
+    to process: with two keys or more, identical files would differ. The header is rewritten within
+    its own length (padded with spaces, as safetensors pads it), so the tensor data does not move.
+    """
+    with open(path, "r+b") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+        if len(header.get("__metadata__") or {}) < 2:
+            return
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > size:  # longer than the JSON safetensors wrote: cannot happen for the same content
+            raise RuntimeError(f"{path}: sorted safetensors header does not fit ({len(text)} > {size} bytes)")
+        handle.seek(8)
+        handle.write(text.ljust(size, b" "))
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
