@@ -1,7 +1,5 @@
 """One forward pass over a text set; store every site the downstream analyses need."""
 
-import torch
-
 from interpflow.activation_store import save_store
 from interpflow.devices import resolve_device
 from interpflow.extraction import extract_activations
@@ -10,7 +8,6 @@ from interpflow.stage_logging import start_stage
 from interpflow.texts import read_text_set
 
 log = start_stage(snakemake)
-torch.set_num_threads(snakemake.threads)
 params = snakemake.params
 device = resolve_device(params.device)
 model, tokenizer = load_model(snakemake.input.model, device, n_layer=params.n_layer)

@@ -2,8 +2,6 @@
 
 import json
 
-import torch
-
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet, write_safetensors, write_text
 from interpflow.devices import resolve_device
@@ -12,7 +10,6 @@ from interpflow.sae import SAEConfig, fraction_of_variance_unexplained, latent_a
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)
-torch.set_num_threads(snakemake.threads)
 params = snakemake.params
 store = load_store(snakemake.input.tensors, snakemake.input.tokens, sites=[params.site])
 x = store[params.site]

@@ -1,7 +1,5 @@
 """subspace_removal model stage: intervened runs at the intervention layer (and every layer when sweeping)."""
 
-import torch
-
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet, write_safetensors
 from interpflow.devices import resolve_device
@@ -11,7 +9,6 @@ from interpflow.models import load_model
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)
-torch.set_num_threads(snakemake.threads)
 params = snakemake.params
 model, _ = load_model(snakemake.input.model, resolve_device(params.device), n_layer=params.n_layer)
 store = load_store(snakemake.input.tensors, snakemake.input.tokens)

@@ -1,5 +1,7 @@
-"""Stage logs end with the stage's wall time and peak memory, which the benchmark suite reads."""
+"""Stages: their usage line (wall time and peak memory, read by the benchmarks) and their thread count."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -43,3 +45,23 @@ subprocess.run([sys.executable, "-c", {STAGE.format(log=str(log))!r}], check=Tru
 """
     subprocess.run([sys.executable, "-c", parent], check=True, timeout=60)
     assert 300 <= stage_usage(log)["peak_rss_mib"] < 700
+
+
+THREADS = """
+import json, torch, sklearn.cluster
+from threadpoolctl import threadpool_info
+from interpflow.stage_logging import compute_on_threads
+before = {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}
+compute_on_threads(1)
+after = {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}
+print(json.dumps({"before": before, "after": after, "torch": torch.get_num_threads()}))
+"""
+
+
+def test_a_stage_computes_on_its_declared_threads_whatever_the_machine():
+    """BLAS, OpenMP and torch all take the rule's thread count (here 1 on a machine with more CPUs)."""
+    assert len(os.sched_getaffinity(0)) >= 2, "needs a machine with two CPUs to tell the limit from the default"
+    pools = json.loads(subprocess.run([sys.executable, "-c", THREADS], check=True, capture_output=True).stdout)
+    assert {"openmp", "mkl"} <= set(pools["after"]) or {"openmp", "openblas"} <= set(pools["after"])
+    assert max(pools["before"].values()) >= 2
+    assert set(pools["after"].values()) == {1} and pools["torch"] == 1

@@ -36,13 +36,30 @@ def log_to(log_file: str) -> logging.Logger:
 
 
 def start_stage(snakemake) -> logging.Logger:
-    """Start a workflow stage: log to its log file (:func:`log_to`) and store its provenance
-    (:mod:`interpflow.provenance`) in every Parquet and safetensors file it writes."""
+    """Start a workflow stage: log to its log file (:func:`log_to`), compute on the rule's ``threads``
+    (:func:`compute_on_threads`) and store its provenance (:mod:`interpflow.provenance`) in every
+    Parquet and safetensors file it writes."""
     from interpflow import atomic_io, provenance
 
     log = log_to(snakemake.log[0])
+    compute_on_threads(snakemake.threads)
     atomic_io.set_provenance(provenance.encode(provenance.stage_record(snakemake)))
     return log
+
+
+def compute_on_threads(threads: int) -> None:
+    """Give every thread pool of this process (BLAS, OpenMP, torch's intra-op pool) ``threads`` threads.
+
+    Left alone, OpenMP and BLAS size themselves from the CPUs they can see: all of a laptop's cores,
+    one core of a SLURM allocation. Some kernels sum in an order that depends on the thread count
+    (scikit-learn's k-means, for one), so the same stage would give different bytes locally and on
+    a cluster; the rule's declared ``threads`` makes the count part of the configuration.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 USAGE = re.compile(
