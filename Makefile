@@ -12,7 +12,7 @@ CORES ?= 2
 BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 
-.PHONY: demo reproduce cluster-demo test lint lock clean
+.PHONY: demo demo-families reproduce cluster-demo test lint lock clean
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lock:
 
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) --configfile overlays/embedded.yaml
+
+# The five lecture instances on a tiny random model of every supported family (GPT-2, Pythia, Llama, Gemma 2).
+demo-families: $(VENV)/.installed
+	$(BIN)/snakemake --cores $(CORES) --configfile overlays/embedded.yaml overlays/families.yaml
 
 reproduce: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)

@@ -1,6 +1,6 @@
 """Benchmark: SAE training with the decorrelation term in its covariance form vs its Gram form.
 
-At gpt2 shape: ``h.6.mlp.c_fc`` activations (3072 wide) of a random-weight gpt2 on the Palinka text,
+At gpt2 shape: ``blocks.6.mlp.hook_pre`` activations (3072 wide) of a random-weight gpt2 on the Palinka text,
 6144 latents, k = 1024, 100 full-batch Adam epochs, float32, CPU. Three runs from the same seed:
 
 - ``covariance``: the direct form, the 6144 x 6144 latent covariance every epoch, over all latents;
@@ -38,11 +38,11 @@ LAYER = 6  # the config's "middle" of gpt2's 12 blocks
 
 
 def palinka_activations() -> np.ndarray:
-    """``(tokens, 3072)`` float32: h.6.mlp.c_fc of the random gpt2 over the Palinka text."""
+    """``(tokens, 3072)`` float32: blocks.6.mlp.hook_pre of the random gpt2 over the Palinka text."""
     from interpflow.extraction import extract_activations
     from interpflow.models import load_model
 
-    site = f"h.{LAYER}.mlp.c_fc"
+    site = f"blocks.{LAYER}.mlp.hook_pre"
     model, tokenizer = load_model(random_model("gpt2"), "cpu", n_layer=12)
     return extract_activations(model, tokenizer, [TEXT.read_text().strip()], [site])[site]
 

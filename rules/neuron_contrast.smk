@@ -1,4 +1,4 @@
-# neuron_contrast: MLP neurons (h.L.mlp.c_fc) at each text's target word, two groups of texts:
+# neuron_contrast: MLP neurons (neuron_site, default blocks.L.mlp.hook_pre) at each text's target word, two groups of texts:
 # t-tests per neuron, then t-SNE, DBSCAN and k-means of the significant neurons.
 
 
@@ -52,6 +52,7 @@ rule neuron_contrast_figures:
         ),
         correction=instance_option("neuron_contrast", "correction"),
         plot=instance_option("neuron_contrast", "plot"),
+        neuron_site=instance_option("neuron_contrast", "neuron_site"),
     script:
         "../scripts/neuron_contrast_figures.py"
 

@@ -20,6 +20,7 @@ rule residual_decomposition_statistics:
         layers=residual_decomposition_layers,
         figure_layer=residual_decomposition_figure_layer,
         clip_threshold=instance_option("residual_decomposition", "clip_threshold"),
+        n_layer=instance_n_layer,
     script:
         "../scripts/residual_decomposition_statistics.py"
 

@@ -1,4 +1,4 @@
-# sparse_autoencoder: a tied-weight k-sparse autoencoder on h.L.mlp.c_fc, trained from the
+# sparse_autoencoder: a tied-weight k-sparse autoencoder on MLP neurons (neuron_site), trained from the
 # activation store (never the model), then latent scores and text heatmaps.
 
 

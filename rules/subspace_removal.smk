@@ -1,5 +1,5 @@
-# subspace_removal: remove the top singular component(s) of the MLP neurons (h.L.mlp.c_fc,
-# pre-GELU) and measure the effect downstream: inspection from the cache, interventions with the model.
+# subspace_removal: remove the top singular component(s) of the MLP neurons (neuron_site, default
+# blocks.L.mlp.hook_pre) and measure the effect downstream: inspection from the cache, interventions with the model.
 
 
 rule subspace_removal_inspection:
@@ -20,6 +20,7 @@ rule subspace_removal_inspection:
     params:
         layer=subspace_removal_layer("inspection_layer"),
         n_components=instance_option("subspace_removal", "n_components"),
+        neuron_site=instance_option("subspace_removal", "neuron_site"),
     script:
         "../scripts/subspace_removal_inspection.py"
 
@@ -48,6 +49,7 @@ rule subspace_removal_interventions:
         intervention_layer=subspace_removal_layer("intervention_layer"),
         n_components=instance_option("subspace_removal", "n_components"),
         engine=instance_option("subspace_removal", "engine"),
+        neuron_site=instance_option("subspace_removal", "neuron_site"),
         batch_size=instance_option("subspace_removal", "batch_size"),
         n_layer=instance_n_layer,
         device=config["device"],
@@ -78,6 +80,7 @@ rule subspace_removal_inspection_figures:
     params:
         layer=subspace_removal_layer("inspection_layer"),
         n_components=instance_option("subspace_removal", "n_components"),
+        neuron_site=instance_option("subspace_removal", "neuron_site"),
         plot=instance_option("subspace_removal", "plot"),
     script:
         "../scripts/subspace_removal_inspection_figures.py"

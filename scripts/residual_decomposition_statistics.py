@@ -8,7 +8,8 @@ from interpflow.stage_logging import start_stage
 log = start_stage(snakemake)
 params = snakemake.params
 store = load_store(snakemake.input.tensors, snakemake.input.tokens)
-table = correlation_table(store, params.layers, params.clip_threshold)
+table = correlation_table(store, params.layers, params.clip_threshold, params.n_layer)
 write_parquet(table, snakemake.output.correlations)
-write_parquet(comparison_values(store, params.figure_layer, params.clip_threshold), snakemake.output.values)
+values = comparison_values(store, params.figure_layer, params.clip_threshold, params.n_layer)
+write_parquet(values, snakemake.output.values)
 log.info("correlations for layers %s:\n%s", params.layers, table.to_string(index=False))

@@ -1,4 +1,4 @@
-"""sparse_autoencoder model stage: train the k-sparse autoencoder on cached MLP neurons (mlp.c_fc)."""
+"""sparse_autoencoder model stage: train the k-sparse autoencoder on cached MLP neurons (neuron_site)."""
 
 import json
 

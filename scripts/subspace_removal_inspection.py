@@ -3,13 +3,13 @@
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet, write_safetensors
 from interpflow.methods.subspace_removal import spectrum_table
-from interpflow.sites import module_output
+from interpflow.sites import block_site
 from interpflow.stage_logging import start_stage
 from interpflow.subspace import inspection_matrices
 
 log = start_stage(snakemake)
 params = snakemake.params
-site = module_output(params.layer, "mlp.c_fc")
+site = block_site(params.layer, params.neuron_site)
 original = load_store(snakemake.input.tensors, snakemake.input.tokens, sites=[site])[site]
 matrices = inspection_matrices(original, params.n_components)
 write_safetensors(matrices, snakemake.output.matrices)

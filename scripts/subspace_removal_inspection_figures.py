@@ -5,15 +5,17 @@ from safetensors.numpy import load_file
 
 from interpflow.plotting import subspace_removal as plots
 from interpflow.plotting.style import save_figures
+from interpflow.sites import block_site
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)
 params = snakemake.params
 matrices = load_file(snakemake.input.matrices)
 spectrum = pd.read_parquet(snakemake.input.spectrum)
+site = block_site(params.layer, params.neuron_site)
 figures = {
-    "activation_histogram": plots.activation_histogram(matrices["original"], params.layer, params.plot["bins"]),
-    "inspection": plots.inspection(matrices, spectrum, params.layer, params.n_components, params.plot["bins"]),
+    "activation_histogram": plots.activation_histogram(matrices["original"], site, params.plot["bins"]),
+    "inspection": plots.inspection(matrices, spectrum, site, params.n_components, params.plot["bins"]),
 }
 save_figures(figures, snakemake.output)
 log.info("wrote %s", ", ".join(snakemake.output))

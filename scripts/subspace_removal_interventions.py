@@ -12,9 +12,17 @@ log = start_stage(snakemake)
 params = snakemake.params
 model, _ = load_model(snakemake.input.model, resolve_device(params.device), n_layer=params.n_layer)
 store = load_store(snakemake.input.tensors, snakemake.input.tokens)
-log.info("%s engine, layers %s, %d component(s) removed", params.engine, params.layers, params.n_components)
-runs = run_interventions(model, store, params.layers, params.n_components, params.engine, params.batch_size)
-outputs = intervention_outputs(runs, store, params.intervention_layer)
+log.info(
+    "%s engine, layers %s, %d component(s) of %s removed",
+    params.engine,
+    params.layers,
+    params.n_components,
+    params.neuron_site,
+)
+runs = run_interventions(
+    model, store, params.layers, params.n_components, params.engine, params.batch_size, params.neuron_site
+)
+outputs = intervention_outputs(runs, store, params.intervention_layer, params.neuron_site, params.n_layer)
 write_safetensors(outputs["cosine_similarity"], snakemake.output.cosine_similarity)
 for name in ("hidden_state_impact", "logit_impact", "layer_sweep"):
     write_parquet(outputs[name], snakemake.output[name])

@@ -18,7 +18,7 @@ TEXTS = [
     "Hi.",
     "She drove her to the airport.",
 ]
-SITES = ["hidden_states.0", "hidden_states.3", "h.1.mlp.c_fc", "h.2.attn.c_proj", "h.2.mlp.c_proj"]
+SITES = ["blocks.0.hook_resid_pre", "ln_final.hook_normalized", "blocks.1.mlp.hook_pre", "blocks.2.hook_attn_out", "blocks.2.hook_mlp_out"]
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +50,9 @@ def test_padded_batches_equal_one_text_at_a_time(batched_store, tiny_model):
 
 def test_widths(batched_store, tiny_model):
     width = tiny_model[0].config.n_embd
-    assert batched_store["h.1.mlp.c_fc"].shape[1] == 4 * width
-    assert batched_store["hidden_states.3"].shape[1] == width
-    assert batched_store["h.1.mlp.c_fc"].dtype == np.float32
+    assert batched_store["blocks.1.mlp.hook_pre"].shape[1] == 4 * width
+    assert batched_store["ln_final.hook_normalized"].shape[1] == width
+    assert batched_store["blocks.1.mlp.hook_pre"].dtype == np.float32
 
 
 def test_round_trip_is_lossless(batched_store, tmp_path):
@@ -63,21 +63,21 @@ def test_round_trip_is_lossless(batched_store, tmp_path):
     pd.testing.assert_frame_equal(loaded.tokens, batched_store.tokens)
     for site in SITES:
         np.testing.assert_array_equal(loaded[site], batched_store[site])
-    partial = load_store(tmp_path / "s.safetensors", tmp_path / "s.tokens.parquet", sites=["h.1.mlp.c_fc"])
-    assert partial.sites == ["h.1.mlp.c_fc"]
+    partial = load_store(tmp_path / "s.safetensors", tmp_path / "s.tokens.parquet", sites=["blocks.1.mlp.hook_pre"])
+    assert partial.sites == ["blocks.1.mlp.hook_pre"]
     with pytest.raises(KeyError, match="lacks sites"):
-        load_store(tmp_path / "s.safetensors", tmp_path / "s.tokens.parquet", sites=["h.0.mlp.c_fc"])
+        load_store(tmp_path / "s.safetensors", tmp_path / "s.tokens.parquet", sites=["blocks.0.mlp.hook_pre"])
 
 
 def test_missing_site_error_names_what_is_there(batched_store):
     with pytest.raises(KeyError, match="not in the store"):
-        batched_store["h.0.mlp.c_fc"]
+        batched_store["blocks.0.mlp.hook_pre"]
 
 
 def test_misaligned_arrays_are_rejected():
     tokens = pd.DataFrame({"text_id": [0, 0], "position": [0, 1], "token_id": [1, 2], "token": ["a", "b"]})
     with pytest.raises(ValueError, match="3 rows, but the token table has 2"):
-        ActivationStore(tokens=tokens, arrays={"hidden_states.0": np.zeros((3, 4), np.float32)})
+        ActivationStore(tokens=tokens, arrays={"blocks.0.hook_resid_pre": np.zeros((3, 4), np.float32)})
 
 
 def test_interrupted_write_leaves_no_output(tmp_path):

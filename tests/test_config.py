@@ -423,12 +423,19 @@ def test_a_text_that_fits_the_context_window_passes(project_config):
 
 
 def test_a_local_model_context_window_is_read_from_its_config_json(project_config, tmp_path):
-    (tmp_path / "config.json").write_text('{"n_positions": 50}')
+    (tmp_path / "config.json").write_text('{"model_type": "gpt2", "n_positions": 50}')
     local = {"models": {"mine": {"source": "local", "path": str(tmp_path), "n_layer": 12}}}
     overlay = on_lecture("residual_decomposition", {"models": ["mine"]})
     check(merged(project_config, local, overlay))  # plants: one short line
     with pytest.raises(ConfigError, match=r"more than the 50 that model 'mine' reads at once"):
         check(merged(project_config, local, on_lecture("subspace_removal", {"models": ["mine"]})))  # ravel: 68
+
+
+def test_a_local_model_of_an_unsupported_family_stops_at_start_up(project_config, tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "t5", "n_positions": 512}')
+    local = {"models": {"mine": {"source": "local", "path": str(tmp_path), "n_layer": 12}}}
+    with pytest.raises(ConfigError, match=r"model_type 't5' has no adapter \(supported: gemma2, gpt2, gpt_neox, llama"):
+        check(merged(project_config, local))
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ def test_cached_sweep_on_cuda_equals_the_cpu_reference_loop(models, stores):
 
 
 def test_sae_training_on_cuda_follows_the_cpu_loss_curve(stores):
-    x = stores["cpu"]["h.1.mlp.c_fc"]
+    x = stores["cpu"]["blocks.1.mlp.hook_pre"]
     config = SAEConfig(input_dim=x.shape[1], latent_dim=2 * x.shape[1], k=x.shape[1] // 3, epochs=30, seed=1)
     _, cpu = train(x, config, "cpu")
     model, cuda = train(x, config, "cuda")

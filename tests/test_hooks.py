@@ -1,44 +1,36 @@
-"""Forward hooks keep the batch dimension and are always removed."""
+"""Hooks keep the batch dimension, can replace a site's value, and are always removed."""
 
 import pytest
 import torch
 
-from interpflow.hooks import capture, hooked, site_module
+from interpflow.hooks import capture, hook_point, hooked
 
 
 def hook_count(model):
-    return sum(len(module._forward_hooks) for module in model.modules())
+    return sum(len(module._forward_hooks) + len(module._forward_pre_hooks) for module in model.modules())
 
 
 def test_capture_keeps_batch_dimension(tiny_model):
     model, tokenizer = tiny_model
     batch = tokenizer(["one two three", "four five six seven eight"], return_tensors="pt", padding=True)
-    with capture(model, ["h.1.mlp.c_fc", "h.2.attn.c_proj"]) as captured:
-        with torch.no_grad():
-            model.transformer(**batch)
-    width = model.config.n_embd
-    assert captured["h.1.mlp.c_fc"].shape == (2, batch["input_ids"].shape[1], 4 * width)
-    assert captured["h.2.attn.c_proj"].shape == (2, batch["input_ids"].shape[1], width)
-
-
-def test_hooked_mlp_output_is_the_residual_update(tiny_model):
-    """Independent check of what is hooked: mlp.c_proj output = block output - (input + attention output)."""
-    model, tokenizer = tiny_model
-    batch = tokenizer(["a quick check of the hook site"], return_tensors="pt")
-    with capture(model, ["h.1.attn.c_proj", "h.1.mlp.c_proj"]) as captured, torch.no_grad():
-        out = model.transformer(**batch, output_hidden_states=True)
-    update = out.hidden_states[2] - out.hidden_states[1] - captured["h.1.attn.c_proj"]
-    torch.testing.assert_close(captured["h.1.mlp.c_proj"], update, atol=1e-5, rtol=0)
+    sites = ["blocks.1.mlp.hook_pre", "blocks.1.mlp.hook_post", "blocks.2.hook_attn_out", "blocks.0.hook_resid_pre"]
+    with capture(model, sites) as captured, torch.no_grad():
+        model.transformer(**batch)
+    width, tokens = model.config.n_embd, batch["input_ids"].shape[1]
+    assert captured["blocks.1.mlp.hook_pre"].shape == (2, tokens, 4 * width)
+    assert captured["blocks.1.mlp.hook_post"].shape == (2, tokens, 4 * width)
+    assert captured["blocks.2.hook_attn_out"].shape == (2, tokens, width)
+    assert captured["blocks.0.hook_resid_pre"].shape == (2, tokens, width)
 
 
 def test_hooks_are_removed_after_use_and_on_error(tiny_model):
     model, tokenizer = tiny_model
     before = hook_count(model)
-    with capture(model, ["h.0.mlp.c_fc", "h.2.mlp.c_proj"]):
-        assert hook_count(model) == before + 2
+    with capture(model, ["blocks.0.mlp.hook_pre", "blocks.2.hook_mlp_out", "blocks.1.hook_resid_pre"]):
+        assert hook_count(model) == before + 3
     assert hook_count(model) == before
     with pytest.raises(RuntimeError, match="boom"):
-        with capture(model, ["h.0.mlp.c_fc"]):
+        with capture(model, ["blocks.0.mlp.hook_post"]):
             raise RuntimeError("boom")
     assert hook_count(model) == before
 
@@ -46,24 +38,25 @@ def test_hooks_are_removed_after_use_and_on_error(tiny_model):
 def test_registration_failure_removes_hooks_already_registered(tiny_model):
     model, _ = tiny_model
     before = hook_count(model)
-    with pytest.raises(ValueError, match="out of range"):
-        with hooked(model, {"h.0.mlp.c_fc": lambda *a: None, "h.9.mlp.c_fc": lambda *a: None}):
+    with pytest.raises(ValueError, match=r"out of range: the model has blocks 0..2"):
+        with hooked(model, {"blocks.0.mlp.hook_pre": lambda value: None, "blocks.9.mlp.hook_pre": lambda value: None}):
             pass
     assert hook_count(model) == before
 
 
-def test_hidden_states_are_not_hooked(tiny_model):
-    with pytest.raises(ValueError, match="read from output.hidden_states"):
-        site_module(tiny_model[0], "hidden_states.1")
+def test_final_norm_is_read_at_the_final_norm(tiny_model):
+    model, _ = tiny_model
+    assert hook_point(model, "ln_final.hook_normalized") == (model.transformer.ln_f, "output")
 
 
-def test_intervention_hook_replaces_module_output(tiny_model):
-    """A hook that returns a tensor changes the forward pass (the interventions rely on this)."""
+@pytest.mark.parametrize("site", ["blocks.1.mlp.hook_pre", "blocks.1.mlp.hook_post", "blocks.1.hook_resid_pre"])
+def test_a_hook_that_returns_a_tensor_replaces_the_site(tiny_model, site):
+    """Outputs (forward hooks) and inputs (pre-hooks) alike; the interventions rely on this."""
     model, tokenizer = tiny_model
     batch = tokenizer(["intervene here please"], return_tensors="pt")
     with torch.no_grad():
         clean = model(**batch).logits
-        with hooked(model, {"h.1.mlp.c_fc": lambda module, inputs, output: torch.zeros_like(output)}):
+        with hooked(model, {site: torch.zeros_like}):
             changed = model(**batch).logits
         again = model(**batch).logits
     assert not torch.allclose(clean, changed)

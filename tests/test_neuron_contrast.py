@@ -72,8 +72,8 @@ def test_target_positions_and_policies():
 def test_target_activations_take_the_target_row_of_each_text():
     tokens = pd.DataFrame({"text_id": [0, 0, 0, 1, 1], "position": [0, 1, 2, 0, 1], "token_id": 0, "token": "x"})
     site = np.arange(10.0).reshape(5, 2)
-    store = ActivationStore(tokens=tokens, arrays={"h.3.mlp.c_fc": site})
-    got = nc.target_activations(store, 3, [[1], [0, 1]])
+    store = ActivationStore(tokens=tokens, arrays={"blocks.3.mlp.hook_pre": site})
+    got = nc.target_activations(store, "blocks.3.mlp.hook_pre", [[1], [0, 1]])
     np.testing.assert_array_equal(got, [site[1], (site[3] + site[4]) / 2])
 
 

@@ -28,16 +28,16 @@ def model_store(tiny_model):
 def test_reconstruction_equals_next_hidden_state_except_after_the_last_block(model_store, tiny_model):
     n_layer = tiny_model[0].config.n_layer
     for layer in range(n_layer - 1):
-        block = BlockDecomposition.from_store(model_store, layer)
+        block = BlockDecomposition.from_store(model_store, layer, n_layer)
         np.testing.assert_allclose(block.reconstruction, block.next_hidden, atol=1e-5, rtol=0)
-    last = BlockDecomposition.from_store(model_store, n_layer - 1)
-    # hidden_states[n_layer] is ln_f(residual): the sum is not the final hidden state.
+    last = BlockDecomposition.from_store(model_store, n_layer - 1, n_layer)
+    # the last block's next residual stream is the final norm's output: the sum is not it.
     assert last.max_abs_reconstruction_error() > 1e-2
 
 
 def test_table_shape_and_columns(model_store, tiny_model):
     n_layer = tiny_model[0].config.n_layer
-    table = correlation_table(model_store, list(range(n_layer)), clip_threshold=None)
+    table = correlation_table(model_store, list(range(n_layer)), clip_threshold=None, n_layer=n_layer)
     assert list(table.columns) == ["layer", "comparison", "pearson_r", "n_values", "max_abs_reconstruction_error"]
     assert len(table) == n_layer * len(COMPARISONS)
     exact = table[
@@ -52,10 +52,10 @@ def constructed_store(rng, n_tokens=6, width=5):
     attn = rng.normal(size=(n_tokens, width)).astype(np.float32)
     mlp = (0.5 * attn + rng.normal(size=(n_tokens, width))).astype(np.float32)
     arrays = {
-        "hidden_states.0": hidden,
-        "hidden_states.1": hidden + attn + mlp,
-        "h.0.attn.c_proj": attn,
-        "h.0.mlp.c_proj": mlp,
+        "blocks.0.hook_resid_pre": hidden,
+        "blocks.1.hook_resid_pre": hidden + attn + mlp,
+        "blocks.0.hook_attn_out": attn,
+        "blocks.0.hook_mlp_out": mlp,
     }
     tokens = pd.DataFrame({"text_id": 0, "position": np.arange(n_tokens), "token_id": 0, "token": "x"})
     return ActivationStore(tokens=tokens, arrays=arrays)
@@ -63,11 +63,11 @@ def constructed_store(rng, n_tokens=6, width=5):
 
 def test_correlations_match_numpy_on_constructed_data():
     store = constructed_store(np.random.default_rng(0))
-    table = correlation_table(store, [0], clip_threshold=None).set_index("comparison")
-    attn, mlp = store["h.0.attn.c_proj"].ravel(), store["h.0.mlp.c_proj"].ravel()
+    table = correlation_table(store, [0], clip_threshold=None, n_layer=2).set_index("comparison")
+    attn, mlp = store["blocks.0.hook_attn_out"].ravel(), store["blocks.0.hook_mlp_out"].ravel()
     assert table.loc["attn_delta_vs_mlp_delta", "pearson_r"] == pytest.approx(np.corrcoef(attn, mlp)[0, 1], abs=1e-12)
     assert table.loc["hs_vs_next_hs", "pearson_r"] == pytest.approx(
-        np.corrcoef(store["hidden_states.0"].ravel(), store["hidden_states.1"].ravel())[0, 1], abs=1e-12
+        np.corrcoef(store["blocks.0.hook_resid_pre"].ravel(), store["blocks.1.hook_resid_pre"].ravel())[0, 1], abs=1e-12
     )
     assert table.loc["reconstruction_vs_next_hs", "pearson_r"] == pytest.approx(1.0, abs=1e-6)
     assert (table["n_values"] == 30).all()
@@ -75,21 +75,23 @@ def test_correlations_match_numpy_on_constructed_data():
 
 def test_clipping_drops_every_value_where_any_matrix_exceeds_the_threshold():
     store = constructed_store(np.random.default_rng(1))
-    store.arrays["h.0.attn.c_proj"][2, 3] = 100.0  # one planted extreme value
-    store.arrays["hidden_states.0"][4, 0] = -100.0  # another, in a different matrix
-    table = correlation_table(store, [0], clip_threshold=30).set_index("comparison")
+    store.arrays["blocks.0.hook_attn_out"][2, 3] = 100.0  # one planted extreme value
+    store.arrays["blocks.0.hook_resid_pre"][4, 0] = -100.0  # another, in a different matrix
+    table = correlation_table(store, [0], clip_threshold=30, n_layer=2).set_index("comparison")
     assert (table["n_values"] == 28).all()
     keep = np.ones(30, bool)
     keep[[2 * 5 + 3, 4 * 5 + 0]] = False
-    attn, mlp = store["h.0.attn.c_proj"].ravel()[keep], store["h.0.mlp.c_proj"].ravel()[keep]
+    attn, mlp = store["blocks.0.hook_attn_out"].ravel()[keep], store["blocks.0.hook_mlp_out"].ravel()[keep]
     assert table.loc["attn_delta_vs_mlp_delta", "pearson_r"] == pytest.approx(stats.pearsonr(attn, mlp).statistic)
-    values = comparison_values(store, 0, clip_threshold=30)
+    values = comparison_values(store, 0, clip_threshold=30, n_layer=2)
     assert len(values) == 4 * 28
     assert values["x"].abs().max() < 100
 
 
 def test_required_sites_cover_only_the_needed_layers():
     one = required_sites({**SECTION, "all_layers": False, "layer": 10}, 12)
-    assert sorted(one) == sorted(["hidden_states.10", "hidden_states.11", "h.10.attn.c_proj", "h.10.mlp.c_proj"])
+    assert sorted(one) == sorted(
+        ["blocks.10.hook_resid_pre", "blocks.11.hook_resid_pre", "blocks.10.hook_attn_out", "blocks.10.hook_mlp_out"]
+    )
     every = required_sites(SECTION, 12)
-    assert "hidden_states.12" in every and "h.11.mlp.c_proj" in every and len(set(every)) == 13 + 24
+    assert "ln_final.hook_normalized" in every and "blocks.11.hook_mlp_out" in every and len(set(every)) == 13 + 24

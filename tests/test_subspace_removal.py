@@ -75,7 +75,13 @@ def test_cosine_similarity_excludes_the_first_token():
 @pytest.fixture(scope="module")
 def ravel_store(tiny_model):
     model, tokenizer = tiny_model
-    section = {"text": "ravel", "inspection_layer": 1, "intervention_layer": "middle", "sweep": True}
+    section = {
+        "text": "ravel",
+        "inspection_layer": 1,
+        "intervention_layer": "middle",
+        "sweep": True,
+        "neuron_site": "mlp.hook_pre",
+    }
     sites = sr.required_sites(section, model.config.n_layer)
     return extract_activations(model, tokenizer, [TEXT], sites)
 

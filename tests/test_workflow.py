@@ -102,7 +102,7 @@ def test_instances_of_different_methods_share_one_store_per_text(workdir):
     texts = ["coffee", "palinka", "plants", "pronoun_sentences", "ravel", "she_he_sentences"]
     assert stores == [f"{text}.safetensors" for text in texts]
     log = (workdir / "logs" / "activations" / MODEL / "coffee.log").read_text()
-    assert "h.3.mlp.c_fc" in log and "h.0.attn.c_proj" in log and "hidden_states.12" in log
+    assert "blocks.3.mlp.hook_pre" in log and "blocks.0.hook_attn_out" in log and "ln_final.hook_normalized" in log
 
 
 def test_subspace_removal_outputs(workdir):
@@ -206,8 +206,8 @@ def test_repeated_token_mi_outputs(workdir):
 def test_sparse_autoencoder_outputs(workdir):
     palinka = results(workdir, "sparse_autoencoder", "palinka")
     run = json.loads((palinka / "sae_config.json").read_text())
-    width = 4 * 128  # c_fc of the embedded model
-    assert run["site"] == f"h.{N_LAYER // 2}.mlp.c_fc" and run["sae"]["latent_dim"] == 2 * width
+    width = 4 * 128  # mlp.hook_pre of the embedded model
+    assert run["site"] == f"blocks.{N_LAYER // 2}.mlp.hook_pre" and run["sae"]["latent_dim"] == 2 * width
     assert run["sae"]["k"] == width // 3 and 0 < run["fvu"] < 1
     assert (run["instance"], run["model"]) == ("palinka", MODEL)
     log = pd.read_parquet(palinka / "training_log.parquet")
@@ -227,7 +227,7 @@ def test_sparse_autoencoder_outputs(workdir):
     for figure in ("loss_curves", "latent_activations", "latent_statistics"):
         assert (palinka / "figures" / f"{figure}.svg").stat().st_size > 1000
     coffee = results(workdir, "sparse_autoencoder", "coffee")
-    assert json.loads((coffee / "sae_config.json").read_text())["site"] == "h.3.mlp.c_fc"
+    assert json.loads((coffee / "sae_config.json").read_text())["site"] == "blocks.3.mlp.hook_pre"
     assert "coffee_words_score" in pd.read_parquet(coffee / "latents.parquet").columns
 
 

@@ -11,11 +11,16 @@ same config (e.g. the embedded overlay), then
 one. Every file of the old run must exist in the new one and agree within ``--atol`` (default
 1e-7): tables value by value, safetensors files tensor by tensor (the new file may hold more
 tensors); files only the new run has are counted, not compared. Exit status 1 on any difference.
+
+``--legacy-sites N_LAYER`` reads the tensors of an old run named with the GPT-2 module names of
+before the TransformerLens vocabulary (``hidden_states.<i>``, ``h.<L>.attn.c_proj``,
+``h.<L>.mlp.c_fc``, ``h.<L>.mlp.c_proj``) under their new names, for models of ``N_LAYER`` blocks.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -31,7 +36,20 @@ def new_path(relative: str, mapping: list[tuple[str, str]]) -> str:
     return relative
 
 
-def compare(old: Path, new: Path, atol: float) -> str | None:
+LEGACY_HOOKS = {"attn.c_proj": "hook_attn_out", "mlp.c_fc": "mlp.hook_pre", "mlp.c_proj": "hook_mlp_out"}
+
+
+def legacy_site_name(name: str, n_layer: int) -> str:
+    """The TransformerLens name of a site named the old way; other names unchanged."""
+    if match := re.fullmatch(r"hidden_states\.(\d+)", name):
+        index = int(match.group(1))
+        return "ln_final.hook_normalized" if index == n_layer else f"blocks.{index}.hook_resid_pre"
+    if match := re.fullmatch(r"h\.(\d+)\.(attn\.c_proj|mlp\.c_fc|mlp\.c_proj)", name):
+        return f"blocks.{match.group(1)}.{LEGACY_HOOKS[match.group(2)]}"
+    return name
+
+
+def compare(old: Path, new: Path, atol: float, legacy_n_layer: int | None = None) -> str | None:
     """A description of the first difference, or None when the files agree."""
     if old.suffix == ".parquet":
         try:
@@ -42,6 +60,8 @@ def compare(old: Path, new: Path, atol: float) -> str | None:
             return str(error).splitlines()[0]
         return None
     before, after = load_file(old), load_file(new)
+    if legacy_n_layer is not None:
+        before = {legacy_site_name(name, legacy_n_layer): tensor for name, tensor in before.items()}
     if set(before) - set(after):  # more tensors in the new file are fine: a store shared by more instances
         return f"tensors missing in the new file: {sorted(set(before) - set(after))}"
     for name in before:
@@ -56,6 +76,7 @@ def main(argv=None) -> int:
     parser.add_argument("new", type=Path)
     parser.add_argument("--map", action="append", default=[], metavar="OLD=NEW")
     parser.add_argument("--atol", type=float, default=1e-7)
+    parser.add_argument("--legacy-sites", type=int, metavar="N_LAYER")
     args = parser.parse_args(argv)
     mapping = [tuple(item.split("=", 1)) for item in args.map]
     files = sorted(p for p in args.old.rglob("*") if p.suffix in (".parquet", ".safetensors"))
@@ -64,7 +85,7 @@ def main(argv=None) -> int:
         relative = new_path(old.relative_to(args.old).as_posix(), mapping)
         seen.add(relative)
         new = args.new / relative
-        problem = "missing in the new run" if not new.exists() else compare(old, new, args.atol)
+        problem = "missing in the new run" if not new.exists() else compare(old, new, args.atol, args.legacy_sites)
         failures += problem is not None
         verdict = f"DIFFERS: {problem}" if problem else "same"
         print(f"{old.relative_to(args.old)} -> {relative}: {verdict}")

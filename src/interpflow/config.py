@@ -155,6 +155,7 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
     for name, entry in config["models"].items():
         if entry["source"] == "embedded" and entry["n_embd"] % entry["n_head"]:
             raise ConfigError(f"models.{name}.n_head", f"n_embd {entry['n_embd']} is not divisible by n_head")
+        check_architecture(config, name, Path(base_dir))
     tokenized = TokenizedTexts(config, Path(base_dir))
     for text_name in config["texts"]:
         tokenized.text_set(text_name)  # every file exists, decodes and has the columns, no text is empty
@@ -178,18 +179,37 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
                 method.check_text(instance, key, tokenized)
 
 
+def model_config_json(config: dict[str, Any], model: str, base_dir: Path) -> dict[str, Any] | None:
+    """The model folder's ``config.json`` where there is one (a local model, a hub model already provisioned)."""
+    from interpflow.model_records import model_folder
+
+    folder = model_folder(config, model)
+    path = (folder if folder.is_absolute() else base_dir / folder) / "config.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def check_architecture(config: dict[str, Any], model: str, base_dir: Path) -> None:
+    """A model folder at hand must be of a family with an adapter (:mod:`interpflow.architectures`)."""
+    from interpflow.architectures import ADAPTERS, supported_model_types
+
+    values = model_config_json(config, model, base_dir)
+    if values is not None and values.get("model_type") not in ADAPTERS:
+        key = "path" if config["models"][model]["source"] == "local" else "hub_id"
+        raise ConfigError(
+            f"models.{model}.{key}",
+            f"model_type {values.get('model_type')!r} has no adapter (supported: {supported_model_types()}); "
+            "use a decoder-only model of a supported family",
+        )
+
+
 def context_window(config: dict[str, Any], model: str, base_dir: Path) -> int | None:
     """The model's context window in tokens: ``n_positions`` from the config, else from the model
     folder's ``config.json`` where there is one (a local model, a hub model already provisioned)."""
-    from interpflow.model_records import model_folder
-
     if "n_positions" in config["models"][model]:
         return config["models"][model]["n_positions"]
-    folder = model_folder(config, model)
-    model_config = (folder if folder.is_absolute() else base_dir / folder) / "config.json"
-    if not model_config.is_file():
+    values = model_config_json(config, model, base_dir)
+    if values is None:
         return None
-    values = json.loads(model_config.read_text(encoding="utf-8"))
     return values.get("n_positions") or values.get("max_position_embeddings")
 
 

@@ -11,7 +11,6 @@ import torch
 from interpflow.activation_store import ActivationStore
 from interpflow.hooks import capture
 from interpflow.progress import Progress
-from interpflow.sites import parse_site
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +23,19 @@ def extract_activations(model, tokenizer, texts: list[str], sites: list[str], ba
     the transformer runs (no LM head). Padding positions are dropped before anything is kept,
     so the store holds ``(n_real_tokens, width)`` float32 arrays.
     """
-    parsed = [parse_site(site) for site in sites]
-    module_sites = [p.name for p in parsed if not p.is_hidden_state]
-    hidden_sites = {p.name: p.layer for p in parsed if p.is_hidden_state}
+    sites = list(dict.fromkeys(sites))  # each site once, in the order given
     device = next(model.parameters()).device
+    base = model.base_model  # the transformer without its LM head
     kept: dict[str, list[np.ndarray]] = {site: [] for site in sites}
     token_frames = []
     progress = Progress(len(texts), "texts", "extracted", log)
-    with capture(model, module_sites) as captured:
+    with capture(model, sites) as captured:
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True).to(device)
-            output = model.transformer(**batch, output_hidden_states=bool(hidden_sites))
+            base(**batch, use_cache=False)
             real = batch["attention_mask"].bool()
-            for site in module_sites:
+            for site in sites:
                 kept[site].append(captured[site][real].float().cpu().numpy())
-            for site, index in hidden_sites.items():
-                kept[site].append(output.hidden_states[index][real].float().cpu().numpy())
             for offset, (ids, mask) in enumerate(zip(batch["input_ids"].cpu(), real.cpu(), strict=True)):
                 token_frames.append(token_table(tokenizer, start + offset, ids[mask].tolist()))
             progress.advance(len(real))

@@ -1,4 +1,4 @@
-"""Provide GPT-2 models: provision hub models, build the embedded model, load either.
+"""Provide models: provision hub models, build the embedded models, load any of them.
 
 Every model lives in its own folder (``config.json``, ``*.safetensors``, tokenizer files), so
 loading is the same for all: :func:`load_model` reads safetensors only and never runs remote code.
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, GPT2Tokenizer, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Tokenizer, PreTrainedTokenizerBase
 
+from interpflow.architectures import FAMILIES, adapter_for
 from interpflow.atomic_io import atomic_directory
 from interpflow.model_records import MODEL_RECORD, read_model_record, write_model_record  # noqa: F401 (re-exported)
 
@@ -92,29 +93,22 @@ def vendored_tokenizer(tokenizer_dir: str | Path) -> PreTrainedTokenizerBase:
     return GPT2Tokenizer.from_pretrained(str(tokenizer_dir))
 
 
-def embedded_config(spec: dict[str, Any], vocab_size: int, eos_token_id: int) -> GPT2Config:
-    return GPT2Config(
-        vocab_size=vocab_size,
-        n_positions=spec["n_positions"],
-        n_embd=spec["n_embd"],
-        n_layer=spec["n_layer"],
-        n_head=spec["n_head"],
-        bos_token_id=eos_token_id,
-        eos_token_id=eos_token_id,
-    )
+def embedded_config(spec: dict[str, Any], vocab_size: int, eos_token_id: int):
+    """The Hugging Face config of an embedded model: ``spec["architecture"]`` (default ``gpt2``)."""
+    return FAMILIES[spec.get("architecture", "gpt2")].embedded_config(spec, vocab_size, eos_token_id)
 
 
 def build_embedded_model(spec: dict[str, Any], tokenizer_dir: str | Path, out_dir: str | Path) -> Path:
-    """Build a GPT-2-architecture model with seeded random weights into ``out_dir``.
+    """Build a tiny model of ``spec["architecture"]`` with seeded random weights into ``out_dir``.
 
-    The same ``spec`` (``n_layer``, ``n_embd``, ``n_head``, ``n_positions``, ``seed``) gives
-    byte-identical ``model.safetensors`` on every build with the same torch version.
+    The same ``spec`` (``architecture``, ``n_layer``, ``n_embd``, ``n_head``, ``n_positions``,
+    ``seed``) gives byte-identical ``model.safetensors`` on every build with the same torch version.
     """
     tokenizer = vendored_tokenizer(tokenizer_dir)
     config = embedded_config(spec, len(tokenizer), tokenizer.eos_token_id)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec["seed"])
-        model = GPT2LMHeadModel(config)
+        model = AutoModelForCausalLM.from_config(config)
     with atomic_directory(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
@@ -131,28 +125,26 @@ def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_model(
-    model_dir: str | Path, device: torch.device | str = "cpu", n_layer: int | None = None
-) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerBase]:
-    """Load a model folder in eval mode (dropout off) in float32, with its tokenizer.
+def load_model(model_dir: str | Path, device: torch.device | str = "cpu", n_layer: int | None = None):
+    """Load a model folder of any supported family in eval mode (dropout off) in float32, with its tokenizer.
 
-    ``n_layer``, when given, is checked against the loaded model (the config declares it so the
-    workflow can validate layers before any model is loaded).
+    The family's adapter (:mod:`interpflow.architectures`) is checked first, so an unsupported
+    ``model_type`` stops before any weight is read. ``n_layer``, when given, is checked against the
+    loaded model (the config declares it so the workflow can validate layers before any model is loaded).
     """
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json)")
-    model = GPT2LMHeadModel.from_pretrained(
+    adapter = adapter_for(AutoConfig.from_pretrained(str(model_dir), trust_remote_code=False).model_type)
+    model = AutoModelForCausalLM.from_pretrained(
         str(model_dir), use_safetensors=True, trust_remote_code=False, dtype=torch.float32
     )
-    if model.config.model_type != "gpt2":
-        raise ValueError(f"{model_dir}: expected a GPT-2 model, found model_type {model.config.model_type!r}")
-    if n_layer is not None and model.config.n_layer != n_layer:
+    found = adapter.n_layer(model.config)
+    if n_layer is not None and found != n_layer:
         raise ValueError(
-            f"{model_dir}: the config declares n_layer {n_layer} but the model has {model.config.n_layer}; "
-            "fix models.<name>.n_layer"
+            f"{model_dir}: the config declares n_layer {n_layer} but the model has {found}; fix models.<name>.n_layer"
         )
     model.eval()
     model.to(device)
-    log.info("loaded %s (%d layers, width %d) on %s", model_dir, model.config.n_layer, model.config.n_embd, device)
+    log.info("loaded %s (%s, %d layers) on %s", model_dir, adapter.family, found, device)
     return model, load_tokenizer(model_dir)

@@ -1,16 +1,19 @@
-"""Stable names for the activation sites that interpflow hooks or reads.
+"""Names of activation sites: TransformerLens's hook names, one vocabulary for every model family.
 
-Every site has one string name, used in configs, activation stores, tables and docs:
+Every site has one string name, used in configs, activation stores, tables, figures and docs;
+:mod:`interpflow.architectures` says where each one is read in each family's modules.
 
-==========================  ===========================================================  ==============
-name                        what it is (Hugging Face GPT-2 module or output)             width
-==========================  ===========================================================  ==============
-``hidden_states.{i}``       ``output.hidden_states[i]``: residual stream before block i  ``n_embd``
-                            (``i = n_layer`` is the final residual *after* ``ln_f``)
-``h.{L}.attn.c_proj``       output of ``transformer.h[L].attn.c_proj`` (attention delta)  ``n_embd``
-``h.{L}.mlp.c_fc``          output of ``transformer.h[L].mlp.c_fc`` (pre-GELU neurons)    ``4 * n_embd``
-``h.{L}.mlp.c_proj``        output of ``transformer.h[L].mlp.c_proj`` (MLP delta)         ``n_embd``
-==========================  ===========================================================  ==============
+==============================  ==================================================================  ==========
+name                            what it is                                                          width
+==============================  ==================================================================  ==========
+``blocks.{L}.hook_resid_pre``   residual stream entering block L (block 0: the scaled embeddings)    d_model
+``blocks.{L}.hook_attn_out``    attention's update of the residual stream in block L                d_model
+``blocks.{L}.mlp.hook_pre``     MLP neurons before the activation function (gated MLPs: the gate)   d_mlp
+``blocks.{L}.mlp.hook_post``    input of the MLP's output projection (after activation and gate)    d_mlp
+``blocks.{L}.hook_mlp_out``     the MLP's update of the residual stream in block L                  d_model
+``blocks.{L}.hook_resid_post``  residual stream leaving block L (= ``hook_resid_pre`` of L + 1)      d_model
+``ln_final.hook_normalized``    the final norm's output (what the unembedding reads)                d_model
+==============================  ==================================================================  ==========
 """
 
 from __future__ import annotations
@@ -18,52 +21,71 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MODULE_SITES = ("attn.c_proj", "mlp.c_fc", "mlp.c_proj")
-_MODULE_RE = re.compile(r"^h\.(\d+)\.(attn\.c_proj|mlp\.c_fc|mlp\.c_proj)$")
-_HIDDEN_RE = re.compile(r"^hidden_states\.(\d+)$")
+BLOCK_HOOKS = (
+    "hook_resid_pre",
+    "hook_attn_out",
+    "mlp.hook_pre",
+    "mlp.hook_post",
+    "hook_mlp_out",
+    "hook_resid_post",
+)
+NEURON_HOOKS = ("mlp.hook_pre", "mlp.hook_post")
+FINAL_NORM = "ln_final.hook_normalized"
+_BLOCK_RE = re.compile(r"^blocks\.(\d+)\.(" + "|".join(re.escape(hook) for hook in BLOCK_HOOKS) + r")$")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Site:
-    """A parsed site name: ``layer`` and ``module`` (``None`` for a hidden state)."""
+    """A parsed site name: ``hook`` and the block ``layer`` (``None`` for the final norm)."""
 
-    layer: int
-    module: str | None = None
+    hook: str
+    layer: int | None = None
 
     @property
     def name(self) -> str:
-        if self.module is None:
-            return f"hidden_states.{self.layer}"
-        return f"h.{self.layer}.{self.module}"
+        return self.hook if self.layer is None else f"blocks.{self.layer}.{self.hook}"
 
     @property
-    def is_hidden_state(self) -> bool:
-        return self.module is None
+    def order(self) -> tuple[int, int]:
+        """Where the site is read in a forward pass: by block, then by hook within the block."""
+        if self.layer is None:
+            return (1 << 30, 0)
+        return (self.layer, BLOCK_HOOKS.index(self.hook))
 
 
 def parse_site(name: str) -> Site:
     """Parse a site name; raise ``ValueError`` naming the accepted forms."""
-    if match := _MODULE_RE.match(name):
-        return Site(int(match.group(1)), match.group(2))
-    if match := _HIDDEN_RE.match(name):
-        return Site(int(match.group(1)))
+    if match := _BLOCK_RE.match(name):
+        return Site(match.group(2), int(match.group(1)))
+    if name == FINAL_NORM:
+        return Site(FINAL_NORM)
     raise ValueError(
-        f"unknown activation site {name!r}: expected 'hidden_states.<i>' or 'h.<layer>.<{'|'.join(MODULE_SITES)}>'"
+        f"unknown activation site {name!r}: expected 'blocks.<L>.<{'|'.join(BLOCK_HOOKS)}>' or {FINAL_NORM!r}"
     )
 
 
-def hidden_state(index: int) -> str:
-    """Name of ``hidden_states[index]``."""
-    return Site(index).name
+def block_site(layer: int, hook: str) -> str:
+    """Name of ``hook`` (one of :data:`BLOCK_HOOKS`) in block ``layer``."""
+    if hook not in BLOCK_HOOKS:
+        raise ValueError(f"unknown hook {hook!r}; expected one of {BLOCK_HOOKS}")
+    return Site(hook, layer).name
 
 
-def module_output(layer: int, module: str) -> str:
-    """Name of the output of ``transformer.h[layer].<module>``."""
-    if module not in MODULE_SITES:
-        raise ValueError(f"unknown module {module!r}; expected one of {MODULE_SITES}")
-    return Site(layer, module).name
+def residual_stream(index: int, n_layer: int) -> str:
+    """The residual stream entering block ``index``; ``index == n_layer`` is the final norm's output.
+
+    This is the indexing of Hugging Face's ``output.hidden_states``, whose last entry is normed.
+    """
+    if not 0 <= index <= n_layer:
+        raise ValueError(f"residual stream index {index} outside 0..{n_layer}")
+    return FINAL_NORM if index == n_layer else block_site(index, "hook_resid_pre")
+
+
+def residual_streams(n_layer: int) -> list[str]:
+    """``hook_resid_pre`` of every block, then the final norm's output: ``n_layer + 1`` sites."""
+    return [residual_stream(index, n_layer) for index in range(n_layer + 1)]
 
 
 def sort_sites(names) -> list[str]:
-    """Unique site names in a stable order (hidden states first, then by layer and module)."""
-    return [s.name for s in sorted({parse_site(n) for n in names}, key=lambda s: (s.module is not None, s))]
+    """Unique site names in the order a forward pass reaches them."""
+    return [site.name for site in sorted({parse_site(name) for name in names}, key=lambda site: site.order)]

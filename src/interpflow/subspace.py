@@ -28,7 +28,7 @@ def remove_top_components(activations: torch.Tensor, n_components: int = 1) -> t
 def inspection_matrices(original, n_components: int = 1) -> dict:
     """The matrices behind the single-layer inspection figure, as float32 NumPy arrays.
 
-    ``original``: ``(tokens, neurons)`` ``c_fc`` activations. Returns ``original``,
+    ``original``: ``(tokens, neurons)`` MLP neuron activations. Returns ``original``,
     ``reconstructed`` (top components removed, computed in float64) and the ``(tokens, tokens)``
     covariances ``cov_original`` and ``cov_reconstructed``.
     """

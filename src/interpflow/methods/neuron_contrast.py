@@ -1,11 +1,11 @@
 """neuron_contrast: MLP neurons whose activation at a target word tells two groups of texts apart.
 
 Each text belongs to one of two groups, and each group has a target word (the lecture: " him" in
-one group of sentences, " her" in the other). Per layer: the ``h.L.mlp.c_fc`` activation
-(pre-GELU) at each text's target token gives a ``(texts, neurons)`` matrix; an independent-samples
-t-test per neuron compares the two groups; the significant neurons (points) are embedded with
-t-SNE over texts (features) and
-clustered with DBSCAN and k-means on the t-SNE coordinates.
+one group of sentences, " her" in the other). Per layer: the MLP neurons (the instance's
+``neuron_site``, default ``blocks.L.mlp.hook_pre``) at each text's target token give a
+``(texts, neurons)`` matrix; an independent-samples t-test per neuron compares the two groups; the
+significant neurons (points) are embedded with t-SNE over texts (features) and clustered with
+DBSCAN and k-means on the t-SNE coordinates.
 
 The Snakefile imports this module to check the config, so scipy, statsmodels and scikit-learn
 are imported inside the functions that compute with them.
@@ -22,7 +22,7 @@ from interpflow.comparison import Run, stack_runs
 from interpflow.errors import ConfigError, leading_space_hint
 from interpflow.layers import resolve_layer
 from interpflow.progress import Progress
-from interpflow.sites import module_output
+from interpflow.sites import block_site
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def configured_layers(instance: dict, n_layer: int) -> list[tuple[str, int | str
 
 
 def required_sites(instance: dict, n_layer: int) -> list[str]:
-    return [module_output(layer, "mlp.c_fc") for layer in tested_layers(instance, n_layer)]
+    return [block_site(layer, instance["neuron_site"]) for layer in tested_layers(instance, n_layer)]
 
 
 def single_token(tokenizer, word: str) -> int:
@@ -125,9 +125,9 @@ def check_text(instance: dict, key: str, tokenized) -> None:
         raise ConfigError(f"{key}.groups", str(error) + hints) from None
 
 
-def target_activations(store, layer: int, positions: list[list[int]]) -> np.ndarray:
-    """``(sentences, neurons)``: ``h.L.mlp.c_fc`` at each sentence's target (mean over several)."""
-    activations = store[module_output(layer, "mlp.c_fc")]
+def target_activations(store, site: str, positions: list[list[int]]) -> np.ndarray:
+    """``(sentences, neurons)``: ``site`` at each sentence's target (mean over several)."""
+    activations = store[site]
     starts = {text_id: store.text_rows(text_id)[0] for text_id in range(len(positions))}
     return np.stack([activations[[starts[i] + p for p in found]].mean(axis=0) for i, found in enumerate(positions)])
 
@@ -234,7 +234,7 @@ def analyse(store, sentences: list[str], groups: list[str], instance: dict, n_la
     layers = tested_layers(instance, n_layer)
     progress = Progress(len(layers), "layers", "tested and clustered", log)
     for layer in layers:
-        activations = target_activations(store, layer, positions)
+        activations = target_activations(store, block_site(layer, instance["neuron_site"]), positions)
         layer_tests = neuron_tests(activations, first_group, layer, instance["correction"], instance["alpha"])
         layer_clusters, note = embed_and_cluster(activations, layer_tests, instance)
         tests.append(layer_tests)

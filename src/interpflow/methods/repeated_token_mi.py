@@ -1,9 +1,9 @@
 """repeated_token_mi: information shared by the vectors of a repeated token, by distance and layer.
 
 For every pair of occurrences of the target token (the lecture: " coffee"), the attention and MLP
-outputs (``h.L.attn.c_proj``, ``h.L.mlp.c_proj``) at the two positions are compared as paired
-samples over the ``n_embd`` dimensions, with two MI estimators (``histogram``: trimmed 2-D
-histogram, bits; ``knn``: scikit-learn, nats).
+updates of the residual stream (``blocks.L.hook_attn_out``, ``blocks.L.hook_mlp_out``) at the two
+positions are compared as paired samples over the ``d_model`` dimensions, with two MI estimators
+(``histogram``: trimmed 2-D histogram, bits; ``knn``: scikit-learn, nats).
 
 The Snakefile imports this module to check the config, so scipy, statsmodels, joblib and
 scikit-learn are imported inside the functions that compute with them.
@@ -19,11 +19,11 @@ import pandas as pd
 from interpflow.comparison import Run, stack_runs
 from interpflow.errors import ConfigError, leading_space_hint
 from interpflow.progress import Progress
-from interpflow.sites import module_output
+from interpflow.sites import block_site
 
 log = logging.getLogger(__name__)
 
-SUBLAYERS = {"attn": "attn.c_proj", "mlp": "mlp.c_proj"}
+SUBLAYERS = {"attn": "hook_attn_out", "mlp": "hook_mlp_out"}
 ESTIMATORS = ("histogram", "knn")
 PAIR_COLUMNS = ["layer", "sublayer", "estimator", "token_i", "token_j", "position_i", "position_j", "distance", "mi"]
 SUMMARY_COLUMNS = ["layer", "sublayer", "estimator", "mean_mi", "kendall_tau", "kendall_p"]
@@ -36,7 +36,7 @@ def configured_layers(instance: dict, n_layer: int) -> list[tuple[str, int | str
 
 
 def required_sites(instance: dict, n_layer: int) -> list[str]:
-    return [module_output(layer, module) for layer in range(n_layer) for module in SUBLAYERS.values()]
+    return [block_site(layer, hook) for layer in range(n_layer) for hook in SUBLAYERS.values()]
 
 
 def target_positions(token_ids: list[int], target_id: int) -> list[int]:
@@ -101,8 +101,8 @@ def pairwise_mi_table(store, positions: list[int], n_layer: int, instance: dict,
     jobs = [
         delayed(layer_pairs)(store[site][positions].astype(np.float64), positions, layer, name, instance)
         for layer in range(n_layer)
-        for name, module in SUBLAYERS.items()
-        for site in [module_output(layer, module)]
+        for name, hook in SUBLAYERS.items()
+        for site in [block_site(layer, hook)]
     ]
     progress = Progress(len(jobs), "(layer, sublayer) sites", "MI at", log)
     frames = []
@@ -165,7 +165,7 @@ def example_pair(store, positions: list[int], instance: dict, layer: int) -> tup
     """
     from interpflow.mutual_information import outlier_mask
 
-    site = module_output(layer, SUBLAYERS[instance["sublayer"]])
+    site = block_site(layer, SUBLAYERS[instance["sublayer"]])
     x, y = (store[site][position].astype(np.float64) for position in positions[:2])
     outliers = outlier_mask(x, y, instance["outlier_threshold"])
     values = []

@@ -1,11 +1,11 @@
 """residual_decomposition: a block's output is its input plus the attention and MLP updates.
 
-For block ``L`` of GPT-2 (in eval mode, so dropout is the identity)::
+For block ``L`` of any supported family (in eval mode, so dropout is the identity)::
 
-    hidden_states[L+1] = hidden_states[L] + attn.c_proj(L) + mlp.c_proj(L)        (L < n_layer - 1)
+    blocks.{L+1}.hook_resid_pre = blocks.{L}.hook_resid_pre + blocks.{L}.hook_attn_out + blocks.{L}.hook_mlp_out
 
-The last block is the exception: Hugging Face applies the final layer norm ``ln_f`` to the last
-hidden state, so ``hidden_states[n_layer]`` is ``ln_f`` of that sum and the reconstruction differs.
+The last block is the exception: its "next hidden state" is the final norm's output
+(``ln_final.hook_normalized``, Hugging Face's last ``hidden_states``), so the reconstruction differs.
 
 Correlations are over the individual values (tokens x dimensions) where none of the four
 matrices exceeds the clip threshold in absolute value, as in the seed.
@@ -20,7 +20,7 @@ import pandas as pd
 
 from interpflow.comparison import Run, stack_runs
 from interpflow.layers import resolve_layer
-from interpflow.sites import hidden_state, module_output
+from interpflow.sites import block_site, residual_stream
 
 COMPARISONS = {
     # name: (x label, y label); {layer} and {next} are filled in by the figures
@@ -55,17 +55,19 @@ def analysis_layers(instance: dict, n_layer: int) -> list[int]:
     return list(range(n_layer)) if instance["all_layers"] else [figure_layer(instance, n_layer)]
 
 
-def layer_sites(layer: int) -> list[str]:
+def layer_sites(layer: int, n_layer: int) -> list[str]:
+    """Block ``layer``'s input, the next residual stream (the final norm's output after the last
+    block), and the attention and MLP updates."""
     return [
-        hidden_state(layer),
-        hidden_state(layer + 1),
-        module_output(layer, "attn.c_proj"),
-        module_output(layer, "mlp.c_proj"),
+        residual_stream(layer, n_layer),
+        residual_stream(layer + 1, n_layer),
+        block_site(layer, "hook_attn_out"),
+        block_site(layer, "hook_mlp_out"),
     ]
 
 
 def required_sites(instance: dict, n_layer: int) -> list[str]:
-    return [site for layer in analysis_layers(instance, n_layer) for site in layer_sites(layer)]
+    return [site for layer in analysis_layers(instance, n_layer) for site in layer_sites(layer, n_layer)]
 
 
 @dataclass
@@ -79,8 +81,8 @@ class BlockDecomposition:
     mlp_delta: np.ndarray
 
     @classmethod
-    def from_store(cls, store, layer: int) -> BlockDecomposition:
-        hidden, next_hidden, attn, mlp = (store[site] for site in layer_sites(layer))
+    def from_store(cls, store, layer: int, n_layer: int) -> BlockDecomposition:
+        hidden, next_hidden, attn, mlp = (store[site] for site in layer_sites(layer, n_layer))
         return cls(layer, hidden, next_hidden, attn, mlp)
 
     @property
@@ -104,7 +106,7 @@ class BlockDecomposition:
         return np.logical_and.reduce([np.abs(m) <= threshold for m in matrices])
 
     def max_abs_reconstruction_error(self) -> float:
-        """``max |reconstruction - hidden_states[L+1]|`` over all values (no clipping)."""
+        """``max |reconstruction - next residual stream|`` over all values (no clipping)."""
         return float(np.max(np.abs(self.reconstruction.astype(np.float64) - self.next_hidden)))
 
 
@@ -122,15 +124,15 @@ def correlations(block: BlockDecomposition, clip_threshold: float | None) -> pd.
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
 
 
-def correlation_table(store, layers: list[int], clip_threshold: float | None) -> pd.DataFrame:
+def correlation_table(store, layers: list[int], clip_threshold: float | None, n_layer: int) -> pd.DataFrame:
     """``correlations.parquet``: one row per (layer, comparison)."""
-    frames = [correlations(BlockDecomposition.from_store(store, layer), clip_threshold) for layer in layers]
+    frames = [correlations(BlockDecomposition.from_store(store, layer, n_layer), clip_threshold) for layer in layers]
     return pd.concat(frames, ignore_index=True)
 
 
-def comparison_values(store, layer: int, clip_threshold: float | None) -> pd.DataFrame:
+def comparison_values(store, layer: int, clip_threshold: float | None, n_layer: int) -> pd.DataFrame:
     """The values behind the scatter plots: ``layer``, ``comparison``, ``x``, ``y`` (clipped values dropped)."""
-    block = BlockDecomposition.from_store(store, layer)
+    block = BlockDecomposition.from_store(store, layer, n_layer)
     mask = block.clip_mask(clip_threshold)
     frames = [
         pd.DataFrame({"layer": layer, "comparison": name, "x": x[mask], "y": y[mask]})

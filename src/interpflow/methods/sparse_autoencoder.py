@@ -11,7 +11,7 @@ import pandas as pd
 
 from interpflow.comparison import Run, stack_runs
 from interpflow.layers import resolve_layer
-from interpflow.sites import module_output
+from interpflow.sites import block_site
 
 SCORE_COLUMNS = ["latent", "density_pct", "mean_nonzero"]
 COMPARISON_COLUMNS = ["instance", "model", "n_layer", "epoch", "total_loss", "mse_loss", "final_fvu"]
@@ -23,8 +23,8 @@ def sae_layer(instance: dict, n_layer: int) -> int:
 
 
 def sae_site(instance: dict, n_layer: int) -> str:
-    """The site the SAE is trained on: the MLP neurons (pre-activation) of :func:`sae_layer`."""
-    return module_output(sae_layer(instance, n_layer), "mlp.c_fc")
+    """The site the SAE is trained on: the MLP neurons (``neuron_site``) of :func:`sae_layer`."""
+    return block_site(sae_layer(instance, n_layer), instance["neuron_site"])
 
 
 def configured_layers(instance: dict, n_layer: int) -> list[tuple[str, int | str]]:

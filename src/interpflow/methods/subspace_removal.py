@@ -1,6 +1,7 @@
 """subspace_removal: remove the top singular component(s) of MLP neurons and measure the effect downstream.
 
-Statistics on the ``(tokens, neurons)`` matrix of ``h.L.mlp.c_fc`` outputs (pre-GELU) and on the
+Statistics on the ``(tokens, neurons)`` matrix of the instance's ``neuron_site`` (default
+``blocks.L.mlp.hook_pre``, before the activation function) and on the
 results of intervened runs (:mod:`interpflow.interventions`). NumPy/SciPy only.
 """
 
@@ -12,7 +13,7 @@ import pandas as pd
 from interpflow.comparison import Run, stack_runs
 from interpflow.errors import ConfigError
 from interpflow.layers import resolve_layer
-from interpflow.sites import hidden_state, module_output
+from interpflow.sites import block_site, residual_stream, residual_streams
 
 HIDDEN_STATE_IMPACT_COLUMNS = ["intervention_layer", "hidden_state", "diff_norm"]
 LOGIT_IMPACT_COLUMNS = ["intervention_layer", "position", "token_id", "token", "delta_logprob"]
@@ -41,9 +42,10 @@ def configured_layers(instance: dict, n_layer: int) -> list[tuple[str, int | str
 
 def required_sites(instance: dict, n_layer: int) -> list[str]:
     layers = swept_layers(instance, n_layer)
-    sites = [hidden_state(i) for i in range(n_layer + 1)]
-    sites += [module_output(layer, "attn.c_proj") for layer in layers]
-    sites += [module_output(layer, "mlp.c_fc") for layer in {*layers, inspection_layer(instance, n_layer)}]
+    neurons = instance["neuron_site"]
+    sites = residual_streams(n_layer)
+    sites += [block_site(layer, "hook_attn_out") for layer in layers]
+    sites += [block_site(layer, neurons) for layer in {*layers, inspection_layer(instance, n_layer)}]
     return sites
 
 
@@ -157,22 +159,24 @@ def layer_sweep_table(logit_impact: pd.DataFrame, top_pc_variance: dict[int, flo
     return pd.DataFrame(rows, columns=LAYER_SWEEP_COLUMNS)
 
 
-def intervention_outputs(runs, store, intervention_layer: int) -> dict:
+def intervention_outputs(runs, store, intervention_layer: int, neuron_site: str, n_layer: int) -> dict:
     """Every table and matrix of the intervention stage.
 
     Returns ``hidden_state_impact``, ``logit_impact`` and ``layer_sweep`` (DataFrames), and
     ``cosine_similarity``: ``{"clean", "intervened"}`` ``(tokens-1, tokens-1)`` float32 matrices of
-    ``hidden_states[L+1]`` at the intervention layer, first token excluded.
+    residual stream ``L+1`` at the intervention layer, first token excluded.
     """
     logit_impact = logit_impact_table(runs, store.tokens)
-    variance = {run.layer: top_component_variance_pct(store[module_output(run.layer, "mlp.c_fc")]) for run in runs}
+    variance = {run.layer: top_component_variance_pct(store[block_site(run.layer, neuron_site)]) for run in runs}
     at_layer = next(run for run in runs if run.layer == intervention_layer)
     return {
         "hidden_state_impact": hidden_state_impact_table(runs),
         "logit_impact": logit_impact,
         "layer_sweep": layer_sweep_table(logit_impact, variance),
         "cosine_similarity": {
-            "clean": cosine_similarity_matrix(store[hidden_state(intervention_layer + 1)]).astype(np.float32),
+            "clean": cosine_similarity_matrix(store[residual_stream(intervention_layer + 1, n_layer)]).astype(
+                np.float32
+            ),
             "intervened": cosine_similarity_matrix(at_layer.hidden_after).astype(np.float32),
         },
     }

@@ -23,13 +23,13 @@ def _empty(ax, message: str) -> None:
     ax.set(xticks=[], yticks=[])
 
 
-def activations(acts: np.ndarray, first_group: np.ndarray, names: list[str], layer: int):
+def activations(acts: np.ndarray, first_group: np.ndarray, names: list[str], site: str):
     """All target activations, the distribution of neuron means, and sentence means by group."""
     fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 4))
     limit = np.percentile(np.abs(acts), 99)
     image = axes[0].imshow(acts, aspect="auto", vmin=-limit, vmax=limit, cmap=DIVERGING_CMAP)
     fig.colorbar(image, ax=axes[0], pad=0.01)
-    axes[0].set(xlabel="MLP neuron", ylabel="Sentence", title=f"h.{layer}.mlp.c_fc at the target token")
+    axes[0].set(xlabel="MLP neuron", ylabel="Sentence", title=f"{site} at the target token")
     axes[1].hist(acts.mean(axis=0), 60, edgecolor="k", linewidth=0.5, facecolor="gray")
     axes[1].set(xlabel="Mean activation over sentences", ylabel="Neurons", title="Neuron means")
     axes[2].plot(acts.mean(axis=1), "o", color="#b3e6b3", markeredgecolor="k")
@@ -40,13 +40,13 @@ def activations(acts: np.ndarray, first_group: np.ndarray, names: list[str], lay
     return fig
 
 
-def example_neuron(acts: np.ndarray, first_group: np.ndarray, names: list[str], neuron: int, layer: int):
+def example_neuron(acts: np.ndarray, first_group: np.ndarray, names: list[str], neuron: int, site: str):
     if not 0 <= neuron < acts.shape[1]:
         raise ValueError(f"config key 'neuron_contrast.plot.example_neuron': {neuron} is not in 0..{acts.shape[1] - 1}")
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(acts[:, neuron], "o", color="#b3b3b3", markeredgecolor="k", markersize=8)
     _group_divider(ax, first_group, names)
-    ax.set(xlabel="Sentence", ylabel="Activation", title=f"Neuron {neuron} of h.{layer}.mlp.c_fc")
+    ax.set(xlabel="Sentence", ylabel="Activation", title=f"Neuron {neuron} of {site}")
     ax.legend()
     fig.tight_layout()
     return fig

@@ -24,14 +24,14 @@ def overlaid_histograms(ax, series: dict, bins: int, xlabel: str, title: str) ->
     ax.legend()
 
 
-def activation_histogram(original: np.ndarray, layer: int, bins: int):
+def activation_histogram(original: np.ndarray, site: str, bins: int):
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.hist(original.ravel(), bins, edgecolor="k", facecolor="lightgray", linewidth=0.4)
-    ax.set(xlabel="Activation value (pre-GELU)", ylabel="Count", title=f"h.{layer}.mlp.c_fc activations")
+    ax.set(xlabel="Activation value", ylabel="Count", title=f"{site} activations")
     return fig
 
 
-def inspection(matrices: dict[str, np.ndarray], spectrum: pd.DataFrame, layer: int, n_components: int, bins: int):
+def inspection(matrices: dict[str, np.ndarray], spectrum: pd.DataFrame, site: str, n_components: int, bins: int):
     """The seed's 2x3 panel: data, value distributions, eigenspectra, covariances, their distributions."""
     original, reconstructed = matrices["original"], matrices["reconstructed"]
     cov_original, cov_reconstructed = matrices["cov_original"], matrices["cov_reconstructed"]
@@ -67,7 +67,7 @@ def inspection(matrices: dict[str, np.ndarray], spectrum: pd.DataFrame, layer: i
         ax.set(xlabel="Tokens", ylabel="Tokens", title=title)
     covariances = {"Original": (cov_original, ORIGINAL), "Reconstructed": (cov_reconstructed, RECONSTRUCTED)}
     overlaid_histograms(axes[1, 2], covariances, bins, "Covariance value", "Covariance distributions")
-    fig.suptitle(f"Subspace removal in h.{layer}.mlp.c_fc")
+    fig.suptitle(f"Subspace removal in {site}")
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,85 @@
+"""Every method on every supported family: one workflow run of ``overlays/families.yaml`` (tiny random
+Pythia, Llama and Gemma 2 models beside the embedded GPT-2), shared by the tests of this module.
+
+The run starts from a copy of the shared GPT-2 run, so only the other families' jobs (and the
+comparisons, which read every model) run here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.workflow_helpers import scheduled_jobs, snakemake
+
+OVERLAYS = ("overlays/embedded.yaml", "overlays/families.yaml")
+FAMILY_MODELS = {"embedded_gpt_neox": "gpt_neox", "embedded_llama": "llama", "embedded_gemma2": "gemma2"}
+LECTURES = {
+    "subspace_removal": ("ravel", ["layer_sweep", "logit_impact", "hidden_state_impact", "inspection_spectrum"]),
+    "neuron_contrast": ("him_her", ["neuron_tests", "neuron_clusters", "cluster_summary"]),
+    "repeated_token_mi": ("coffee", ["pairwise_mi", "layer_summary", "sublayer_tests"]),
+    "sparse_autoencoder": ("palinka", ["training_log", "latents"]),
+    "residual_decomposition": ("plants", ["correlations", "comparison_values"]),
+}
+N_LAYER = 12
+
+
+@pytest.fixture(scope="module")
+def families_run(local_run, tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("families") / "project"
+    shutil.copytree(local_run.workdir, workdir, symlinks=True)
+    snakemake(workdir, overlays=OVERLAYS)
+    return workdir
+
+
+def test_the_run_is_complete_and_the_models_are_of_their_families(families_run):
+    assert scheduled_jobs(snakemake(families_run, "-n", overlays=OVERLAYS).stdout) == {}
+    for model, family in FAMILY_MODELS.items():
+        config = yaml.safe_load((families_run / "models" / "embedded" / model / "config.json").read_text())
+        assert config["model_type"] == family
+
+
+@pytest.mark.parametrize("method", sorted(LECTURES))
+def test_every_method_writes_its_tables_for_every_family(families_run, method):
+    instance, tables = LECTURES[method]
+    for model in FAMILY_MODELS:
+        folder = families_run / "results" / method / instance / model
+        for table in tables:
+            frame = pd.read_parquet(folder / f"{table}.parquet")
+            assert len(frame) > 0, f"{method}/{instance}/{model}/{table} is empty"
+        assert (folder / "figures").is_dir() and any((folder / "figures").rglob("*.png"))
+    comparison = pd.read_parquet(families_run / "results" / method / "comparison.parquet")
+    assert set(FAMILY_MODELS) | {"embedded"} <= set(comparison["model"])
+
+
+@pytest.mark.parametrize("model", sorted(FAMILY_MODELS))
+def test_the_residual_identity_holds_in_every_family_but_after_the_last_block(families_run, model):
+    table = pd.read_parquet(families_run / "results" / "residual_decomposition" / "plants" / model / "correlations.parquet")
+    identity = table[table["comparison"] == "reconstruction_vs_next_hs"].set_index("layer")
+    inner = identity.loc[: N_LAYER - 2]
+    assert len(inner) == N_LAYER - 1
+    assert (inner["pearson_r"] >= 0.99999).all(), inner
+    assert (inner["max_abs_reconstruction_error"] < 1e-3).all(), inner
+    assert identity.loc[N_LAYER - 1, "max_abs_reconstruction_error"] > 100 * inner["max_abs_reconstruction_error"].max()
+
+
+def test_the_cached_engine_gives_the_reference_tables_in_every_family(families_run):
+    """An instance identical to the lecture's but for ``engine: reference``, on the three families."""
+    config = yaml.safe_load((families_run / "overlays" / "families.yaml").read_text())
+    reference = {"models": list(FAMILY_MODELS), "text": "ravel", "engine": "reference"}
+    (families_run / "reference.yaml").write_text(yaml.safe_dump({"subspace_removal": {"ravel_reference": reference}}))
+    assert config["subspace_removal"]["ravel"]["models"][1:] == list(FAMILY_MODELS)
+    snakemake(families_run, "subspace_removal__ravel_reference", overlays=(*OVERLAYS, "reference.yaml"))
+    results = families_run / "results" / "subspace_removal"
+    for model in FAMILY_MODELS:
+        for table in ("hidden_state_impact", "logit_impact"):
+            cached = pd.read_parquet(results / "ravel" / model / f"{table}.parquet")
+            slow = pd.read_parquet(results / "ravel_reference" / model / f"{table}.parquet")
+            pd.testing.assert_frame_equal(cached, slow, atol=1e-5, rtol=0, check_exact=False, obj=f"{model} {table}")
+        delta = pd.read_parquet(results / "ravel" / model / "logit_impact.parquet")["delta_logprob"]
+        assert np.abs(delta).max() > 1e-4, f"{model}: the intervention changes nothing, the comparison would be empty"
