@@ -21,6 +21,7 @@ from interpflow.layers import resolve_layer
 from interpflow.model_records import model_folder
 from interpflow.provenance import export_git_state
 from interpflow.registry import METHODS, required_sites
+from interpflow.stage_logging import export_numerics_environment
 
 try:
     validate_config(
@@ -34,6 +35,7 @@ except ConfigError as error:
 export_git_state(
     workflow.basedir
 )  # jobs record the commit in their results' provenance
+export_numerics_environment()  # jobs compute with MKL's reproducible code paths
 
 MODEL_DIR = config["model_dir"]
 MODEL_STAGE = config["resources"]["model_stage"]

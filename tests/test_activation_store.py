@@ -18,7 +18,13 @@ TEXTS = [
     "Hi.",
     "She drove her to the airport.",
 ]
-SITES = ["blocks.0.hook_resid_pre", "ln_final.hook_normalized", "blocks.1.mlp.hook_pre", "blocks.2.hook_attn_out", "blocks.2.hook_mlp_out"]
+SITES = [
+    "blocks.0.hook_resid_pre",
+    "ln_final.hook_normalized",
+    "blocks.1.mlp.hook_pre",
+    "blocks.2.hook_attn_out",
+    "blocks.2.hook_mlp_out",
+]
 
 
 @pytest.fixture(scope="module")
