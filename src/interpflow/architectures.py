@@ -12,14 +12,14 @@ An adapter says, for one family of Hugging Face causal language models,
 ``ln_final.hook_normalized`` its final norm's output (``ln_f``, ``final_layer_norm``, ``norm``). The
 other hooks are read at these modules of block L (out: output, in: input):
 
-=================  ===================  =======================  ====================  ==============================
-site               GPT-2 (``gpt2``)     Pythia (``gpt_neox``)    Llama, Mistral, Qwen2  Gemma 2 (``gemma2``)
-=================  ===================  =======================  ====================  ==============================
-``hook_attn_out``  attn.c_proj out      attention.dense out      self_attn.o_proj out  post_attention_layernorm out
-``mlp.hook_pre``   mlp.c_fc out         mlp.dense_h_to_4h out    mlp.gate_proj out     mlp.gate_proj out
-``mlp.hook_post``  mlp.c_proj in        mlp.dense_4h_to_h in     mlp.down_proj in      mlp.down_proj in
-``hook_mlp_out``   mlp.c_proj out       mlp.dense_4h_to_h out    mlp.down_proj out     post_feedforward_layernorm out
-=================  ===================  =======================  ====================  ==============================
+=================  ================  =====================  =====================  ==============================
+site               GPT-2 (``gpt2``)  Pythia (``gpt_neox``)  Llama, Mistral, Qwen2  Gemma 2 (``gemma2``)
+=================  ================  =====================  =====================  ==============================
+``hook_attn_out``  attn.c_proj out   attention.dense out    self_attn.o_proj out   post_attention_layernorm out
+``mlp.hook_pre``   mlp.c_fc out      mlp.dense_h_to_4h out  mlp.gate_proj out      mlp.gate_proj out
+``mlp.hook_post``  mlp.c_proj in     mlp.dense_4h_to_h in   mlp.down_proj in       mlp.down_proj in
+``hook_mlp_out``   mlp.c_proj out    mlp.dense_4h_to_h out  mlp.down_proj out      post_feedforward_layernorm out
+=================  ================  =====================  =====================  ==============================
 """
 
 from __future__ import annotations

@@ -16,12 +16,13 @@ Two engines give the same :class:`InterventionRun` results:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from interpflow.architectures import adapter_of
+from interpflow.architectures import Adapter, adapter_of
 from interpflow.hooks import block_arguments, capture, hooked, run_block
 from interpflow.progress import Progress
 from interpflow.sites import block_site, residual_streams
@@ -135,14 +136,19 @@ def sweep_from_cache(
 
 @dataclass
 class SweepContext:
-    """What every group of a cached sweep shares."""
+    """What every group of a cached sweep shares.
+
+    ``arguments``: per block, what the model passes it besides the residual stream
+    (:func:`interpflow.hooks.block_arguments`); ``cached``: site name -> ``(tokens, width)`` tensor of
+    the swept text; ``clean_hidden``: the text's ``n_layer + 1`` clean residual streams.
+    """
 
     model: torch.nn.Module
-    adapter: object
-    arguments: list
+    adapter: Adapter
+    arguments: list[tuple[tuple, dict]]
     neuron_hook: str
     n_components: int
-    cached: object
+    cached: Callable[[str], torch.Tensor]
     clean_hidden: list[torch.Tensor]
 
 
