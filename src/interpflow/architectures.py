@@ -193,21 +193,24 @@ class Llama(Adapter):
     def mlp_input(self, block, resid_pre, attn_out):
         return block.post_attention_layernorm(resid_pre + attn_out)
 
+    def decoder_config_values(self, spec, vocab_size, eos_token_id) -> dict[str, Any]:
+        """The config values Llama-style families share (GQA heads default to half the query heads)."""
+        return {
+            "vocab_size": vocab_size,
+            "hidden_size": spec["n_embd"],
+            "intermediate_size": spec.get("d_mlp") or 4 * spec["n_embd"],
+            "num_hidden_layers": spec["n_layer"],
+            "num_attention_heads": spec["n_head"],
+            "num_key_value_heads": spec.get("n_kv_head") or max(1, spec["n_head"] // 2),
+            "max_position_embeddings": spec["n_positions"],
+            "bos_token_id": eos_token_id,
+            "eos_token_id": eos_token_id,
+        }
+
     def embedded_config(self, spec, vocab_size, eos_token_id):
         from transformers import LlamaConfig
 
-        return LlamaConfig(
-            vocab_size=vocab_size,
-            hidden_size=spec["n_embd"],
-            intermediate_size=spec.get("d_mlp") or 4 * spec["n_embd"],
-            num_hidden_layers=spec["n_layer"],
-            num_attention_heads=spec["n_head"],
-            num_key_value_heads=spec.get("n_kv_head") or max(1, spec["n_head"] // 2),
-            max_position_embeddings=spec["n_positions"],
-            tie_word_embeddings=True,
-            bos_token_id=eos_token_id,
-            eos_token_id=eos_token_id,
-        )
+        return LlamaConfig(**self.decoder_config_values(spec, vocab_size, eos_token_id), tie_word_embeddings=True)
 
 
 class Gemma2(Llama):
@@ -237,18 +240,10 @@ class Gemma2(Llama):
 
         head_dim = spec["n_embd"] // spec["n_head"]
         return Gemma2Config(
-            vocab_size=vocab_size,
-            hidden_size=spec["n_embd"],
-            intermediate_size=spec.get("d_mlp") or 4 * spec["n_embd"],
-            num_hidden_layers=spec["n_layer"],
-            num_attention_heads=spec["n_head"],
-            num_key_value_heads=spec.get("n_kv_head") or max(1, spec["n_head"] // 2),
+            **self.decoder_config_values(spec, vocab_size, eos_token_id),
             head_dim=head_dim,
             query_pre_attn_scalar=head_dim,
             sliding_window=spec.get("sliding_window") or spec["n_positions"],
-            max_position_embeddings=spec["n_positions"],
-            bos_token_id=eos_token_id,
-            eos_token_id=eos_token_id,
             pad_token_id=eos_token_id,
         )
 
