@@ -48,7 +48,7 @@ SLURM_ARGS = (
 # Requests that fit any CI machine; resources do not change results.
 SMALL_RESOURCES = {
     "resources": {
-        "model_stage": {"gpu": 1, "threads": 2, "mem_mb": 2000, "runtime": 20},
+        "model_stage": {"gpu": 1, "threads": 1, "mem_mb": 2000, "runtime": 20},
         "cpu_stage": {"threads": 1, "mem_mb": 1000, "runtime": 10},
     }
 }
