@@ -7,8 +7,9 @@
 #   snakemake figures --cores 2                               # redraw every figure
 #   snakemake --report report.html                            # browsable report of a finished run
 #
-# Stages: models -> activations (one forward pass per model and text) -> statistics -> figures,
-# and per method a comparison of its instances and models.
+# Stages: models -> activations (one forward pass per model and text; per model and corpus, one
+# job per shard) -> statistics or SAE training -> figures, and per method a comparison of its
+# instances and models.
 
 
 configfile: "config.yaml"
@@ -25,6 +26,8 @@ include: "rules/neuron_contrast.smk"
 include: "rules/repeated_token_mi.smk"
 include: "rules/sparse_autoencoder.smk"
 include: "rules/residual_decomposition.smk"
+include: "rules/corpora.smk"
+include: "rules/streaming_sae.smk"
 include: "rules/report.smk"
 
 

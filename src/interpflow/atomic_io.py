@@ -42,6 +42,13 @@ def set_provenance(record_json: str | None) -> None:
     _provenance = record_json
 
 
+def provenance_metadata(metadata: dict[str, str] | None = None) -> dict[str, str] | None:
+    """``metadata`` with the running stage's provenance added (when a stage has set one)."""
+    if _provenance is None:
+        return metadata
+    return {**(metadata or {}), PROVENANCE_KEY: _provenance}
+
+
 FILE_MODE = 0o666 & ~_UMASK
 FOLDER_MODE = 0o777 & ~_UMASK
 
@@ -128,10 +135,8 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 def write_safetensors(arrays: dict, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
     """Write a ``name -> numpy array`` mapping to safetensors atomically, with the stage's provenance."""
     contiguous = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
-    if _provenance is not None:
-        metadata = {**(metadata or {}), PROVENANCE_KEY: _provenance}
     with atomic_path(path) as tmp:
-        save_file(contiguous, str(tmp), metadata=metadata)
+        save_file(contiguous, str(tmp), metadata=provenance_metadata(metadata))
         _sort_safetensors_metadata(tmp)
 
 

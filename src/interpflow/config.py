@@ -29,7 +29,7 @@ import yaml
 
 from interpflow.errors import ConfigError
 from interpflow.layers import resolve_layer
-from interpflow.registry import METHODS
+from interpflow.registry import METHODS, input_kind
 
 VENDORED_TOKENIZER = "resources/gpt2-tokenizer"
 
@@ -166,17 +166,50 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
                 if model not in config["models"]:
                     known = ", ".join(sorted(config["models"]))
                     raise ConfigError(f"{key}.models[{i}]", f"unknown model '{model}' (known: {known})")
-            if instance["text"] not in config["texts"]:
-                known = ", ".join(sorted(config["texts"]))
-                raise ConfigError(f"{key}.text", f"unknown text set '{instance['text']}' (known: {known})")
             for model in instance["models"]:
                 n_layer = config["models"][model]["n_layer"]
                 for option, layer in method.configured_layers(instance, n_layer):
                     check_layer(layer, n_layer, f"{key}.{option}", model)
+            if input_kind(method) == "corpus":
+                check_corpus_instance(config, method, instance, key, Path(base_dir))
+                continue
+            if instance["text"] not in config["texts"]:
+                known = ", ".join(sorted(config["texts"]))
+                raise ConfigError(f"{key}.text", f"unknown text set '{instance['text']}' (known: {known})")
             for model in instance["models"]:
                 check_context_window(config, model, instance["text"], f"{key}.text", tokenized)
             if hasattr(method, "check_text"):
                 method.check_text(instance, key, tokenized)
+    for name, entry in config.get("corpora", {}).items():
+        check_corpus_entry(name, entry, Path(base_dir), tokenized.tokenizer)
+
+
+def check_corpus_entry(name: str, entry: dict[str, Any], base_dir: Path, tokenizer) -> None:
+    """The corpus's files exist, read, and give at least one window per shard (read only that far)."""
+    from interpflow.corpus import Corpus, CorpusError, check_corpus
+
+    try:
+        check_corpus(Corpus.from_config(name, entry, base_dir), tokenizer)
+    except CorpusError as error:
+        raise ConfigError(f"corpora.{name}.{error.option}", str(error)) from None
+
+
+def check_corpus_instance(config: dict[str, Any], method, instance: dict[str, Any], key: str, base_dir: Path) -> None:
+    """An instance on a corpus: the corpus exists, its windows fit each model, the method's own checks."""
+    corpora = config.get("corpora", {})
+    if instance["corpus"] not in corpora:
+        known = ", ".join(sorted(corpora)) or "none configured"
+        raise ConfigError(f"{key}.corpus", f"unknown corpus '{instance['corpus']}' (known: {known}); add it under corpora")
+    corpus = corpora[instance["corpus"]]
+    for model in instance["models"]:
+        limit = context_window(config, model, base_dir)
+        if limit is not None and corpus["context_size"] > limit:
+            raise ConfigError(
+                f"corpora.{instance['corpus']}.context_size",
+                f"{corpus['context_size']} tokens per window, more than the {limit} that model '{model}' "
+                f"(used by {key}) reads at once; lower context_size",
+            )
+    method.check_instance(instance, key, corpus)
 
 
 def model_config_json(config: dict[str, Any], model: str, base_dir: Path) -> dict[str, Any] | None:

@@ -20,8 +20,15 @@ class VendoredTokenizer:
         folder = Path(folder)
         self._bpe = ByteLevelBPETokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        """Token ids of ``text`` (GPT-2 adds no special tokens either way)."""
         return self._bpe.encode(text).ids
+
+    @property
+    def eos_token_id(self) -> int:
+        return self._bpe.token_to_id("<|endoftext|>")
+
+    bos_token_id = eos_token_id
 
     def decode(self, ids: list[int]) -> str:
         return self._bpe.decode(ids)

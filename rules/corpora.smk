@@ -1,0 +1,108 @@
+# Corpora: each (model, corpus) is tokenized once into fixed windows, split into shards; one
+# extraction job per shard (a model stage: on SLURM the shards run in parallel) stores every site
+# the instances on that corpus need; the manifest describes the shards for every later stage,
+# which reads it and never the model.
+
+CORPUS_STORE = "results/activations/{model}/{corpus}"
+
+
+wildcard_constraints:
+    corpus="|".join(re.escape(name) for name in config["corpora"]) or "(?!)",
+    shard=r"\d+",
+
+
+def corpus_store(model, corpus):
+    """The files of the sharded store of ``corpus`` under ``model``."""
+    folder = CORPUS_STORE.format(model=model, corpus=corpus)
+    return {
+        "manifest": f"{folder}/manifest.json",
+        "vocabulary": f"{folder}/vocabulary.parquet",
+    }
+
+
+def corpus_files(wildcards):
+    from interpflow.corpus import corpus_files as matching
+
+    entry = config["corpora"][wildcards.corpus]
+    return [os.path.relpath(path) for path in matching(entry["paths"], workflow.basedir)]
+
+
+def corpus_shards(wildcards):
+    n_shards = config["corpora"][wildcards.corpus]["n_shards"]
+    return [
+        f"{CORPUS_STORE.format(**wildcards)}/shard-{shard}.safetensors"
+        for shard in range(n_shards)
+    ]
+
+
+rule tokenize_corpus:
+    input:
+        model=model_input,
+        files=corpus_files,
+        code=code("scripts/tokenize_corpus.py"),
+    output:
+        tokens=f"{CORPUS_STORE}/tokens.parquet",
+        vocabulary=f"{CORPUS_STORE}/vocabulary.parquet",
+    log:
+        "logs/activations/{model}/{corpus}/tokenize.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: CPU_STAGE["threads"]
+    resources:
+        mem_mb=CPU_STAGE["mem_mb"],
+        runtime=CPU_STAGE["runtime"],
+    params:
+        corpus=lambda wildcards: config["corpora"][wildcards.corpus],
+        base_dir=workflow.basedir,
+    script:
+        "../scripts/tokenize_corpus.py"
+
+
+rule extract_corpus_shard:
+    input:
+        model=model_input,
+        tokens=f"{CORPUS_STORE}/tokens.parquet",
+        code=code("scripts/extract_corpus_shard.py"),
+    output:
+        f"{CORPUS_STORE}/shard-{{shard}}.safetensors",
+    log:
+        "logs/activations/{model}/{corpus}/shard-{shard}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: MODEL_STAGE["threads"]
+    resources:
+        gpu=MODEL_STAGE["gpu"],
+        mem_mb=MODEL_STAGE["mem_mb"],
+        runtime=MODEL_STAGE["runtime"],
+    params:
+        sites=lambda wildcards: required_sites(
+            config, wildcards.model, wildcards.corpus, kind="corpus"
+        ),
+        context_size=lambda wildcards: config["corpora"][wildcards.corpus]["context_size"],
+        dtype=lambda wildcards: config["corpora"][wildcards.corpus]["dtype"],
+        batch_windows=config["extraction"]["batch_windows"],
+        n_layer=lambda wildcards: n_layer(wildcards.model),
+        device=config["device"],
+    script:
+        "../scripts/extract_corpus_shard.py"
+
+
+rule corpus_manifest:
+    input:
+        shards=corpus_shards,
+        code=code("scripts/corpus_manifest.py"),
+    output:
+        f"{CORPUS_STORE}/manifest.json",
+    log:
+        "logs/activations/{model}/{corpus}/manifest.log",
+    conda:
+        "../envs/analysis.yaml"
+    threads: CPU_STAGE["threads"]
+    resources:
+        mem_mb=CPU_STAGE["mem_mb"],
+        runtime=CPU_STAGE["runtime"],
+    params:
+        corpus=lambda wildcards: config["corpora"][wildcards.corpus],
+        model_folder=model_input,
+    script:
+        "../scripts/corpus_manifest.py"

@@ -1,0 +1,16 @@
+"""streaming_sae page: every shown latent's statistics and top-activating contexts, sortable."""
+
+import pandas as pd
+
+from interpflow.atomic_io import write_text
+from interpflow.plotting.streaming_sae import contexts_page
+from interpflow.stage_logging import start_stage
+
+log = start_stage(snakemake)
+inputs, params = snakemake.input, snakemake.params
+latents = pd.read_parquet(inputs.latents)
+page = contexts_page(
+    latents, pd.read_parquet(inputs.top_contexts), pd.read_parquet(inputs.evaluation), params.title, params.max_latents
+)
+write_text(page, snakemake.output.page)
+log.info("page of %d latents (%d fire)", min(params.max_latents, int((latents["density"] > 0).sum())), (latents["density"] > 0).sum())

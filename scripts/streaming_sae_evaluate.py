@@ -1,0 +1,37 @@
+"""streaming_sae evaluation: held-out FVU and dead latents, latent statistics, top-activating contexts."""
+
+import pandas as pd
+
+from interpflow.atomic_io import write_parquet
+from interpflow.corpus_store import CorpusStore
+from interpflow.devices import resolve_device
+from interpflow.sae_interpretation import evaluate
+from interpflow.stage_logging import start_stage
+from interpflow.streaming_sae import heldout_shards, load_sae
+
+log = start_stage(snakemake)
+params = snakemake.params
+device = resolve_device(params.device)
+model, config = load_sae(snakemake.input.weights, device)
+store = CorpusStore(snakemake.input.manifest)
+vocabulary = pd.read_parquet(snakemake.input.vocabulary)["token"].tolist()
+shards = heldout_shards(store, params.heldout_shards)
+options = params.interpretation
+evaluation, latents, contexts = evaluate(
+    model,
+    store,
+    config.site,
+    shards,
+    vocabulary,
+    category_words=(params.category or {}).get("words"),
+    top_k=options["top_k"],
+    block_tokens=params.batch_tokens,
+    context_before=options["context_before"],
+    context_after=options["context_after"],
+    log=log,
+)
+if params.category:
+    latents = latents.rename(columns={"category_score": f"{params.category['name']}_score"})
+for name, table in {"evaluation": evaluation, "latents": latents, "top_contexts": contexts}.items():
+    write_parquet(table, snakemake.output[name])
+log.info("held-out shards %s: %s", shards, evaluation.iloc[0].to_dict())
