@@ -415,6 +415,74 @@ def residual_decomposition_figure_layer(wildcards):
     )
 
 
+# --- corpora: sharded activation stores (rules/corpora.smk) ---------------------------------
+CORPUS_STORE = "results/activations/{model}/{corpus}"
+
+
+wildcard_constraints:
+    corpus="|".join(re.escape(name) for name in config["corpora"]) or "(?!)",
+    shard=r"\d+",
+
+
+def corpus_store(model, corpus):
+    """The files of the sharded store of ``corpus`` under ``model``."""
+    folder = CORPUS_STORE.format(model=model, corpus=corpus)
+    return {
+        "manifest": f"{folder}/manifest.json",
+        "vocabulary": f"{folder}/vocabulary.parquet",
+    }
+
+
+def corpus_files(wildcards):
+    from interpflow.corpus import corpus_files as matching
+
+    entry = config["corpora"][wildcards.corpus]
+    return [
+        os.path.relpath(path) for path in matching(entry["paths"], workflow.basedir)
+    ]
+
+
+def corpus_shards(wildcards):
+    n_shards = config["corpora"][wildcards.corpus]["n_shards"]
+    return [
+        f"{CORPUS_STORE.format(**wildcards)}/shard-{shard}.safetensors"
+        for shard in range(n_shards)
+    ]
+
+
+# --- streaming_sae ----------------------------------------------------------------------------
+SS_RUN = RUN.format(method="streaming_sae")
+SS_LOGS = RUN_LOGS.format(method="streaming_sae")
+SS_FIGURES = ["loss_curves", "latent_statistics"]
+SS_TABLES = ["evaluation", "latents", "top_contexts"]
+
+
+def streaming_sae_outputs(name):
+    files = ["sae.safetensors", "training_log.parquet"]
+    files += [f"{table}.parquet" for table in SS_TABLES]
+    files += ["tables/top_contexts.html"]
+    return run_paths("streaming_sae", files, [name]) + run_figures(
+        "streaming_sae", SS_FIGURES, [name]
+    )
+
+
+METHOD_TARGETS["streaming_sae"] = {
+    "outputs": streaming_sae_outputs,
+    "tables": ["evaluation"],
+}
+
+
+def streaming_sae_store(wildcards):
+    """The manifest and vocabulary of the store of the job's instance corpus under the job's model."""
+    return corpus_store(wildcards.model, instance("streaming_sae", wildcards)["corpus"])
+
+
+def streaming_sae_site(wildcards):
+    return METHODS["streaming_sae"].sae_site(
+        instance("streaming_sae", wildcards), n_layer(wildcards.model)
+    )
+
+
 # --- report and targets -----------------------------------------------------------------------
 def method_outputs(method, instance_names=None):
     """Every result of the named instances of ``method`` (all when None)."""

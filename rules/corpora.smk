@@ -3,37 +3,6 @@
 # the instances on that corpus need; the manifest describes the shards for every later stage,
 # which reads it and never the model.
 
-CORPUS_STORE = "results/activations/{model}/{corpus}"
-
-
-wildcard_constraints:
-    corpus="|".join(re.escape(name) for name in config["corpora"]) or "(?!)",
-    shard=r"\d+",
-
-
-def corpus_store(model, corpus):
-    """The files of the sharded store of ``corpus`` under ``model``."""
-    folder = CORPUS_STORE.format(model=model, corpus=corpus)
-    return {
-        "manifest": f"{folder}/manifest.json",
-        "vocabulary": f"{folder}/vocabulary.parquet",
-    }
-
-
-def corpus_files(wildcards):
-    from interpflow.corpus import corpus_files as matching
-
-    entry = config["corpora"][wildcards.corpus]
-    return [os.path.relpath(path) for path in matching(entry["paths"], workflow.basedir)]
-
-
-def corpus_shards(wildcards):
-    n_shards = config["corpora"][wildcards.corpus]["n_shards"]
-    return [
-        f"{CORPUS_STORE.format(**wildcards)}/shard-{shard}.safetensors"
-        for shard in range(n_shards)
-    ]
-
 
 rule tokenize_corpus:
     input:
@@ -53,7 +22,6 @@ rule tokenize_corpus:
         runtime=CPU_STAGE["runtime"],
     params:
         corpus=lambda wildcards: config["corpora"][wildcards.corpus],
-        base_dir=workflow.basedir,
     script:
         "../scripts/tokenize_corpus.py"
 
@@ -78,7 +46,9 @@ rule extract_corpus_shard:
         sites=lambda wildcards: required_sites(
             config, wildcards.model, wildcards.corpus, kind="corpus"
         ),
-        context_size=lambda wildcards: config["corpora"][wildcards.corpus]["context_size"],
+        context_size=lambda wildcards: config["corpora"][wildcards.corpus][
+            "context_size"
+        ],
         dtype=lambda wildcards: config["corpora"][wildcards.corpus]["dtype"],
         batch_windows=config["extraction"]["batch_windows"],
         n_layer=lambda wildcards: n_layer(wildcards.model),

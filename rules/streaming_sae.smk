@@ -2,37 +2,6 @@
 # minibatch at a time with checkpoints (a killed job resumes on rerun), evaluated on held-out
 # shards, and interpreted by each latent's top-activating contexts.
 
-SS_RUN = RUN.format(method="streaming_sae")
-SS_LOGS = RUN_LOGS.format(method="streaming_sae")
-SS_FIGURES = ["loss_curves", "latent_statistics"]
-SS_TABLES = ["evaluation", "latents", "top_contexts"]
-
-
-def streaming_sae_outputs(name):
-    files = ["sae.safetensors", "training_log.parquet"]
-    files += [f"{table}.parquet" for table in SS_TABLES]
-    files += ["tables/top_contexts.html"]
-    return run_paths("streaming_sae", files, [name]) + run_figures(
-        "streaming_sae", SS_FIGURES, [name]
-    )
-
-
-METHOD_TARGETS["streaming_sae"] = {
-    "outputs": streaming_sae_outputs,
-    "tables": ["evaluation"],
-}
-
-
-def streaming_sae_store(wildcards):
-    """The manifest and vocabulary of the store of the job's instance corpus under the job's model."""
-    return corpus_store(wildcards.model, instance("streaming_sae", wildcards)["corpus"])
-
-
-def streaming_sae_site(wildcards):
-    return METHODS["streaming_sae"].sae_site(
-        instance("streaming_sae", wildcards), n_layer(wildcards.model)
-    )
-
 
 rule streaming_sae_train:
     input:

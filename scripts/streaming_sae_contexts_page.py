@@ -13,4 +13,8 @@ page = contexts_page(
     latents, pd.read_parquet(inputs.top_contexts), pd.read_parquet(inputs.evaluation), params.title, params.max_latents
 )
 write_text(page, snakemake.output.page)
-log.info("page of %d latents (%d fire)", min(params.max_latents, int((latents["density"] > 0).sum())), (latents["density"] > 0).sum())
+log.info(
+    "page of %d latents (%d fire)",
+    min(params.max_latents, int((latents["density"] > 0).sum())),
+    (latents["density"] > 0).sum(),
+)

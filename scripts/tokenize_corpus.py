@@ -6,7 +6,7 @@ from interpflow.models import load_tokenizer
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)
-corpus = Corpus.from_config(snakemake.wildcards.corpus, snakemake.params.corpus, snakemake.params.base_dir)
+corpus = Corpus.from_config(snakemake.wildcards.corpus, snakemake.params.corpus, files=snakemake.input.files)
 tokenizer = load_tokenizer(snakemake.input.model)
 log.info("%d file(s), %d shards of %d-token windows", len(corpus.files), corpus.n_shards, corpus.context_size)
 counts = write_token_table(corpus, tokenizer, snakemake.output.tokens)

@@ -44,3 +44,25 @@ def local_run(tmp_path_factory):
     workdir = copy_project(tmp_path_factory.mktemp("project"))
     snakemake(workdir)
     return LocalRun(workdir, parquet_tables(workdir))
+
+
+TINY_CORPUS_SITES = ["blocks.0.mlp.hook_pre", "blocks.1.hook_resid_pre"]
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory, tiny_model):
+    """The lecture texts as a corpus of 16-token windows in 4 shards, extracted by the tiny model:
+    ``(Corpus, folder)``; the folder holds tokens.parquet, shard-<i>.safetensors and manifest.json."""
+    from interpflow.corpus import Corpus
+    from interpflow.corpus_store import extract_shard, write_manifest, write_token_table
+
+    folder = tmp_path_factory.mktemp("tiny_corpus")
+    files = tuple(sorted((ROOT / "resources" / "texts").glob("*.txt")))
+    corpus = Corpus("texts", files, "text", 16, None, 4, True)
+    model, tokenizer = tiny_model
+    write_token_table(corpus, tokenizer, folder / "tokens.parquet", windows_per_group=4)
+    shards = [folder / f"shard-{shard}.safetensors" for shard in range(4)]
+    for shard, path in enumerate(shards):
+        extract_shard(model, folder / "tokens.parquet", shard, 16, TINY_CORPUS_SITES, path, batch_size=3)
+    write_manifest(shards, folder / "manifest.json", {"name": "tiny"}, {"name": "texts", "prepend_bos": True})
+    return corpus, folder

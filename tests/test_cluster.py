@@ -3,7 +3,8 @@
 The cluster is this machine (tools/single_node_slurm.sh): one node with its CPUs and memory and one
 declared GPU, no accounting database, so job status comes from ``squeue``. One module-scoped run
 cancels a model stage mid-run, then completes with ``--rerun-incomplete``; the tests read what SLURM
-recorded about every job and compare every table with the local run of the same configuration.
+recorded about every job and compare every table with the local run of the same configuration. A
+second run cancels the corpus SAE's training after its first checkpoint; the third resumes it.
 """
 
 from __future__ import annotations
@@ -90,10 +91,14 @@ def slurm_jobs(workdir: Path) -> dict[int, SlurmJob]:
     return jobs
 
 
-def wait_for_running(workdir: Path, rules: set[str], process: subprocess.Popen, timeout=600) -> SlurmJob:
+def wait_for_running(workdir: Path, rules: set[str], process: subprocess.Popen, timeout=600, instance="") -> SlurmJob:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        running = [job for job in slurm_jobs(workdir).values() if job.state == "RUNNING" and job.rule in rules]
+        running = [
+            job
+            for job in slurm_jobs(workdir).values()
+            if job.state == "RUNNING" and job.rule in rules and f"_wildcards_{instance}" in job.comment
+        ]
         if running:
             return running[0]
         time.sleep(0.2)
@@ -107,33 +112,65 @@ class ClusterRun:
     interrupted: subprocess.CompletedProcess
     after_interruption: dict[str, int]  # what a dry run scheduled after the cancelled run
     results_after_interruption: set[str]  # files under results/ after the cancelled run
+    cancelled_training: SlurmJob  # the corpus SAE's training, cancelled once it had a checkpoint
     completed: subprocess.CompletedProcess
-    jobs: dict[int, SlurmJob]  # every SLURM job of both runs
+    jobs: dict[int, SlurmJob]  # every SLURM job of the three runs
 
 
-@pytest.fixture(scope="module")
-def cluster_run(slurm_cluster, tmp_path_factory) -> ClusterRun:
-    workdir = copy_project(tmp_path_factory.mktemp("cluster"))
-    (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL_RESOURCES))
-    overlays = ("overlays/embedded.yaml", "small.yaml")
-    command = [SNAKEMAKE, "--cores", "2", *SLURM_ARGS, "--configfile", *overlays]
-    with open(workdir / "interrupted.log", "w") as log:
+CHECKPOINT = "results/streaming_sae/demo_topk/embedded/checkpoint.safetensors"
+
+
+def run_and_cancel(
+    workdir: Path, command: list[str], log_name: str, cancel
+) -> tuple[SlurmJob, subprocess.CompletedProcess]:
+    """Run ``command``; ``cancel(process)`` waits for a job to cancel and returns it; the run then fails."""
+    with open(workdir / log_name, "w") as log:
         process = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
-            cancelled = wait_for_running(workdir, {"extract_activations"}, process)
+            cancelled = cancel(process)
             subprocess.run(["scancel", str(cancelled.job_id)], check=True)
             process.wait(timeout=900)
         finally:
             if process.poll() is None:
                 process.kill()
-    interrupted = subprocess.CompletedProcess(command, process.returncode, (workdir / "interrupted.log").read_text())
+    return cancelled, subprocess.CompletedProcess(command, process.returncode, (workdir / log_name).read_text())
+
+
+def training_with_a_checkpoint(workdir: Path, process: subprocess.Popen) -> SlurmJob:
+    """The demo_topk training job, once it runs and has saved a checkpoint (it trains for seconds)."""
+    job = wait_for_running(workdir, {"streaming_sae_train"}, process, instance="demo_topk")
+    deadline = time.monotonic() + 300
+    while not (workdir / CHECKPOINT).exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the training never saved a checkpoint"
+        time.sleep(0.05)
+    return job
+
+
+@pytest.fixture(scope="module")
+def cluster_run(slurm_cluster, tmp_path_factory) -> ClusterRun:
+    """Three runs: one whose extraction job is cancelled, one whose corpus SAE training job is
+    cancelled after a checkpoint, and the run that completes the workflow."""
+    workdir = copy_project(tmp_path_factory.mktemp("cluster"))
+    (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL_RESOURCES))
+    overlays = ("overlays/embedded.yaml", "small.yaml")
+    command = [SNAKEMAKE, "--cores", "2", *SLURM_ARGS, "--configfile", *overlays]
+    cancelled, interrupted = run_and_cancel(
+        workdir, command, "interrupted.log", lambda process: wait_for_running(workdir, {"extract_activations"}, process)
+    )
     jobs = slurm_jobs(workdir)
     results = workdir / "results"
     stored = {path.relative_to(results).as_posix() for path in results.rglob("*") if path.is_file()}
     after_interruption = scheduled_jobs(snakemake(workdir, "-n", overlays=overlays).stdout)
+    cancelled_training, _ = run_and_cancel(
+        workdir,
+        [*command, "--rerun-incomplete"],
+        "training_cancelled.log",
+        lambda process: training_with_a_checkpoint(workdir, process),
+    )
+    jobs |= slurm_jobs(workdir)
     completed = snakemake(workdir, *SLURM_ARGS, "--rerun-incomplete", overlays=overlays, slurm=True)
     jobs |= slurm_jobs(workdir)
-    return ClusterRun(workdir, cancelled, interrupted, after_interruption, stored, completed, jobs)
+    return ClusterRun(workdir, cancelled, interrupted, after_interruption, stored, cancelled_training, completed, jobs)
 
 
 def test_cancelled_job_fails_the_run_cleanly(cluster_run):
@@ -164,6 +201,22 @@ def test_every_stage_ran_as_a_slurm_job(cluster_run):
     assert ran == set(stages) - LOCAL_RULES and len(ran) >= 15
     completed = Counter(job.rule for job in cluster_run.jobs.values() if job.state == "COMPLETED")
     assert completed == {rule: count for rule, count in stages.items() if rule not in LOCAL_RULES}
+
+
+def test_corpus_shards_were_extracted_as_separate_jobs(cluster_run):
+    shards = [job for job in cluster_run.jobs.values() if job.rule == "extract_corpus_shard"]
+    assert sorted(job.comment.rsplit("_", 1)[-1] for job in shards) == ["0", "1", "2", "3"]
+    assert all(job.state == "COMPLETED" for job in shards)
+    trainings = [job for job in cluster_run.jobs.values() if job.rule == "streaming_sae_train"]
+    assert min(job.job_id for job in trainings) > max(job.job_id for job in shards)
+
+
+def test_a_cancelled_training_job_resumes_from_its_checkpoint(cluster_run):
+    assert cluster_run.jobs[cluster_run.cancelled_training.job_id].state == "CANCELLED"
+    training_log = (cluster_run.workdir / "logs/streaming_sae/demo_topk/embedded/train.log").read_text()
+    assert re.search(r"resuming from the checkpoint at step [1-9]\d* of 2000", training_log), training_log
+    assert not (cluster_run.workdir / CHECKPOINT).exists()
+    # and to the same weights as the local, uninterrupted run: test_rerun_incomplete_completes_the_workflow
 
 
 def test_model_stages_ask_for_a_gpu_and_cpu_stages_do_not(cluster_run):

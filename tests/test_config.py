@@ -24,6 +24,7 @@ LECTURE_INSTANCES = {
     "sparse_autoencoder": "palinka",
     "residual_decomposition": "plants",
 }
+CORPUS_METHODS = ["streaming_sae"]  # instances read a corpus: config.yaml ships none (no corpus of the user's)
 
 
 def merged(base: dict, *overlays: dict) -> dict:
@@ -64,7 +65,11 @@ def embedded_overlay():
 
 def test_shipped_config_has_the_five_lecture_instances(project_config):
     config = check(merged(project_config))
-    assert {method: list(config[method]) for method in METHODS} == {m: [i] for m, i in LECTURE_INSTANCES.items()}
+    assert sorted(METHODS) == sorted([*LECTURE_INSTANCES, *CORPUS_METHODS])
+    assert {method: list(config[method]) for method in LECTURE_INSTANCES} == {
+        m: [i] for m, i in LECTURE_INSTANCES.items()
+    }
+    assert all(config[method] == {} for method in CORPUS_METHODS) and config["corpora"] == {}
 
 
 def test_embedded_overlay_puts_every_instance_on_the_embedded_model_and_adds_one_per_method(
@@ -77,7 +82,7 @@ def test_embedded_overlay_puts_every_instance_on_the_embedded_model_and_adds_one
             assert instance["models"] == ["embedded"], f"overlay leaves {method}.{name} on a hub model"
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", list(LECTURE_INSTANCES))
 def test_options_an_instance_leaves_out_take_the_schema_defaults(project_config, method):
     """A lecture instance states only what differs from the defaults; the rest comes from the schema."""
     config = check(merged(project_config))
@@ -392,7 +397,7 @@ def stimulus(folder, case: str, table: bool) -> dict:
 
 
 @pytest.mark.parametrize("case", list(TEXT_PROBLEMS))
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", list(LECTURE_INSTANCES))
 def test_every_text_problem_is_one_early_error_for_every_method(project_config, tmp_path, method, case):
     """Each problem of the text an instance reads stops validation with its key, file and fix."""
     instance = LECTURE_INSTANCES[method]
@@ -472,3 +477,50 @@ def test_a_target_without_its_leading_space_gets_the_hint(project_config, overla
         check(merged(project_config, overlay))
     assert caught.value.key == key
     assert "words inside a text carry their leading space: write ' " in str(caught.value)
+
+
+def corpus_overlay(tmp_path, corpus: dict, instance: dict | None = None) -> dict:
+    return {
+        "corpora": {"web": corpus},
+        "streaming_sae": {"sae": {"models": ["embedded"], "corpus": "web", **(instance or {})}},
+    }
+
+
+def test_a_corpus_instance_takes_the_schema_defaults(project_config):
+    overlay = corpus_overlay(None, {"paths": ["resources/texts/*.txt"], "context_size": 16})
+    config = check(merged(project_config, overlay))
+    corpus, instance = config["corpora"]["web"], config["streaming_sae"]["sae"]
+    assert corpus == {
+        "paths": ["resources/texts/*.txt"],
+        "text_field": "text",
+        "context_size": 16,
+        "max_tokens": None,
+        "n_shards": 4,
+        "prepend_bos": True,
+        "dtype": "float32",
+    }
+    assert (instance["layer"], instance["site"]) == ("middle", "hook_resid_pre")
+    assert instance["sae"]["variant"] == "topk" and instance["sae"]["k"] == 32
+    assert instance["interpretation"]["top_k"] == 10 and "category" not in instance
+
+
+@pytest.mark.parametrize(
+    ("corpus", "instance", "key", "fragment"),
+    [
+        ({"paths": ["nowhere/*.jsonl"]}, {}, "corpora.web.paths", "matches no file"),
+        ({"paths": ["resources/texts/*.txt"], "n_shards": 1}, {}, "corpora.web.n_shards", "minimum of 2"),
+        (
+            {"paths": ["resources/texts/*.txt"], "context_size": 4096},
+            {},
+            "corpora.web.context_size",
+            "more than the 1024",
+        ),
+        ({"paths": ["resources/texts/*.txt"], "max_tokens": 100}, {}, "corpora.web.max_tokens", "at least 512"),
+        ({"paths": ["resources/texts/*.txt"]}, {"site": "resid"}, "streaming_sae.sae.site", "is not one of"),
+        ({"paths": ["resources/texts/*.txt"]}, {"layer": 12}, "streaming_sae.sae.layer", "out of range"),
+    ],
+)
+def test_corpus_problems_are_early_errors_with_the_key(project_config, corpus, instance, key, fragment):
+    with pytest.raises(ConfigError, match=fragment) as caught:
+        check(merged(project_config, corpus_overlay(None, corpus, instance)))
+    assert caught.value.key == key

@@ -56,3 +56,51 @@ def test_sae_training_on_cuda_follows_the_cpu_loss_curve(stores):
     model, cuda = train(x, config, "cuda")
     assert model.encoder.weight.is_cuda
     pd.testing.assert_frame_equal(cuda, cpu, rtol=1e-4, atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def corpus_store(models, tmp_path_factory):
+    """The lecture texts as a 4-shard corpus, extracted on each device: ``{device: CorpusStore}``."""
+    from interpflow.corpus import Corpus
+    from interpflow.corpus_store import CorpusStore, extract_shard, write_manifest, write_token_table
+
+    folder = tmp_path_factory.mktemp("corpus")
+    corpus = Corpus("texts", tuple(sorted((ROOT / "resources" / "texts").glob("*.txt"))), "text", 16, None, 4, True)
+    write_token_table(corpus, models["cpu"][1], folder / "tokens.parquet")
+    stores = {}
+    for device, (model, _) in models.items():
+        shards = [folder / f"{device}-{shard}.safetensors" for shard in range(4)]
+        for shard, path in enumerate(shards):
+            extract_shard(model, folder / "tokens.parquet", shard, 16, ["blocks.1.hook_resid_pre"], path, batch_size=3)
+        write_manifest(shards, folder / f"{device}.json", {"name": "tiny"}, {"prepend_bos": True})
+        stores[device] = CorpusStore(folder / f"{device}.json")
+    return stores
+
+
+def test_corpus_shard_extraction_on_cuda_equals_cpu(corpus_store):
+    for shard in range(4):
+        windows = np.arange(corpus_store["cpu"].windows(shard))
+        cpu, cuda = (
+            corpus_store[device].activations("blocks.1.hook_resid_pre", shard, windows) for device in ("cpu", "cuda")
+        )
+        np.testing.assert_allclose(cuda.numpy(), cpu.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_streaming_sae_on_cuda_follows_the_cpu_log(corpus_store):
+    from interpflow.streaming_sae import StreamingSAEConfig
+    from interpflow.streaming_sae import train as train_streaming
+
+    config = StreamingSAEConfig(
+        site="blocks.1.hook_resid_pre",
+        input_dim=TINY_SPEC["n_embd"],
+        latent_dim=64,
+        k=4,
+        batch_tokens=32,
+        buffer_tokens=128,
+        token_budget=32 * 40,
+        log_every=5,
+    )
+    _, cpu = train_streaming(corpus_store["cpu"], config, "cpu")
+    model, cuda = train_streaming(corpus_store["cpu"], config, "cuda")
+    assert model.W_dec.is_cuda
+    pd.testing.assert_frame_equal(cuda, cpu, rtol=1e-3, atol=1e-6)

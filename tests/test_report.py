@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
@@ -19,7 +20,14 @@ from tests.workflow_helpers import snakemake
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-METHODS = ["neuron_contrast", "repeated_token_mi", "residual_decomposition", "sparse_autoencoder", "subspace_removal"]
+METHODS = [
+    "neuron_contrast",
+    "repeated_token_mi",
+    "residual_decomposition",
+    "sparse_autoencoder",
+    "streaming_sae",
+    "subspace_removal",
+]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 # The flags the issue names, plus a fresh profile and a fixed window.
@@ -181,3 +189,32 @@ def table_rows_in_frame(browser) -> int:
         return WebDriverWait(browser, 10).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")))
     finally:
         browser.switch_to.default_content()
+
+
+def test_the_top_contexts_page_sorts_latents_by_each_statistic(local_run, browser):
+    """The corpus SAE's page, as a reader uses it: click a statistic's header, the latents reorder by it."""
+    from selenium.webdriver.common.by import By
+
+    run = local_run.workdir / "results" / "streaming_sae" / "demo_topk" / "embedded"
+    latents = pd.read_parquet(run / "latents.parquet")
+    browser.get((run / "tables" / "top_contexts.html").as_uri())
+    headers = {header.text.rstrip(" ▲▼"): header for header in browser.find_elements(By.TAG_NAME, "th")}
+    assert list(headers)[:4] == ["latent", "density", "mean activation", "food score"]
+
+    def column(index: int) -> list[float]:
+        return browser.execute_script(
+            "const rows = Array.from(document.querySelectorAll('tbody tr'));"
+            "return rows.map(row => Number(row.cells[arguments[0]].dataset.value));",
+            index,
+        )
+
+    shown = latents[latents["density"] > 0]
+    assert len(column(0)) == len(shown) and browser.find_elements(By.TAG_NAME, "mark")
+    for index, name in enumerate(["density", "mean activation", "food score"], start=1):
+        headers[name].click()
+        values = column(index)
+        assert values == sorted(values, reverse=True) and len(set(values)) > 1, name
+        headers[name].click()
+        assert column(index) == sorted(values), name
+    headers["latent"].click()
+    assert column(0) == sorted(shown["latent"], reverse=True)

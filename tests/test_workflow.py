@@ -33,6 +33,7 @@ INSTANCES = {  # method -> its instances in the embedded overlay (lecture first)
     "repeated_token_mi": ["coffee", "fruit"],
     "sparse_autoencoder": ["palinka", "coffee"],
     "residual_decomposition": ["plants", "ravel"],
+    "streaming_sae": ["demo_topk", "demo_tied"],
 }
 RD_PLOTS = {"residual_decomposition_decomposition_figure", "residual_decomposition_layer_profile_figure"}
 SR_PLOTS = {
@@ -41,7 +42,8 @@ SR_PLOTS = {
     "subspace_removal_sweep_figure",
 }
 NC_PLOTS = {"neuron_contrast_figures", "neuron_contrast_sweep_figure"}
-RUN_PLOTS = RD_PLOTS | SR_PLOTS | NC_PLOTS | {"repeated_token_mi_figures", "sparse_autoencoder_figures"}
+SS_PLOTS = {"streaming_sae_figures", "streaming_sae_contexts_page"}
+RUN_PLOTS = RD_PLOTS | SR_PLOTS | NC_PLOTS | SS_PLOTS | {"repeated_token_mi_figures", "sparse_autoencoder_figures"}
 COMPARISONS = {f"{method}_comparison" for method in INSTANCES}
 VIEW = "table_view"  # the report's HTML view of a key table, one job per table
 
@@ -230,6 +232,61 @@ def test_sparse_autoencoder_outputs(workdir):
     coffee = results(workdir, "sparse_autoencoder", "coffee")
     assert json.loads((coffee / "sae_config.json").read_text())["site"] == "blocks.3.mlp.hook_pre"
     assert "coffee_words_score" in pd.read_parquet(coffee / "latents.parquet").columns
+
+
+CORPUS_STORE = "results/activations/embedded/demo_corpus"
+
+
+def test_streaming_sae_outputs(workdir):
+    manifest = json.loads((workdir / CORPUS_STORE / "manifest.json").read_text())
+    middle = N_LAYER // 2
+    # One store for both SAEs: the residual stream and the MLP neurons of the middle block.
+    assert manifest["sites"] == {f"blocks.{middle}.hook_resid_pre": 128, f"blocks.{middle}.mlp.hook_pre": 512}
+    assert len(manifest["shards"]) == 4 and manifest["model"]["weights_sha256"]
+    topk = results(workdir, "streaming_sae", "demo_topk")
+    log = pd.read_parquet(topk / "training_log.parquet")
+    assert list(log.columns) == ["step", "tokens", "loss", "mse", "fvu", "l0", "dead_fraction"]
+    assert log["step"].iloc[-1] == 2000 and (log["l0"] == 8).all()
+    assert log["fvu"].iloc[-5:].mean() < log["fvu"].iloc[:5].mean()
+    evaluation = pd.read_parquet(topk / "evaluation.parquet")
+    assert list(evaluation.columns) == ["tokens", "fvu", "mse", "l0", "dead_fraction"]
+    assert evaluation["tokens"].iloc[0] == manifest["shards"][3]["windows"] * 31  # held out, BOS left out
+    assert 0 < evaluation["fvu"].iloc[0] < 1
+    latents = pd.read_parquet(topk / "latents.parquet")
+    assert list(latents.columns) == ["latent", "density", "mean_activation", "food_score"] and len(latents) == 512
+    contexts = pd.read_parquet(topk / "top_contexts.parquet")
+    assert contexts.groupby("latent").size().max() == 5 and (contexts["activation"] > 0).all()
+    assert (contexts["shard"] == 3).all()
+    page = (topk / "tables" / "top_contexts.html").read_text()
+    assert page.count("<tr>") == min(1000, int((latents["density"] > 0).sum())) + 1
+    assert page.count("<mark>") == len(contexts[contexts["latent"].isin(latents.loc[latents["density"] > 0, "latent"])])
+    tied = results(workdir, "streaming_sae", "demo_tied")
+    assert "food_score" not in pd.read_parquet(tied / "latents.parquet").columns
+    assert not list((workdir / "results" / "streaming_sae").rglob("checkpoint.safetensors"))  # removed when done
+
+
+def test_corpus_shards_are_separate_jobs_and_sae_changes_do_not_reextract(workdir):
+    forced = dry_run(workdir, args=("--forcerun", "tokenize_corpus"))
+    assert forced["extract_corpus_shard"] == 4 and forced["corpus_manifest"] == 1
+    assert forced["streaming_sae_train"] == 2
+    # A third SAE on a stored site, of another size and k: only its own stages and the comparison.
+    another = {
+        "streaming_sae": {
+            "wide": {"models": ["embedded"], "corpus": "demo_corpus", "sae": {"latent_factor": 8, "k": 16}}
+        }
+    }
+    assert set(dry_run(workdir, overlay(workdir, "wide", another))) == {
+        "streaming_sae_train",
+        "streaming_sae_evaluate",
+        "streaming_sae_figures",
+        "streaming_sae_contexts_page",
+        "streaming_sae_comparison",
+        VIEW,
+    }
+    # A site the store lacks: every shard is extracted again (one forward pass for all three sites).
+    another["streaming_sae"]["wide"]["site"] = "hook_resid_post"
+    rerun = dry_run(workdir, overlay(workdir, "post", another))
+    assert rerun["extract_corpus_shard"] == 4 and "tokenize_corpus" not in rerun
 
 
 @pytest.mark.parametrize("method", list(INSTANCES))
@@ -451,6 +508,30 @@ def t_statistic_tolerance(logit_impact: pd.DataFrame, t_statistic: pd.Series, ch
         ),
         ({"texts": {"plants": {"path": "empty.txt"}}}, "'texts.plants.path': "),
         ({"models": {"embedded": {"n_positions": 64}}}, "'subspace_removal.ravel.text': text set 'ravel'"),
+        (
+            {"corpora": {"demo_corpus": {"paths": ["corpus/*.jsonl"]}}},
+            "'corpora.demo_corpus.paths': pattern 'corpus/*.jsonl' matches no file",
+        ),
+        (
+            {"corpora": {"demo_corpus": {"paths": ["resources/texts/pronoun_sentences.tsv"]}}},
+            "'corpora.demo_corpus.paths': ",
+        ),
+        (
+            {"corpora": {"demo_corpus": {"paths": ["resources/texts/plants.txt"]}}},
+            "'corpora.demo_corpus.n_shards': the corpus's 1 file(s) give 0 window(s) of 32 tokens, fewer than one per",
+        ),
+        (
+            {"corpora": {"demo_corpus": {"text_field": "body"}}},
+            "'corpora.demo_corpus.text_field': ",
+        ),
+        (
+            {"streaming_sae": {"demo_topk": {"corpus": "web"}}},
+            "'streaming_sae.demo_topk.corpus': unknown corpus 'web' (known: demo_corpus)",
+        ),
+        (
+            {"streaming_sae": {"demo_topk": {"sae": {"heldout_shards": 4}}}},
+            "'streaming_sae.demo_topk.sae.heldout_shards': 4 held-out shard(s) leave none",
+        ),
     ],
 )
 def test_invalid_config_stops_before_any_job(workdir, changes, message):

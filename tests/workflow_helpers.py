@@ -29,7 +29,14 @@ PROJECT_PARTS = [
 ]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # Stages that run a model and so ask for a GPU; every other stage is statistics or plotting.
-MODEL_STAGES = {"extract_activations", "subspace_removal_interventions", "sparse_autoencoder_train"}
+MODEL_STAGES = {
+    "extract_activations",
+    "subspace_removal_interventions",
+    "sparse_autoencoder_train",
+    "extract_corpus_shard",
+    "streaming_sae_train",
+    "streaming_sae_evaluate",
+}
 # Jobs that are not stages of an instance: the default target, and the record of the config a run
 # read (rewritten, instantly and locally, whenever the config changes).
 BOOKKEEPING = ("all", "resolved_config")

@@ -199,7 +199,9 @@ def check_corpus_instance(config: dict[str, Any], method, instance: dict[str, An
     corpora = config.get("corpora", {})
     if instance["corpus"] not in corpora:
         known = ", ".join(sorted(corpora)) or "none configured"
-        raise ConfigError(f"{key}.corpus", f"unknown corpus '{instance['corpus']}' (known: {known}); add it under corpora")
+        raise ConfigError(
+            f"{key}.corpus", f"unknown corpus '{instance['corpus']}' (known: {known}); add it under corpora"
+        )
     corpus = corpora[instance["corpus"]]
     for model in instance["models"]:
         limit = context_window(config, model, base_dir)

@@ -53,10 +53,13 @@ class Corpus:
     prepend_bos: bool
 
     @classmethod
-    def from_config(cls, name: str, entry: dict[str, Any], base_dir: str | Path = ".") -> Corpus:
+    def from_config(cls, name: str, entry: dict[str, Any], base_dir: str | Path = ".", files=None) -> Corpus:
+        """The corpus of a config entry; ``files``, when given, are its files already resolved."""
         return cls(
             name=name,
-            files=tuple(corpus_files(entry["paths"], base_dir)),
+            files=tuple(Path(path) for path in files)
+            if files is not None
+            else tuple(corpus_files(entry["paths"], base_dir)),
             text_field=entry["text_field"],
             context_size=entry["context_size"],
             max_tokens=entry["max_tokens"],
@@ -116,7 +119,9 @@ def _jsonl_documents(path: Path, field: str) -> Iterator[str]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
-                raise CorpusError("paths", f"{str(path)!r}: line {number} is not JSON ({error}); fix or remove it") from None
+                raise CorpusError(
+                    "paths", f"{str(path)!r}: line {number} is not JSON ({error}); fix or remove it"
+                ) from None
             if not isinstance(record, dict) or field not in record:
                 raise _missing_field(path, f"line {number}", field, list(record) if isinstance(record, dict) else [])
             yield str(record[field])

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,22 @@ MANIFEST_VERSION = 1
 
 def write_token_table(corpus: Corpus, tokenizer, path: str | os.PathLike, windows_per_group: int = 256) -> list[int]:
     """Tokenize the corpus into ``tokens.parquet`` (module docstring), streaming; returns windows per shard."""
-    buffers: list[list[np.ndarray]] = [[] for _ in range(corpus.n_shards)]
-    counts = [0] * corpus.n_shards
-    metadata = {"interpflow.corpus": json.dumps(_corpus_record(corpus), sort_keys=True)}
+    return write_windows(windows(corpus, tokenizer), corpus.n_shards, path, _corpus_record(corpus), windows_per_group)
+
+
+def write_windows(
+    stream: Iterable[np.ndarray],
+    n_shards: int,
+    path: str | os.PathLike,
+    corpus: dict[str, Any],
+    windows_per_group: int = 256,
+) -> list[int]:
+    """Write windows (each ``(context_size,)`` int32) to a token table, window ``w`` to shard
+    ``w % n_shards``, a row group of ``windows_per_group`` windows of one shard at a time.
+    ``corpus`` is recorded in the file's metadata. Returns the windows per shard."""
+    buffers: list[list[np.ndarray]] = [[] for _ in range(n_shards)]
+    counts = [0] * n_shards
+    metadata = {"interpflow.corpus": json.dumps(corpus, sort_keys=True)}
     schema = TOKEN_SCHEMA.with_metadata(atomic_io.provenance_metadata(metadata))
     with ExitStack() as stack:
         tmp = stack.enter_context(atomic_io.atomic_path(path))
@@ -66,16 +80,16 @@ def write_token_table(corpus: Corpus, tokenizer, path: str | os.PathLike, window
             counts[shard] += n
             buffers[shard] = []
 
-        for index, window in enumerate(windows(corpus, tokenizer)):
-            shard = index % corpus.n_shards
+        for index, window in enumerate(stream):
+            shard = index % n_shards
             buffers[shard].append(window)
             if len(buffers[shard]) == windows_per_group:
                 flush(shard)
-        for shard in range(corpus.n_shards):
+        for shard in range(n_shards):
             if buffers[shard]:
                 flush(shard)
         if min(counts) == 0:
-            raise CorpusError("n_shards", f"{sum(counts)} windows for {corpus.n_shards} shards; lower n_shards")
+            raise CorpusError("n_shards", f"{sum(counts)} windows for {n_shards} shards; lower n_shards")
     return counts
 
 
@@ -157,7 +171,9 @@ def extract_shard(
     with ExitStack() as stack:
         captured = stack.enter_context(capture(model, sites))
         stack.enter_context(hooked(model, {sites[-1]: stop}))
-        writer = None
+        # Disk writes run on a second thread while the next batch computes; at most one waits.
+        disk = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        writer, pending = None, None
         for batch in _rebatched(blocks, batch_size):
             ids = torch.tensor(batch, dtype=torch.long, device=device)
             try:
@@ -169,12 +185,20 @@ def extract_shard(
                 tensors["token_ids"] = ("I32", (total, context_size))
                 metadata = {"interpflow": json.dumps({"sites": sites, "shard": shard}, sort_keys=True)}
                 writer = stack.enter_context(TensorStreamWriter(path, tensors, metadata))
-            for site in sites:
-                writer.write(site, captured[site])
-            writer.write("token_ids", batch)
+            rows = {site: captured[site].to("cpu") for site in sites} | {"token_ids": batch}
+            if pending is not None:
+                pending.result()
+            pending = disk.submit(_write_rows, writer, rows)
             if progress:
                 progress.advance(len(batch))
+        if pending is not None:
+            pending.result()
     return total
+
+
+def _write_rows(writer: TensorStreamWriter, rows: dict) -> None:
+    for name, values in rows.items():
+        writer.write(name, values)
 
 
 def write_manifest(
@@ -244,12 +268,16 @@ class CorpusStore:
 
     def width(self, site: str) -> int:
         if site not in self.sites:
-            raise KeyError(f"site {site!r} is not in {self.manifest_path} (has: {', '.join(self.sites)}); rerun its extraction")
+            raise KeyError(
+                f"site {site!r} is not in {self.manifest_path} (has: {', '.join(self.sites)}); rerun its extraction"
+            )
         return self.sites[site]
 
     def reader(self, shard: int) -> TensorStreamReader:
         if shard not in self._readers:
-            self._readers[shard] = TensorStreamReader(self.manifest_path.parent / self.manifest["shards"][shard]["file"])
+            self._readers[shard] = TensorStreamReader(
+                self.manifest_path.parent / self.manifest["shards"][shard]["file"]
+            )
         return self._readers[shard]
 
     def activations(self, site: str, shard: int, window_indices) -> torch.Tensor:

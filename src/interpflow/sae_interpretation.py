@@ -125,7 +125,9 @@ def evaluate(
             if category_words:
                 ids = store.token_ids(shard, indices)
                 marked = torch.from_numpy(
-                    np.concatenate([category_positions([vocabulary[i] for i in row], category_words)[bos:] for row in ids.tolist()])
+                    np.concatenate(
+                        [category_positions([vocabulary[i] for i in row], category_words)[bos:] for row in ids.tolist()]
+                    )
                 )
                 for accumulate, rows in ((on_category, marked), (off_category, ~marked)):
                     accumulate[0] += z[rows.to(device)].sum(0, dtype=torch.float64).cpu()

@@ -159,7 +159,9 @@ def loss_terms(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, torch.Tenso
 # --- data order ---------------------------------------------------------------------------------
 def training_shards(store: CorpusStore, heldout_shards: int) -> list[int]:
     if not 0 < heldout_shards < store.n_shards:
-        raise ValueError(f"heldout_shards {heldout_shards}: the store has {store.n_shards} shards; keep at least one for training")
+        raise ValueError(
+            f"heldout_shards {heldout_shards}: the store has {store.n_shards} shards; keep at least one for training"
+        )
     return list(range(store.n_shards - heldout_shards))
 
 
@@ -196,7 +198,9 @@ def minibatches(store: CorpusStore, config: StreamingSAEConfig, start_step: int 
                 continue
             tokens = torch.cat(
                 [
-                    token_rows(store.activations(config.site, int(shard), chosen[chosen[:, 0] == shard, 1]), store.prepend_bos)
+                    token_rows(
+                        store.activations(config.site, int(shard), chosen[chosen[:, 0] == shard, 1]), store.prepend_bos
+                    )
                     for shard in np.unique(chosen[:, 0])
                 ]
             )
@@ -322,7 +326,15 @@ def _log_row(state: TrainingState, config: StreamingSAEConfig, x, terms, fired) 
     spread = ((x - x.mean(dim=0)) ** 2).sum().item()
     dead = (state.tokens_since_fired >= config.dead_after_tokens).float().mean().item()
     l0 = fired.sum(1).float().mean().item()
-    return (state.step, state.step * config.batch_tokens, terms["loss"].item(), error / x.numel(), error / spread, l0, dead)
+    return (
+        state.step,
+        state.step * config.batch_tokens,
+        terms["loss"].item(),
+        error / x.numel(),
+        error / spread,
+        l0,
+        dead,
+    )
 
 
 def save_sae(model: nn.Module, config: StreamingSAEConfig, path: str | os.PathLike) -> None:
@@ -342,4 +354,3 @@ def load_sae(path: str | os.PathLike, device: str | torch.device = "cpu") -> tup
 def flops_per_token(config: StreamingSAEConfig) -> float:
     """Matmul FLOPs of one training step per token: encoder and decoder, forward and backward (3x)."""
     return 3 * 2 * 2 * config.input_dim * config.latent_dim
-

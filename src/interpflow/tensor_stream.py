@@ -44,7 +44,12 @@ class TensorStreamWriter:
     the stage's provenance in its metadata) only then.
     """
 
-    def __init__(self, path: str | os.PathLike, tensors: dict[str, tuple[str, Sequence[int]]], metadata: dict[str, str] | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        tensors: dict[str, tuple[str, Sequence[int]]],
+        metadata: dict[str, str] | None = None,
+    ):
         self.path = Path(path)
         self.shapes = {name: tuple(int(n) for n in shape) for name, (_, shape) in tensors.items()}
         self.dtypes = {name: dtype for name, (dtype, _) in tensors.items()}
@@ -74,7 +79,8 @@ class TensorStreamWriter:
 
     def write(self, name: str, rows: torch.Tensor | np.ndarray) -> None:
         """Append ``rows`` (``(n, *shape[1:])``) to tensor ``name``, cast to its dtype."""
-        tensor = torch.as_tensor(rows).to(DTYPES[self.dtypes[name]][0]).contiguous().cpu()
+        tensor = rows if isinstance(rows, torch.Tensor) else torch.from_numpy(np.array(rows))
+        tensor = tensor.to(DTYPES[self.dtypes[name]][0]).contiguous().cpu()
         if tuple(tensor.shape[1:]) != self.shapes[name][1:]:
             raise ValueError(f"{name}: rows of shape {tuple(tensor.shape[1:])}, expected {self.shapes[name][1:]}")
         start = self.rows_written[name]

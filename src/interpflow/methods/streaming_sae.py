@@ -42,7 +42,9 @@ def check_instance(instance: dict, key: str, corpus: dict) -> None:
         )
 
 
-def comparison_table(training_logs: list[pd.DataFrame], evaluations: list[pd.DataFrame], runs: list[Run]) -> pd.DataFrame:
+def comparison_table(
+    training_logs: list[pd.DataFrame], evaluations: list[pd.DataFrame], runs: list[Run]
+) -> pd.DataFrame:
     """``comparison.parquet``: every run's training curve, one row per logged step, with the run's
     held-out FVU (``heldout_fvu``, the same on each of its rows)."""
     logs = [

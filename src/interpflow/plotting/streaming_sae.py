@@ -38,7 +38,11 @@ def latent_statistics(latents: pd.DataFrame):
     fig, (ax_hist, ax_scatter) = plt.subplots(1, 2, figsize=(FULL_WIDTH, 3.6))
     ax_hist.hist(np.log10(live["density"]), bins=40, color="#606060")
     dead = len(latents) - len(live)
-    ax_hist.set(xlabel="log10 density (fraction of held-out tokens)", ylabel="latents", title=f"Latent density ({dead} never fire)")
+    ax_hist.set(
+        xlabel="log10 density (fraction of held-out tokens)",
+        ylabel="latents",
+        title=f"Latent density ({dead} never fire)",
+    )
     scores = [column for column in latents.columns if column.endswith("_score")]
     colour = live[scores[0]] if scores else "#404080"
     points = ax_scatter.scatter(live["density"], live["mean_activation"], c=colour, s=8, cmap=SEQUENTIAL_CMAP)
@@ -59,7 +63,11 @@ def comparison(table: pd.DataFrame):
     ax_curve.set(xlabel="training tokens", ylabel="fraction of variance unexplained", title="Training (minibatch FVU)")
     finals = table.drop_duplicates(["instance", "model"])
     labels = [f"{instance}\n{model}" for instance, model in zip(finals["instance"], finals["model"], strict=True)]
-    ax_heldout.bar(labels, finals["heldout_fvu"], color=[colours[run] for run in zip(finals["instance"], finals["model"], strict=True)])
+    ax_heldout.bar(
+        labels,
+        finals["heldout_fvu"],
+        color=[colours[run] for run in zip(finals["instance"], finals["model"], strict=True)],
+    )
     ax_heldout.set(ylabel="fraction of variance unexplained", title="Held-out FVU (lower is better)")
     legend_below(fig, ax_curve)
     return fig
@@ -95,25 +103,27 @@ document.querySelectorAll('th[data-sortable]').forEach(
 """
 
 
-def contexts_page(latents: pd.DataFrame, contexts: pd.DataFrame, evaluation: pd.DataFrame, title: str, max_latents: int) -> str:
+def contexts_page(
+    latents: pd.DataFrame, contexts: pd.DataFrame, evaluation: pd.DataFrame, title: str, max_latents: int
+) -> str:
     """One HTML page: a row per latent (the ``max_latents`` densest that fire) with its statistics
     and top-activating contexts; clicking a statistic's header sorts by it."""
     numbers = ["latent", "density", "mean_activation", *[c for c in latents.columns if c.endswith("_score")]]
-    shown = latents[latents["density"] > 0].sort_values(["density", "latent"], ascending=[False, True]).head(max_latents)
+    shown = (
+        latents[latents["density"] > 0].sort_values(["density", "latent"], ascending=[False, True]).head(max_latents)
+    )
     by_latent = {latent: rows.sort_values("rank") for latent, rows in contexts.groupby("latent")}
     headers = "".join(
-        f'<th data-sortable data-column="{i}">{html.escape(name.replace("_", " "))}</th>' for i, name in enumerate(numbers)
+        f'<th data-sortable data-column="{i}">{html.escape(name.replace("_", " "))}</th>'
+        for i, name in enumerate(numbers)
     )
     body = []
     for row in shown.itertuples(index=False):
         cells = "".join(
-            f'<td class="number" data-value="{getattr(row, name)!r}">{_number(getattr(row, name))}</td>' for name in numbers
+            f'<td class="number" data-value="{getattr(row, name)!r}">{_number(getattr(row, name))}</td>'
+            for name in numbers
         )
-        lines = "<br>".join(
-            f'<span class="context">{html.escape(c.before)}<mark>{html.escape(c.token)}</mark>{html.escape(c.after)}</span>'
-            f'<span class="value">{c.activation:.3g}</span>'
-            for c in by_latent.get(row.latent, pd.DataFrame()).itertuples(index=False)
-        )
+        lines = "<br>".join(_context_line(c) for c in by_latent.get(row.latent, pd.DataFrame()).itertuples(index=False))
         body.append(f"<tr>{cells}<td>{lines}</td></tr>")
     summary = ", ".join(f"{name} {_number(value)}" for name, value in evaluation.iloc[0].items())
     return (
@@ -125,6 +135,12 @@ def contexts_page(latents: pd.DataFrame, contexts: pd.DataFrame, evaluation: pd.
         f"<table><thead><tr>{headers}<th>top-activating contexts (token highlighted, activation)</th></tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table><script>{PAGE_SCRIPT}</script></body></html>"
     )
+
+
+def _context_line(context) -> str:
+    """One top-activating context: the text around the token, the token highlighted, its activation."""
+    text = f"{html.escape(context.before)}<mark>{html.escape(context.token)}</mark>{html.escape(context.after)}"
+    return f'<span class="context">{text}</span><span class="value">{context.activation:.3g}</span>'
 
 
 def _number(value) -> str:

@@ -1,0 +1,109 @@
+"""Held-out evaluation and top-activating contexts, streaming, against computing on all tokens at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from interpflow.corpus_store import CorpusStore
+from interpflow.methods.sparse_autoencoder import latent_scores, word_positions
+from interpflow.sae_interpretation import category_positions, evaluate
+from interpflow.streaming_sae import StreamingSAEConfig, token_rows, train
+
+SITE = "blocks.1.hook_resid_pre"
+WORDS = ["coffee", "fruit", "the", "Hungary", "Ravel", "pálinka"]
+
+
+@pytest.fixture(scope="module")
+def store(tiny_corpus):
+    return CorpusStore(tiny_corpus[1] / "manifest.json")
+
+
+@pytest.fixture(scope="module")
+def vocabulary(tiny_model):
+    tokenizer = tiny_model[1]
+    return tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+
+
+@pytest.fixture(scope="module")
+def model(store):
+    config = StreamingSAEConfig(
+        site=SITE,
+        input_dim=32,
+        latent_dim=64,
+        k=6,
+        batch_tokens=30,
+        buffer_tokens=64,
+        token_budget=30 * 40,
+        learning_rate=1e-3,
+    )
+    return train(store, config)[0]
+
+
+@pytest.fixture(scope="module")
+def evaluated(model, store, vocabulary):
+    return evaluate(
+        model, store, SITE, [2, 3], vocabulary, WORDS, top_k=3, block_tokens=40, context_before=3, context_after=2
+    )
+
+
+def heldout(store, vocabulary):
+    """Every held-out token at once: ``x`` (tokens, width), token strings per window, where each row is."""
+    x, strings, where = [], [], []
+    for shard in (2, 3):
+        indices = np.arange(store.windows(shard))
+        x.append(token_rows(store.activations(SITE, shard, indices), True))
+        for window, ids in zip(indices, store.token_ids(shard, indices).tolist(), strict=True):
+            strings.append([vocabulary[i] for i in ids])
+            where += [(shard, window, position) for position in range(1, 16)]
+    return torch.cat(x), strings, where
+
+
+def test_category_positions_match_the_lecture_word_matching(tiny_model):
+    tokenizer = tiny_model[1]
+    text = " Hungary and Hungarian pálinka, fruit-fruit fruits the theory: the coffee.coffee Ravel's"
+    tokens = tokenizer.batch_decode([[i] for i in tokenizer(text)["input_ids"]])
+    np.testing.assert_array_equal(category_positions(tokens, WORDS), word_positions(tokens, WORDS))
+    assert category_positions(tokens, WORDS).sum() >= 6
+
+
+def test_held_out_statistics_equal_those_of_all_tokens_at_once(model, store, vocabulary, evaluated):
+    evaluation, latents, _ = evaluated
+    x, strings, _ = heldout(store, vocabulary)
+    with torch.no_grad():
+        z = model.encode(x)
+        x_hat = model.decode(z)
+    x64, z64 = x.double().numpy(), z.double().numpy()
+    fvu = ((x64 - x_hat.double().numpy()) ** 2).sum() / ((x64 - x64.mean(0)) ** 2).sum()
+    row = evaluation.iloc[0]
+    assert row["tokens"] == len(x)
+    assert row["fvu"] == pytest.approx(fvu, rel=1e-5)
+    assert row["l0"] == pytest.approx((z64 != 0).sum(1).mean())
+    assert row["dead_fraction"] == pytest.approx(((z64 != 0).sum(0) == 0).mean())
+    np.testing.assert_allclose(latents["density"], (z64 != 0).mean(0))
+    marked = np.concatenate([category_positions(window, WORDS)[1:] for window in strings])
+    assert marked.any()
+    lecture = latent_scores(z64, marked, "category")  # the lecture's score, on every held-out token
+    np.testing.assert_allclose(latents["mean_activation"], lecture["mean_nonzero"], rtol=1e-6)
+    np.testing.assert_allclose(latents["category_score"], lecture["category_score"], rtol=1e-6)
+
+
+def test_top_contexts_are_each_latents_largest_activations(model, store, vocabulary, evaluated):
+    _, _, contexts = evaluated
+    x, _, where = heldout(store, vocabulary)
+    with torch.no_grad():
+        z = model.encode(x).numpy()
+    for latent in range(z.shape[1]):
+        rows = contexts[contexts["latent"] == latent].sort_values("rank")
+        largest = np.sort(z[:, latent][z[:, latent] > 0])[::-1][:3]
+        np.testing.assert_allclose(rows["activation"], largest, rtol=1e-6)
+        for context in rows.itertuples(index=False):
+            token = where.index((context.shard, context.window, context.position))
+            assert z[token, latent] == pytest.approx(context.activation, rel=1e-6)
+    first = contexts.iloc[0]
+    ids = store.token_ids(int(first["shard"]), [int(first["window"])])[0].tolist()
+    position = int(first["position"])
+    assert first["token"] == vocabulary[ids[position]]
+    assert first["before"] == "".join(vocabulary[i] for i in ids[max(position - 3, 0) : position])
+    assert first["after"] == "".join(vocabulary[i] for i in ids[position + 1 : position + 3])

@@ -1,0 +1,169 @@
+"""Streaming SAE training: the two variants against their definitions, the data order, and resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from interpflow.corpus_store import CorpusStore
+from interpflow.sae import decorrelation_penalty_covariance
+from interpflow.streaming_sae import (
+    StreamingSAEConfig,
+    TopKAutoencoder,
+    build_model,
+    load_sae,
+    loss_terms,
+    minibatches,
+    save_sae,
+    token_rows,
+    train,
+)
+
+SITE = "blocks.1.hook_resid_pre"
+
+
+@pytest.fixture(scope="module")
+def store(tiny_corpus):
+    return CorpusStore(tiny_corpus[1] / "manifest.json")
+
+
+def config(**options) -> StreamingSAEConfig:
+    values = dict(
+        site=SITE,
+        input_dim=32,
+        latent_dim=64,
+        k=4,
+        batch_tokens=30,
+        buffer_tokens=64,
+        token_budget=30 * 60,
+        log_every=5,
+        checkpoint_every=10,
+        learning_rate=1e-3,
+    )
+    return StreamingSAEConfig(**{**values, **options})
+
+
+def test_topk_encodes_k_largest_of_the_shifted_affine_map():
+    model = build_model(config())
+    torch.nn.init.normal_(model.b_pre)
+    torch.nn.init.normal_(model.b_enc)
+    x = torch.randn(20, 32)
+    z = model.encode(x)
+    pre = torch.relu((x - model.b_pre) @ model.W_enc.T + model.b_enc).detach().numpy()
+    reference = np.zeros_like(pre)
+    for row, values in enumerate(pre):
+        top = np.argsort(values)[-4:]
+        reference[row, top] = values[top]
+    np.testing.assert_allclose(z.detach().numpy(), reference, rtol=1e-6)
+    assert ((z != 0).sum(1) <= 4).all()
+    x_hat = model.decode(z)
+    torch.testing.assert_close(x_hat, z @ model.W_dec + model.b_pre)
+
+
+def test_topk_decoder_rows_stay_unit_norm_through_training(store):
+    model, log = train(store, config(token_budget=30 * 20))
+    assert isinstance(model, TopKAutoencoder)
+    torch.testing.assert_close(model.W_dec.norm(dim=1), torch.ones(64))
+    assert (log["l0"] <= 4).all()
+
+
+def test_tied_variant_adds_l1_and_the_decorrelation_in_gram_form():
+    tied = config(variant="tied_ksparse", latent_dim=96, k=10, l1_weight=0.5, decorrelation_weight=0.01)
+    model = build_model(tied)
+    x = torch.randn(40, 32)
+    terms, _ = loss_terms(model, x)
+    x_hat, z = model(x)  # the full forward: every latent, the covariance form as the reference
+    mse = ((x_hat - x) ** 2).mean()
+    expected = mse + 0.5 * z.abs().sum() / (40 * 96) + 0.01 * decorrelation_penalty_covariance(z)
+    torch.testing.assert_close(terms["loss"], expected, rtol=1e-5, atol=1e-7)
+
+
+def test_each_epoch_sees_every_training_token_once_and_no_held_out_token(store):
+    run = config(batch_tokens=15, buffer_tokens=32)  # fills of 2 windows = 30 tokens = 2 minibatches
+    train_tokens = torch.cat(
+        [token_rows(store.activations(SITE, s, np.arange(store.windows(s))), True) for s in range(3)]
+    )
+    per_epoch = len(train_tokens) // 15
+    seen = torch.cat([batch for _, batch in zip(range(per_epoch), minibatches(store, run), strict=False)])
+    assert len(seen) == len(train_tokens)
+    key = lambda rows: sorted(map(tuple, rows.numpy().round(6).tolist()))  # noqa: E731
+    assert key(seen) == key(train_tokens)
+
+
+def test_the_data_order_depends_on_the_seed_and_resumes_at_any_step(store):
+    first = [batch for _, batch in zip(range(12), minibatches(store, config()), strict=False)]
+    again = [batch for _, batch in zip(range(12), minibatches(store, config()), strict=False)]
+    other = next(minibatches(store, config(seed=1)))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[0], other)
+    for start in (1, 5, 7):
+        resumed = [batch for _, batch in zip(range(12 - start), minibatches(store, config(), start), strict=False)]
+        assert all(torch.equal(a, b) for a, b in zip(first[start:], resumed, strict=True))
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("variant", ["topk", "tied_ksparse"])
+def test_a_run_killed_mid_training_resumes_to_the_same_weights(store, tmp_path, variant):
+    run = config(variant=variant, k=4 if variant == "topk" else 12)
+    uninterrupted, uninterrupted_log = train(store, run)
+
+    def kill_at_37(step):
+        if step == 37:
+            raise Killed
+
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(Killed):
+        train(store, run, checkpoint=checkpoint, after_step=kill_at_37)
+    assert checkpoint.is_file()
+    steps_run = []
+    resumed, resumed_log = train(store, run, checkpoint=checkpoint, after_step=steps_run.append)
+    assert steps_run[0] == 31  # from the checkpoint at step 30
+    for name, value in uninterrupted.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name
+    assert resumed_log.equals(uninterrupted_log)
+
+
+def test_a_checkpoint_of_another_run_is_not_resumed(store, tmp_path):
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(Killed):
+        train(
+            store,
+            config(),
+            checkpoint=checkpoint,
+            after_step=lambda step: (_ for _ in ()).throw(Killed) if step == 25 else None,
+        )
+    steps_run = []
+    train(store, config(learning_rate=2e-3), checkpoint=checkpoint, after_step=steps_run.append)
+    assert steps_run[0] == 1
+
+
+def test_the_training_log_reports_the_minibatch_fvu_l0_and_dead_fraction(store):
+    """The row of step 10 describes step 10's minibatch under the weights before its update (step 9's)."""
+    run = config(token_budget=30 * 10, log_every=10, dead_after_tokens=10**6)
+    _, log = train(store, run)
+    before, _ = train(store, config(token_budget=30 * 9, log_every=10, dead_after_tokens=10**6))
+    x = list(zip(range(10), minibatches(store, run), strict=False))[-1][1]
+    with torch.no_grad():
+        x_hat, z = before(x)
+    fvu = float(((x - x_hat) ** 2).sum() / ((x - x.mean(0)) ** 2).sum())
+    assert log[["step", "tokens"]].values.tolist() == [[10, 300]]
+    assert log["fvu"].iloc[0] == pytest.approx(fvu, rel=1e-5)
+    assert log["mse"].iloc[0] == pytest.approx(float(((x - x_hat) ** 2).mean()), rel=1e-5)
+    assert log["l0"].iloc[0] == pytest.approx(float((z != 0).sum(1).float().mean()))
+    assert log["dead_fraction"].iloc[0] == 0  # nothing is dead before dead_after_tokens tokens
+    _, all_dead = train(store, config(token_budget=30 * 10, log_every=10, dead_after_tokens=1, k=1, latent_dim=64))
+    assert all_dead["dead_fraction"].iloc[0] > 0.5  # fewer than half the latents fire in the last minibatch
+
+
+def test_saved_weights_load_to_the_same_model(store, tmp_path):
+    model, _ = train(store, config(token_budget=30 * 5))
+    save_sae(model, config(token_budget=30 * 5), tmp_path / "sae.safetensors")
+    loaded, loaded_config = load_sae(tmp_path / "sae.safetensors")
+    assert loaded_config == config(token_budget=30 * 5)
+    for name, value in load_file(tmp_path / "sae.safetensors").items():
+        assert torch.equal(loaded.state_dict()[name], value)
