@@ -80,9 +80,10 @@ def stage_extract(folder: Path, shard: int, site: str, dtype: str, device: str, 
     import torch
     from random_models import random_model
 
-    from interpflow.corpus_store import _StopForward, extract_shard, shard_windows
+    from interpflow.corpus_store import shard_windows
     from interpflow.hooks import hooked
     from interpflow.models import load_model
+    from interpflow.shard_extraction import StopForward, extract_shard
 
     model, _ = load_model(random_model("gpt2"), device, n_layer=12)
     path = folder / f"shard-{shard}.safetensors"
@@ -93,7 +94,7 @@ def stage_extract(folder: Path, shard: int, site: str, dtype: str, device: str, 
         """Seconds per token of forward passes without hooks over ``bare_batches`` batches."""
 
         def stop(value):
-            raise _StopForward
+            raise StopForward
 
         with torch.no_grad(), hooked(model, {site: stop} if truncated else {}):
             for repeat in range(bare_batches + 1):
@@ -102,7 +103,7 @@ def stage_extract(folder: Path, shard: int, site: str, dtype: str, device: str, 
                     started = time.perf_counter()
                 try:
                     model.base_model(input_ids=ids, use_cache=False)
-                except _StopForward:
+                except StopForward:
                     pass
             synchronize(device)
         return (time.perf_counter() - started) / (bare_batches * ids.numel())

@@ -1,8 +1,8 @@
 """One shard of a corpus through the model: every site its instances need, a batch of windows at a time."""
 
-from interpflow.corpus_store import extract_shard
 from interpflow.devices import resolve_device
 from interpflow.models import load_model
+from interpflow.shard_extraction import extract_shard
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)

@@ -54,7 +54,8 @@ def tiny_corpus(tmp_path_factory, tiny_model):
     """The lecture texts as a corpus of 16-token windows in 4 shards, extracted by the tiny model:
     ``(Corpus, folder)``; the folder holds tokens.parquet, shard-<i>.safetensors and manifest.json."""
     from interpflow.corpus import Corpus
-    from interpflow.corpus_store import extract_shard, write_manifest, write_token_table
+    from interpflow.corpus_store import write_manifest, write_token_table
+    from interpflow.shard_extraction import extract_shard
 
     folder = tmp_path_factory.mktemp("tiny_corpus")
     files = tuple(sorted((ROOT / "resources" / "texts").glob("*.txt")))

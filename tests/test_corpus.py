@@ -100,6 +100,14 @@ def test_bad_files_name_the_option_and_the_fix(tmp_path, tokenizer, setup, optio
     assert raised.value.option == option
 
 
+def test_a_later_file_without_the_text_field_stops_the_check_too(tmp_path, tokenizer):
+    enough = write_jsonl(tmp_path / "a.jsonl", DOCUMENTS * 10)  # windows enough for every shard
+    late = write_jsonl(tmp_path / "b.jsonl", DOCUMENTS, field="body")
+    with pytest.raises(CorpusError, match="b.jsonl") as raised:
+        check_corpus(make_corpus([enough, late]), tokenizer)
+    assert raised.value.option == "text_field"
+
+
 def test_too_few_tokens_for_the_shards_stops_reading_early(tmp_path, tokenizer):
     corpus = make_corpus([write_jsonl(tmp_path / "a.jsonl", DOCUMENTS)], n_shards=5)
     with pytest.raises(CorpusError, match="fewer than one per shard") as raised:

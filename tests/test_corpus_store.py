@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from interpflow.corpus import windows
-from interpflow.corpus_store import CorpusStore, extract_shard, shard_windows
+from interpflow.corpus_store import CorpusStore, shard_windows
 from interpflow.hooks import capture
 from interpflow.model_records import sha256_of_file
+from interpflow.shard_extraction import extract_shard
 from tests.conftest import TINY_CORPUS_SITES
 
 

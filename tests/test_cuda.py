@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from interpflow.extraction import extract_activations
 from interpflow.interventions import sweep_from_cache, sweep_reference
 from interpflow.methods import subspace_removal as sr
 from interpflow.models import load_model
 from interpflow.sae import SAEConfig, train
+from interpflow.shard_extraction import extract_activations
 from tests.conftest import ROOT, TINY_SPEC
 
 pytestmark = [
@@ -62,7 +62,8 @@ def test_sae_training_on_cuda_follows_the_cpu_loss_curve(stores):
 def corpus_store(models, tmp_path_factory):
     """The lecture texts as a 4-shard corpus, extracted on each device: ``{device: CorpusStore}``."""
     from interpflow.corpus import Corpus
-    from interpflow.corpus_store import CorpusStore, extract_shard, write_manifest, write_token_table
+    from interpflow.corpus_store import CorpusStore, write_manifest, write_token_table
+    from interpflow.shard_extraction import extract_shard
 
     folder = tmp_path_factory.mktemp("corpus")
     corpus = Corpus("texts", tuple(sorted((ROOT / "resources" / "texts").glob("*.txt"))), "text", 16, None, 4, True)

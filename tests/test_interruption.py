@@ -93,7 +93,7 @@ def test_kill_9_then_the_documented_recovery_gives_the_uninterrupted_outputs(loc
     snakemake(workdir, *targets, "--rerun-incomplete")
 
     written = outputs(workdir, local_run.workdir)
-    assert len(written) >= 20
+    assert len(written) >= 15
     if stage == "corpus SAE training":  # resumed, not restarted, and to the uninterrupted run's weights
         training_log = (workdir / "logs/streaming_sae/demo_topk/embedded/train.log").read_text()
         assert re.search(r"resuming from the checkpoint at step [1-9]\d* of", training_log), training_log

@@ -201,7 +201,8 @@ def windows(corpus: Corpus, tokenizer) -> Iterator[np.ndarray]:
 
 
 def check_corpus(corpus: Corpus, tokenizer) -> None:
-    """Raise :class:`CorpusError` unless the corpus reads and gives at least one window per shard.
+    """Raise :class:`CorpusError` unless every file's first document reads (JSON, its text field) and
+    the corpus gives at least one window per shard.
 
     Reads only as far as ``n_shards`` windows, so it is quick on a corpus of any size.
     """
@@ -212,6 +213,11 @@ def check_corpus(corpus: Corpus, tokenizer) -> None:
             f"one per shard (n_shards {corpus.n_shards}); raise max_tokens to at least "
             f"{corpus.n_shards * corpus.context_size} or lower n_shards",
         )
+    for path in corpus.files:  # every file's first document reads (the windows below may need only the first files)
+        if path.suffix == ".jsonl":
+            next(_jsonl_documents(path, corpus.text_field), None)
+        elif path.suffix == ".parquet":
+            next(_parquet_documents(path, corpus.text_field), None)
     found = 0
     for _ in windows(corpus, tokenizer):
         found += 1
