@@ -518,6 +518,12 @@ def test_a_corpus_instance_takes_the_schema_defaults(project_config):
         ({"paths": ["resources/texts/*.txt"], "max_tokens": 100}, {}, "corpora.web.max_tokens", "at least 512"),
         ({"paths": ["resources/texts/*.txt"]}, {"site": "resid"}, "streaming_sae.sae.site", "is not one of"),
         ({"paths": ["resources/texts/*.txt"]}, {"layer": 12}, "streaming_sae.sae.layer", "out of range"),
+        (
+            {"paths": ["resources/texts/*.txt"]},
+            {"sae": {"buffer_tokens": 1000}},
+            "streaming_sae.sae.sae.buffer_tokens",
+            "at least",
+        ),
     ],
 )
 def test_corpus_problems_are_early_errors_with_the_key(project_config, corpus, instance, key, fragment):

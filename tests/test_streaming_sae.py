@@ -167,3 +167,8 @@ def test_saved_weights_load_to_the_same_model(store, tmp_path):
     assert loaded_config == config(token_budget=30 * 5)
     for name, value in load_file(tmp_path / "sae.safetensors").items():
         assert torch.equal(loaded.state_dict()[name], value)
+
+
+def test_a_buffer_smaller_than_a_minibatch_is_an_error_not_a_hang(store):
+    with pytest.raises(ValueError, match="raise sae.buffer_tokens or lower sae.batch_tokens"):
+        next(minibatches(store, config(batch_tokens=64, buffer_tokens=32)))

@@ -185,6 +185,13 @@ def minibatches(store: CorpusStore, config: StreamingSAEConfig, start_step: int 
     windows = np.concatenate([np.stack([np.full(store.windows(s), s), np.arange(store.windows(s))], 1) for s in shards])
     per_window = store.context_size - int(store.prepend_bos)
     fill_windows = max(config.buffer_tokens // store.context_size, 1)
+    largest_fill = min(fill_windows, len(windows)) * per_window
+    if largest_fill < config.batch_tokens:
+        raise ValueError(
+            f"a fill of the shuffle buffer holds {largest_fill} tokens, fewer than one minibatch "
+            f"({config.batch_tokens}); raise sae.buffer_tokens or lower sae.batch_tokens "
+            f"(the training shards hold {len(windows) * per_window} tokens)"
+        )
     step, epoch = 0, 0
     while True:
         order = windows[_rng(config.seed, epoch).permutation(len(windows))]
@@ -210,8 +217,6 @@ def minibatches(store: CorpusStore, config: StreamingSAEConfig, start_step: int 
                     yield tokens[batch * config.batch_tokens : (batch + 1) * config.batch_tokens]
                 step += 1
         epoch += 1
-        if epoch > 10**6:
-            raise RuntimeError("no minibatch: fewer training tokens than batch_tokens")
 
 
 # --- training -----------------------------------------------------------------------------------

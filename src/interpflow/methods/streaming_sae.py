@@ -40,6 +40,13 @@ def check_instance(instance: dict, key: str, corpus: dict) -> None:
             f"{instance['sae']['heldout_shards']} held-out shard(s) leave none of corpus "
             f"'{instance['corpus']}''s {corpus['n_shards']} shards for training; lower it or raise n_shards",
         )
+    sae = instance["sae"]
+    if sae["buffer_tokens"] < max(sae["batch_tokens"], corpus["context_size"]):
+        raise ConfigError(
+            f"{key}.sae.buffer_tokens",
+            f"{sae['buffer_tokens']} tokens cannot fill a minibatch of {sae['batch_tokens']} tokens from whole "
+            f"windows of {corpus['context_size']}; make it at least batch_tokens + context_size",
+        )
 
 
 def comparison_table(
