@@ -79,7 +79,8 @@ def extract_shard(
                 tensors["token_ids"] = ("I32", (total, context_size))
                 metadata = {"interpflow": json.dumps({"sites": sites, "shard": shard}, sort_keys=True)}
                 writer = stack.enter_context(TensorStreamWriter(path, tensors, metadata))
-            rows = {site: captured[site].to("cpu") for site in sites} | {"token_ids": batch}
+            # A copy even on the CPU: the writer thread reads it while the next batch computes.
+            rows = {site: captured[site].to("cpu", copy=True) for site in sites} | {"token_ids": batch}
             if pending is not None:
                 pending.result()
             pending = disk.submit(_write_rows, writer, rows)
