@@ -47,6 +47,36 @@ def legend_below(fig, ax) -> None:
     fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(labels) - 1) // 4), 1, 1))
 
 
+def curves_and_finals(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    final: str,
+    labels: dict[str, str],
+    log_y: bool = False,
+):
+    """Every run's ``y`` against ``x`` (left) and its one ``final`` value as a bar (right).
+
+    ``labels``: ``x``, ``y``, ``curves`` (title), ``final`` (the bars' axis) and ``finals`` (title).
+    """
+    fig, (ax_curve, ax_final) = panels(2)
+    colours = run_colours(table)
+    for (instance, model), colour in colours.items():
+        run = table[(table["instance"] == instance) & (table["model"] == model)].sort_values(x)
+        ax_curve.plot(run[x], run[y], color=colour, label=f"{instance} · {model}")
+    if log_y:
+        ax_curve.set_yscale("log")
+    ax_curve.set(xlabel=labels["x"], ylabel=labels["y"], title=labels["curves"])
+    finals = table.drop_duplicates(["instance", "model"])
+    runs = list(zip(finals["instance"], finals["model"], strict=True))
+    ax_final.bar(
+        [f"{instance}\n{model}" for instance, model in runs], finals[final], color=[colours[run] for run in runs]
+    )
+    ax_final.set(ylabel=labels["final"], title=labels["finals"])
+    legend_below(fig, ax_curve)
+    return fig
+
+
 def write_comparison(table: pd.DataFrame, draw, outputs) -> None:
     """Write a comparison table (``outputs.table``, Parquet) and its figure ``draw(table)`` (``png``, ``svg``)."""
     from interpflow.atomic_io import write_parquet

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from interpflow.plotting.comparison import legend_below, panels, run_colours
+from interpflow.plotting.comparison import curves_and_finals
 from interpflow.plotting.html_heatmap import html_heatmap
 from interpflow.plotting.style import INTENSITY_CMAP, SEQUENTIAL_CMAP
 from interpflow.plotting.text_heatmap import text_heatmap
@@ -83,19 +83,11 @@ def latent_heatmaps(tokens: list[str], values: np.ndarray, latent: int, reason: 
 
 def comparison(table: pd.DataFrame):
     """Every run's reconstruction loss by epoch, and its fraction of variance unexplained after training."""
-    fig, (ax_loss, ax_fvu) = panels(2)
-    colours = run_colours(table)
-    for (instance, model), colour in colours.items():
-        run = table[(table["instance"] == instance) & (table["model"] == model)].sort_values("epoch")
-        ax_loss.plot(run["epoch"], run["mse_loss"], color=colour, label=f"{instance} · {model}")
-    ax_loss.set(yscale="log", xlabel="Epoch", ylabel="reconstruction MSE", title="Loss curves")
-    finals = table.drop_duplicates(["instance", "model"])
-    labels = [f"{instance}\n{model}" for instance, model in zip(finals["instance"], finals["model"], strict=True)]
-    ax_fvu.bar(
-        labels,
-        finals["final_fvu"],
-        color=[colours[run] for run in zip(finals["instance"], finals["model"], strict=True)],
-    )
-    ax_fvu.set(ylabel="fraction of variance unexplained", title="FVU after training (lower is better)")
-    legend_below(fig, ax_loss)
-    return fig
+    labels = {
+        "x": "Epoch",
+        "y": "reconstruction MSE",
+        "curves": "Loss curves",
+        "final": "fraction of variance unexplained",
+        "finals": "FVU after training (lower is better)",
+    }
+    return curves_and_finals(table, "epoch", "mse_loss", "final_fvu", labels, log_y=True)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from interpflow.plotting.comparison import legend_below, panels, run_colours
+from interpflow.plotting.comparison import curves_and_finals
 from interpflow.plotting.style import FULL_WIDTH, SEQUENTIAL_CMAP
 
 CURVES = (
@@ -55,22 +55,14 @@ def latent_statistics(latents: pd.DataFrame):
 
 def comparison(table: pd.DataFrame):
     """Every run's minibatch FVU against training tokens, and its held-out FVU."""
-    fig, (ax_curve, ax_heldout) = panels(2)
-    colours = run_colours(table)
-    for (instance, model), colour in colours.items():
-        run = table[(table["instance"] == instance) & (table["model"] == model)].sort_values("tokens")
-        ax_curve.plot(run["tokens"], run["fvu"], color=colour, label=f"{instance} · {model}")
-    ax_curve.set(xlabel="training tokens", ylabel="fraction of variance unexplained", title="Training (minibatch FVU)")
-    finals = table.drop_duplicates(["instance", "model"])
-    labels = [f"{instance}\n{model}" for instance, model in zip(finals["instance"], finals["model"], strict=True)]
-    ax_heldout.bar(
-        labels,
-        finals["heldout_fvu"],
-        color=[colours[run] for run in zip(finals["instance"], finals["model"], strict=True)],
-    )
-    ax_heldout.set(ylabel="fraction of variance unexplained", title="Held-out FVU (lower is better)")
-    legend_below(fig, ax_curve)
-    return fig
+    labels = {
+        "x": "training tokens",
+        "y": "fraction of variance unexplained",
+        "curves": "Training (minibatch FVU)",
+        "final": "fraction of variance unexplained",
+        "finals": "Held-out FVU (lower is better)",
+    }
+    return curves_and_finals(table, "tokens", "fvu", "heldout_fvu", labels)
 
 
 PAGE_STYLE = """
