@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
+from interpflow.extraction import extract_activations
 from interpflow.interventions import sweep_from_cache, sweep_reference
 from interpflow.methods import subspace_removal as sr
 from interpflow.models import load_model
 from interpflow.sae import SAEConfig, train
-from interpflow.extraction import extract_activations
 from tests.conftest import ROOT, TINY_SPEC
 
 pytestmark = [
