@@ -21,6 +21,10 @@ TEXTS = [
 SITES = [
     "blocks.0.hook_resid_pre",
     "ln_final.hook_normalized",
+    "ln_final.output",
+    "blocks.1.attn.hook_q",
+    "blocks.1.attn.hook_z",
+    "blocks.1.hook_resid_mid",
     "blocks.1.mlp.hook_pre",
     "blocks.2.hook_attn_out",
     "blocks.2.hook_mlp_out",
@@ -58,7 +62,22 @@ def test_widths(batched_store, tiny_model):
     width = tiny_model[0].config.n_embd
     assert batched_store["blocks.1.mlp.hook_pre"].shape[1] == 4 * width
     assert batched_store["ln_final.hook_normalized"].shape[1] == width
+    assert batched_store["blocks.1.attn.hook_z"].shape[1:] == (4, width // 4)
     assert batched_store["blocks.1.mlp.hook_pre"].dtype == np.float32
+
+
+def test_patterns_of_padded_batches_equal_one_text_at_a_time(tiny_model):
+    """The key axis spans the longest text; each token's row is its own text's pattern, zero beyond."""
+    model, tokenizer = tiny_model
+    site = "blocks.2.attn.hook_pattern"
+    batched = extract_activations(model, tokenizer, TEXTS, [site], batch_size=3)
+    longest = max(len(tokenizer.encode(text)) for text in TEXTS)
+    assert batched[site].shape[1:] == (4, longest)
+    for text_id, text in enumerate(TEXTS):
+        single = extract_activations(model, tokenizer, [text], [site], batch_size=1)[site]
+        rows = batched[site][batched.text_rows(text_id)]
+        np.testing.assert_allclose(rows[..., : single.shape[-1]], single, atol=1e-6, rtol=0)
+        assert not rows[..., single.shape[-1] :].any()
 
 
 def test_round_trip_is_lossless(batched_store, tmp_path):

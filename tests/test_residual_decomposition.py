@@ -94,4 +94,4 @@ def test_required_sites_cover_only_the_needed_layers():
         ["blocks.10.hook_resid_pre", "blocks.11.hook_resid_pre", "blocks.10.hook_attn_out", "blocks.10.hook_mlp_out"]
     )
     every = required_sites(SECTION, 12)
-    assert "ln_final.hook_normalized" in every and "blocks.11.hook_mlp_out" in every and len(set(every)) == 13 + 24
+    assert "ln_final.output" in every and "blocks.11.hook_mlp_out" in every and len(set(every)) == 13 + 24

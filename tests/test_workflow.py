@@ -104,7 +104,7 @@ def test_instances_of_different_methods_share_one_store_per_text(workdir):
     texts = ["coffee", "palinka", "plants", "pronoun_sentences", "ravel", "she_he_sentences"]
     assert stores == [f"{text}.safetensors" for text in texts]
     log = (workdir / "logs" / "activations" / MODEL / "coffee.log").read_text()
-    assert "blocks.3.mlp.hook_pre" in log and "blocks.0.hook_attn_out" in log and "ln_final.hook_normalized" in log
+    assert "blocks.3.mlp.hook_pre" in log and "blocks.0.hook_attn_out" in log and "ln_final.output" in log
     assert "computing on 1 thread(s); MKL_CBWR=AUTO" in log  # the thread count and MKL's reproducible mode
 
 

@@ -12,6 +12,10 @@ one. Every file of the old run must exist in the new one and agree within ``--at
 1e-7): tables value by value, safetensors files tensor by tensor (the new file may hold more
 tensors); files only the new run has are counted, not compared. Exit status 1 on any difference.
 
+``--rename-tensor OLD=NEW`` (repeatable) reads a tensor of the old run under a new name, e.g.
+``--rename-tensor ln_final.hook_normalized=ln_final.output`` for runs from before the final norm's
+output got a name of its own (``ln_final.hook_normalized`` now means what TransformerLens means).
+
 ``--legacy-sites N_LAYER`` reads the tensors of an old run named with the GPT-2 module names of
 before the TransformerLens vocabulary (``hidden_states.<i>``, ``h.<L>.attn.c_proj``,
 ``h.<L>.mlp.c_fc``, ``h.<L>.mlp.c_proj``) under their new names, for models of ``N_LAYER`` blocks.
@@ -49,7 +53,9 @@ def legacy_site_name(name: str, n_layer: int) -> str:
     return name
 
 
-def compare(old: Path, new: Path, atol: float, legacy_n_layer: int | None = None) -> str | None:
+def compare(
+    old: Path, new: Path, atol: float, legacy_n_layer: int | None = None, renames: dict[str, str] | None = None
+) -> str | None:
     """A description of the first difference, or None when the files agree."""
     if old.suffix == ".parquet":
         try:
@@ -62,6 +68,7 @@ def compare(old: Path, new: Path, atol: float, legacy_n_layer: int | None = None
     before, after = load_file(old), load_file(new)
     if legacy_n_layer is not None:
         before = {legacy_site_name(name, legacy_n_layer): tensor for name, tensor in before.items()}
+    before = {(renames or {}).get(name, name): tensor for name, tensor in before.items()}
     if set(before) - set(after):  # more tensors in the new file are fine: a store shared by more instances
         return f"tensors missing in the new file: {sorted(set(before) - set(after))}"
     for name in before:
@@ -76,16 +83,20 @@ def main(argv=None) -> int:
     parser.add_argument("new", type=Path)
     parser.add_argument("--map", action="append", default=[], metavar="OLD=NEW")
     parser.add_argument("--atol", type=float, default=1e-7)
+    parser.add_argument("--rename-tensor", action="append", default=[], metavar="OLD=NEW")
     parser.add_argument("--legacy-sites", type=int, metavar="N_LAYER")
     args = parser.parse_args(argv)
     mapping = [tuple(item.split("=", 1)) for item in args.map]
+    renames = dict(item.split("=", 1) for item in args.rename_tensor)
     files = sorted(p for p in args.old.rglob("*") if p.suffix in (".parquet", ".safetensors"))
     seen, failures = set(), 0
     for old in files:
         relative = new_path(old.relative_to(args.old).as_posix(), mapping)
         seen.add(relative)
         new = args.new / relative
-        problem = "missing in the new run" if not new.exists() else compare(old, new, args.atol, args.legacy_sites)
+        problem = (
+            "missing in the new run" if not new.exists() else compare(old, new, args.atol, args.legacy_sites, renames)
+        )
         failures += problem is not None
         verdict = f"DIFFERS: {problem}" if problem else "same"
         print(f"{old.relative_to(args.old)} -> {relative}: {verdict}")

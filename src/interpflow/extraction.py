@@ -21,7 +21,8 @@ def extract_activations(model, tokenizer, texts: list[str], sites: list[str], ba
 
     Texts go through in batches of ``batch_size``, right-padded with an attention mask; only
     the transformer runs (no LM head). Padding positions are dropped before anything is kept,
-    so the store holds ``(n_real_tokens, width)`` float32 arrays.
+    so the store holds ``(n_real_tokens, *shape)`` float32 arrays (:mod:`interpflow.sites`); an
+    attention pattern's key axis spans the longest text, zero past each token's own position.
     """
     sites = list(dict.fromkeys(sites))  # each site once, in the order given
     device = next(model.parameters()).device
@@ -40,7 +41,17 @@ def extract_activations(model, tokenizer, texts: list[str], sites: list[str], ba
                 token_frames.append(token_table(tokenizer, start + offset, ids[mask].tolist()))
             progress.advance(len(real))
     tokens = pd.concat(token_frames, ignore_index=True)
-    return ActivationStore(tokens=tokens, arrays={site: np.concatenate(kept[site]) for site in sites})
+    return ActivationStore(tokens=tokens, arrays={site: concatenate_rows(kept[site]) for site in sites})
+
+
+def concatenate_rows(chunks: list[np.ndarray]) -> np.ndarray:
+    """Batches' ``(rows, ..., keys)`` arrays as one, the last axis zero-padded to the longest
+    (attention patterns: each batch's key axis is its own padded length)."""
+    if len({chunk.shape[1:] for chunk in chunks}) > 1:
+        longest = max(chunk.shape[-1] for chunk in chunks)
+        pad = [(0, 0)] * (chunks[0].ndim - 1)
+        chunks = [np.pad(chunk, [*pad, (0, longest - chunk.shape[-1])]) for chunk in chunks]
+    return np.concatenate(chunks)
 
 
 def token_table(tokenizer, text_id: int, token_ids: list[int]) -> pd.DataFrame:

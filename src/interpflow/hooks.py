@@ -1,89 +1,148 @@
 """PyTorch hooks at named sites of any supported model, always removed afterwards.
 
-A site is read either from a module's output (a forward hook) or from its input (a forward
-pre-hook); :mod:`interpflow.architectures` says which module and which side per family. Captured
-tensors keep the batch dimension: ``(batch, tokens, width)``.
+A site is read from a module's output (a forward hook) or its input (a forward pre-hook), cut from
+that tensor where it is part of it (one head group of a fused projection, say);
+:mod:`interpflow.architectures` says which module, which side and which part per family. Captured
+tensors keep the batch dimension and the token axis second: ``(batch, tokens, *shape)``
+(:mod:`interpflow.sites` gives each site's shape).
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
-from interpflow.architectures import INPUT, OUTPUT, adapter_of
-from interpflow.sites import FINAL_NORM, parse_site
+from interpflow.architectures import OUTPUT, SiteAccess, adapter_of
+from interpflow.sites import parse_site
 
 
-def _first(value):
-    return value[0] if isinstance(value, tuple) else value
-
-
-def hook_point(model: nn.Module, site: str) -> tuple[nn.Module, str]:
-    """``(module, side)``: ``site`` is that module's ``output`` or (first positional) ``input``."""
-    adapter = adapter_of(model)
-    parsed = parse_site(site)
-    if parsed.hook == FINAL_NORM:
-        return adapter.final_norm(model), OUTPUT
-    blocks = adapter.blocks(model)
-    if not 0 <= parsed.layer < len(blocks):
-        raise ValueError(f"site {site!r} is out of range: the model has blocks 0..{len(blocks) - 1}")
-    block = blocks[parsed.layer]
-    if parsed.hook == "hook_resid_pre":
-        return block, INPUT
-    if parsed.hook == "hook_resid_post":
-        return block, OUTPUT
-    return adapter.hook_point(block, parsed.hook)
+def site_access(model: nn.Module, site: str) -> SiteAccess:
+    """How ``site`` is read and written in ``model`` (module, side, the part of its tensor)."""
+    return adapter_of(model).site_access(model, parse_site(site))
 
 
 def _block_input(args, kwargs):
     return args[0] if args else kwargs["hidden_states"]
 
 
+def _element(output, index: int):
+    return output[index] if isinstance(output, tuple) else output
+
+
 @contextlib.contextmanager
 def hooked(model: nn.Module, hooks: dict[str, Callable[[torch.Tensor], torch.Tensor | None]]) -> Iterator[None]:
     """Call ``site -> hook(value)`` at each site in every forward pass inside the block.
 
-    ``value`` is the site's ``(batch, tokens, width)`` tensor; a hook that returns a tensor
+    ``value`` is the site's ``(batch, tokens, *shape)`` tensor; a hook that returns a tensor
     replaces the site's value from there on (an intervention), one that returns ``None`` only reads.
+    Replacing a read-only site (``attn.hook_pattern``, ``hook_resid_mid``,
+    ``ln_final.hook_normalized``) raises ``ValueError``.
     """
     handles = []
+    attention_modules = []
     try:
         for site, hook in hooks.items():
-            module, side = hook_point(model, site)
-            if side == OUTPUT:
+            access = site_access(model, site)
+            if access.attention is not None:
+                attention_modules.append(access.attention)
+            if access.side == OUTPUT:
 
-                def on_output(module, inputs, output, hook=hook):
-                    replaced = hook(_first(output))
+                def on_output(module, inputs, output, hook=hook, access=access, site=site):
+                    raw = _element(output, access.element)
+                    replaced = hook(access.read(raw))
                     if replaced is None:
                         return None
-                    return (replaced, *output[1:]) if isinstance(output, tuple) else replaced
+                    new = _written(access, site, raw, replaced)
+                    if not isinstance(output, tuple):
+                        return new
+                    return (*output[: access.element], new, *output[access.element + 1 :])
 
-                handles.append(module.register_forward_hook(on_output))
+                handles.append(access.module.register_forward_hook(on_output))
             else:
 
-                def on_input(module, args, kwargs, hook=hook):
-                    replaced = hook(_block_input(args, kwargs))
+                def on_input(module, args, kwargs, hook=hook, access=access, site=site):
+                    raw = _block_input(args, kwargs)
+                    replaced = hook(access.read(raw))
                     if replaced is None:
                         return None
+                    new = _written(access, site, raw, replaced)
                     if args:
-                        return (replaced, *args[1:]), kwargs
-                    return args, {**kwargs, "hidden_states": replaced}
+                        return (new, *args[1:]), kwargs
+                    return args, {**kwargs, "hidden_states": new}
 
-                handles.append(module.register_forward_pre_hook(on_input, with_kwargs=True))
-        yield
+                handles.append(access.module.register_forward_pre_hook(on_input, with_kwargs=True))
+        with attention_weights(model, attention_modules):
+            yield
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _written(access: SiteAccess, site: str, raw: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    try:
+        return access.write(raw, value)
+    except ValueError:
+        raise ValueError(f"site {site!r} can be read but not replaced") from None
+
+
+@contextlib.contextmanager
+def attention_weights(model: nn.Module, modules: list[nn.Module]) -> Iterator[None]:
+    """Make the attention ``modules`` return their attention weights ``(batch, head, query, key)``.
+
+    Under the ``eager`` implementation they already do. Otherwise (``sdpa``, say) the model's
+    attention function is wrapped: it runs as before, and for these modules the family's own
+    ``eager_attention_forward`` computes the weights from the same queries, keys, mask, scaling and
+    soft-cap, so the attention output (and every other site) keeps the values it had.
+    """
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    implementation = model.config._attn_implementation
+    if not modules or implementation == "eager":
+        yield
+        return
+    wanted = set(map(id, modules))
+    original = ALL_ATTENTION_FUNCTIONS[implementation]
+    overridden = implementation in ALL_ATTENTION_FUNCTIONS._local_mapping
+
+    def with_weights(module, query, key, value, attention_mask, **kwargs):
+        output, weights = original(module, query, key, value, attention_mask, **kwargs)
+        if weights is None and id(module) in wanted:
+            eager = sys.modules[type(module).__module__].eager_attention_forward
+            mask = additive_mask(attention_mask, query, key)
+            _, weights = eager(module, query, key, value, mask, **(kwargs | {"dropout": 0.0}))
+        return output, weights
+
+    ALL_ATTENTION_FUNCTIONS[implementation] = with_weights
+    try:
+        yield
+    finally:
+        if overridden:
+            ALL_ATTENTION_FUNCTIONS[implementation] = original
+        else:
+            del ALL_ATTENTION_FUNCTIONS[implementation]
+
+
+def additive_mask(mask: torch.Tensor | None, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """The mask an eager attention function adds to its scores, from what ``sdpa`` was given:
+    ``None`` (causal), a boolean mask (``True`` = attend) or an additive float mask."""
+    if mask is not None and mask.dtype != torch.bool:
+        return mask
+    if mask is None:
+        n_query, n_key = query.shape[-2], key.shape[-2]
+        mask = torch.ones(n_query, n_key, dtype=torch.bool, device=query.device).tril(n_key - n_query)
+    zero = torch.zeros((), dtype=query.dtype, device=query.device)
+    return torch.where(mask, zero, torch.finfo(query.dtype).min)
 
 
 @contextlib.contextmanager
 def capture(model: nn.Module, sites: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
     """Record ``sites`` during forward passes inside the block.
 
-    Yields a dict that each forward pass fills with ``site -> (batch, tokens, width)`` tensors
+    Yields a dict that each forward pass fills with ``site -> (batch, tokens, *shape)`` tensors
     (detached; the last pass wins).
     """
     captured: dict[str, torch.Tensor] = {}
@@ -128,4 +187,4 @@ def block_arguments(model: nn.Module) -> Iterator[list[tuple[tuple, dict]]]:
 def run_block(block: nn.Module, hidden: torch.Tensor, arguments: tuple[tuple, dict]) -> torch.Tensor:
     """``hook_resid_post`` of ``block`` for the residual stream ``hidden``, with recorded ``arguments``."""
     args, kwargs = arguments
-    return _first(block(hidden, *args, **kwargs))
+    return _element(block(hidden, *args, **kwargs), 0)

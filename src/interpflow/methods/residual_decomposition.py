@@ -5,7 +5,7 @@ For block ``L`` of any supported family (in eval mode, so dropout is the identit
     blocks.{L+1}.hook_resid_pre = blocks.{L}.hook_resid_pre + blocks.{L}.hook_attn_out + blocks.{L}.hook_mlp_out
 
 The last block is the exception: its "next hidden state" is the final norm's output
-(``ln_final.hook_normalized``, Hugging Face's last ``hidden_states``), so the reconstruction differs.
+(``ln_final.output``, Hugging Face's last ``hidden_states``), so the reconstruction differs.
 
 Correlations are over the individual values (tokens x dimensions) where none of the four
 matrices exceeds the clip threshold in absolute value, as in the seed.
