@@ -1,8 +1,8 @@
 # Two commands do all set-up on a fresh machine (each creates .venv on first use):
 #   make demo   # the whole workflow on the embedded model, offline
 #   make test   # the test suite
-# .venv is installed from requirements/lock.txt (every package pinned; `make lock` regenerates it),
-# then torch, then interpflow itself. TORCH selects the torch build: the default is the CPU build CI
+# .venv is installed with torch (its dependencies at the lock's pins), then requirements/lock.txt
+# (every package pinned; `make lock` regenerates it), then interpflow itself. TORCH selects the torch build: the default is the CPU build CI
 # uses; on a GPU box use e.g. `make demo TORCH=torch==2.13.0` from an index with the CUDA build.
 
 PYTHON ?= python3
@@ -17,8 +17,10 @@ LOCK := requirements/lock.txt
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, its dependencies at the lock's pins: the lock's test tools (TransformerLens,
+	# accelerate) need torch, and pip would otherwise fetch the default (CUDA) build for them.
+	$(BIN)/python -m pip install --quiet "$(TORCH)" --constraint $(LOCK)
 	$(BIN)/python -m pip install --quiet --requirement $(LOCK)
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	$(BIN)/python -m pip check
 	touch $@

@@ -79,3 +79,10 @@ def test_reading_a_site_the_store_lacks_says_to_rerun_extraction(tiny_corpus):
     store = CorpusStore(tiny_corpus[1] / "manifest.json")
     with pytest.raises(KeyError, match="rerun its extraction"):
         store.activations("blocks.2.hook_resid_pre", 0, [0])
+
+
+def test_per_head_sites_are_refused_before_any_forward_pass(tiny_corpus, tiny_model, tmp_path):
+    _, folder = tiny_corpus
+    with pytest.raises(ValueError, match=r"one vector per token; blocks.1.attn.hook_z are per head"):
+        extract_shard(tiny_model[0], folder / "tokens.parquet", 0, 16, ["blocks.1.attn.hook_z"], tmp_path / "s")
+    assert not (tmp_path / "s").exists()

@@ -19,7 +19,7 @@ import torch
 from interpflow.corpus_store import shard_windows
 from interpflow.hooks import capture, hooked
 from interpflow.progress import Progress
-from interpflow.sites import sort_sites
+from interpflow.sites import parse_site, sort_sites
 from interpflow.tensor_stream import STORAGE_DTYPES, TensorStreamWriter
 
 
@@ -54,6 +54,12 @@ def extract_shard(
     activations at ``sites`` to ``path`` (module docstring). The forward pass stops after the deepest
     site. Returns the number of windows."""
     sites = sort_sites(list(dict.fromkeys(sites)))
+    per_head = [site for site in sites if not parse_site(site).is_vector]
+    if per_head:
+        raise ValueError(
+            f"corpus shards hold one vector per token; {', '.join(per_head)} are per head: "
+            "extract them into a text set's store (interpflow.extraction.extract_activations) instead"
+        )
     device = next(model.parameters()).device
     total, blocks = shard_windows(token_table, shard, context_size)
     progress = Progress(total, "windows", "extracted", log) if log else None
