@@ -14,11 +14,11 @@ LOCK := requirements/lock.txt
 
 .PHONY: demo demo-families reproduce cluster-demo test lint lock clean
 
+# torch first, its dependencies at the lock's pins: the lock's test tools (TransformerLens,
+# accelerate) need torch, and pip would otherwise fetch the default (CUDA) build for them.
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first, its dependencies at the lock's pins: the lock's test tools (TransformerLens,
-	# accelerate) need torch, and pip would otherwise fetch the default (CUDA) build for them.
 	$(BIN)/python -m pip install --quiet "$(TORCH)" --constraint $(LOCK)
 	$(BIN)/python -m pip install --quiet --requirement $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --editable .

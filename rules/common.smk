@@ -16,7 +16,7 @@ os.environ.update(
 
 from interpflow.code_dependencies import imported_package_files
 from interpflow.comparison import Run
-from interpflow.config import ConfigError, instances, validate_config
+from interpflow.config import ConfigError, check_unique_keys, instances, validate_config
 from interpflow.layers import resolve_layer
 from interpflow.model_records import model_folder
 from interpflow.provenance import export_git_state
@@ -24,6 +24,7 @@ from interpflow.registry import METHODS, required_sites
 from interpflow.stage_logging import export_numerics_environment
 
 try:
+    check_unique_keys(workflow.configfiles)
     validate_config(
         config,
         Path(workflow.basedir) / "schemas" / "config.schema.yaml",

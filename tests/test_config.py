@@ -184,7 +184,9 @@ def test_unknown_top_level_key(project_config):
 
 
 def test_unknown_option_of_an_instance(project_config):
-    with pytest.raises(ConfigError, match=r"config key 'residual_decomposition.plants'.*'clip' was unexpected"):
+    with pytest.raises(
+        ConfigError, match=r"config key 'residual_decomposition.plants.clip': unknown key \(did you mean"
+    ):
         check(merged(project_config, on_lecture("residual_decomposition", {"clip": 3})))
 
 
@@ -249,7 +251,7 @@ def test_removed_components_are_checked_against_the_tokenized_text(project_confi
             [("him", " him"), ("she", " her")],
             r"groups \['him', 'she'\] do not match the groups of text set 'pronoun_sentences': \['her', 'him'\]",
         ),
-        ([("him", " he"), ("her", " her")], r"sentence 'I saw him at the market.' does not contain its target token"),
+        ([("him", " he"), ("her", " her")], r"row 1 \('I saw him at the market.'\) has no ' he'"),
         ([("him", " him"), ("him", " her")], r"needs two different groups"),
     ],
 )
@@ -263,7 +265,9 @@ def test_repeated_target_needs_a_policy(project_config, tmp_path):
     table = tmp_path / "sentences.tsv"
     table.write_text("sentence\tgroup\nI saw him and him.\thim\nI saw her.\ther\n")
     config = merged(project_config, {"texts": {"pronoun_sentences": {"path": str(table)}}})
-    with pytest.raises(ConfigError, match="contains its target 2 times; set target_policy to first, last or mean"):
+    with pytest.raises(
+        ConfigError, match=r"row 1 \('I saw him and him.'\) contains ' him' 2 times; set target_policy to first, last"
+    ):
         check(config)
 
 
@@ -320,7 +324,7 @@ def test_an_empty_row_is_named_with_its_file(project_config, tmp_path, suffix):
     path = write_stimuli(tmp_path, suffix, rows)
     overlay = {"texts": {"mine": {"path": path, "text_column": "sentence", "group_column": "kind"}}}
     with pytest.raises(
-        ConfigError, match=rf"config key 'texts.mine.text_column': '.*stimuli\{suffix}': row 2 is empty"
+        ConfigError, match=rf"config key 'texts.mine.text_column': '.*stimuli\{suffix}': row 3( \(line \d\))? is empty"
     ):
         check(merged(project_config, overlay))
 
@@ -410,7 +414,7 @@ def test_every_text_problem_is_one_early_error_for_every_method(project_config, 
     }
     _, option, words = TEXT_PROBLEMS[case]
     if table and case in ("empty", "whitespace only"):
-        option, words = "text_column", ["row 2 is empty", "remove it or give it text"]
+        option, words = "text_column", ["row 3 (line 4) is empty", "remove it or give it text"]
     with pytest.raises(ConfigError) as caught:
         check(merged(project_config, overlay))
     assert caught.value.key == (f"{method}.{instance}.text" if option is None else f"texts.{text}.{option}")
@@ -524,9 +528,92 @@ def test_a_corpus_instance_takes_the_schema_defaults(project_config):
             "streaming_sae.sae.sae.buffer_tokens",
             "at least",
         ),
+        (
+            {"paths": ["resources/texts/*.txt"]},
+            {"sae": {"token_budget": 1000}},
+            "streaming_sae.sae.sae.token_budget",
+            "less than one minibatch of 4096: training would take no step",
+        ),
     ],
 )
 def test_corpus_problems_are_early_errors_with_the_key(project_config, corpus, instance, key, fragment):
     with pytest.raises(ConfigError, match=fragment) as caught:
         check(merged(project_config, corpus_overlay(None, corpus, instance)))
     assert caught.value.key == key
+
+
+@pytest.mark.parametrize("method", sorted(LECTURE_INSTANCES))
+def test_restated_defaults_in_another_order_give_the_same_options_in_the_same_order(project_config, method):
+    """The options rules see as params are canonical: restating every option (defaults included), with
+    keys in reverse order at every depth, gives the same options in the same key order (what Snakemake
+    compares)."""
+
+    def reversed_keys(value):
+        if isinstance(value, dict):
+            return {key: reversed_keys(value[key]) for key in reversed(list(value))}
+        return value
+
+    plain = check(merged(project_config))[method][LECTURE_INSTANCES[method]]
+    restated = check(merged(project_config, on_lecture(method, reversed_keys(plain))))
+    options = restated[method][LECTURE_INSTANCES[method]]
+    assert json.dumps(options) == json.dumps(plain)
+    assert list(options) == sorted(options)
+
+
+@pytest.mark.parametrize(
+    "overlay, key, hint",
+    [
+        ({"hooks_vs_hiden": {}}, "hooks_vs_hiden", None),
+        ({"residual_decompositon": {}}, "residual_decompositon", "residual_decomposition"),
+        (on_lecture("sparse_autoencoder", {"sae": {"epoch": 5}}), "sparse_autoencoder.palinka.sae.epoch", "epochs"),
+        (on_lecture("neuron_contrast", {"tnse": {"perplexity": 5}}), "neuron_contrast.him_her.tnse", "tsne"),
+    ],
+)
+def test_a_misspelled_key_is_named_with_the_closest_known_key(project_config, overlay, key, hint):
+    with pytest.raises(ConfigError) as caught:
+        check(merged(project_config, overlay))
+    message = str(caught.value)
+    assert f"config key '{key}': unknown key" in message
+    assert (f"did you mean '{hint}'?" in message) if hint else ("did you mean" not in message)
+
+
+@pytest.mark.parametrize(
+    "entry, path, expected",
+    [
+        ("neuron_contrast={him_her: {layers: [5]}}", ("neuron_contrast", "him_her", "layers"), [5]),
+        ("neuron_contrast={him_her: {layers: [3, middle]}}", ("neuron_contrast", "him_her", "layers"), [3, "middle"]),
+        ("models={gpt2: {n_layer: 12}}", ("models", "gpt2", "n_layer"), 12),
+    ],
+)
+def test_command_line_lists_and_entries_under_one_of_are_typed(project_config, entry, path, expected):
+    """``--config`` hands list items and values under ``oneOf`` over as strings too (``['5']``)."""
+    added = command_line(entry)
+    value = added
+    for key in path:
+        value = value[key]
+    assert value != expected, "Snakemake's parser gives strings: the check would be empty"
+    config = check(merged(project_config, added))
+    for key in path:
+        config = config[key]
+    assert config == expected
+
+
+def test_the_demo_corpus_reads_a_folder_of_its_own(embedded_overlay):
+    """A file dropped into resources/texts/ (a new text set, say) never joins the demo corpus."""
+    from interpflow.corpus import corpus_files
+
+    patterns = embedded_overlay["corpora"]["demo_corpus"]["paths"]
+    files = corpus_files(patterns, ROOT)
+    assert files and all(path.parent == ROOT / "resources" / "corpora" / "demo" for path in files)
+    assert not any("resources/texts" in pattern for pattern in patterns)
+
+
+def test_a_key_given_twice_in_a_config_file_is_an_error_naming_the_file_and_lines(tmp_path):
+    from interpflow.config import check_unique_keys
+
+    path = tmp_path / "study.yaml"
+    path.write_text("neuron_contrast:\n  she_he:\n    alpha: 0.01\n  she_he:\n    alpha: 0.05\n")
+    with pytest.raises(ConfigError, match=r"config key 'she_he': given twice in .*study.yaml, at lines 2 and 4"):
+        check_unique_keys([path])
+    path.write_text("neuron_contrast:\n  she_he: {alpha: 0.01}\n  him_her: {alpha: 0.01}\n")
+    check_unique_keys([path, ROOT / "config.yaml", *sorted((ROOT / "overlays").glob("*.yaml"))])

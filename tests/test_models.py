@@ -114,7 +114,9 @@ def test_a_pinned_revision_is_provisioned_and_recorded(tiny_model_dir, tmp_path)
         assert record["files"]["model.safetensors"] == hashlib.sha256(source.read_bytes()).hexdigest()
         assert (folder / "model.safetensors").read_bytes() == source.read_bytes()
         assert set(record["files"]) == {p.name for p in folder.iterdir() if p.name != MODEL_RECORD}
-        assert ("is not pinned" in result.stderr) == (revision is None)
+        # a branch or tag is resolved and recorded as its commit, but is no pin: the same warning
+        assert ("is not pinned" in result.stderr) == (revision != tagged), revision
+        assert ("the branch or tag 'v1'" in result.stderr) == (revision == "v1")
     unknown = provision_in_subprocess("model", "org/model", tmp_path / "models" / "x", tmp_path / "hf", "c" * 40)
     assert unknown.returncode != 0 and f"at revision '{'c' * 40}'" in unknown.stderr
 

@@ -63,10 +63,13 @@ def test_target_positions_and_policies():
     assert nc.target_positions(tokens[1:2], [" him"], sentences[1:2], "first") == [[0]]
     assert nc.target_positions(tokens[1:2], [" him"], sentences[1:2], "last") == [[2]]
     assert nc.target_positions(tokens[1:2], [" him"], sentences[1:2], "mean") == [[0, 2]]
-    with pytest.raises(ValueError, match="'him and him' contains its target 2 times; set target_policy"):
-        nc.target_positions(tokens[1:2], [" him"], sentences[1:2], "unique")
-    with pytest.raises(ValueError, match="'no target' does not contain its target token ' him'"):
-        nc.target_positions(tokens[2:], [" him"], sentences[2:], "first")
+    with pytest.raises(ValueError, match=r"row 2 \('him and him'\) contains ' him' 2 times; set target_policy"):
+        nc.target_positions(tokens, [" him"] * 3, sentences, "unique")
+    with pytest.raises(ValueError, match=r"row 3 \('no target'\) has no ' him'"):
+        nc.target_positions(tokens, [" him"] * 3, sentences, "first")
+    with pytest.raises(ValueError, match=r"row 1 \('I saw him.'\) has no ' her'"):  # ids, named by their words
+        nc.target_positions([[40, 2497, 683, 13]], [607], sentences[:1], "first", words=[" her"])
+    assert nc.preview("x" * 50) == repr("x" * 40 + "…")
 
 
 def test_target_activations_take_the_target_row_of_each_text():

@@ -51,17 +51,17 @@ def test_missing_column_and_empty_text_are_named(tmp_path):
     with pytest.raises(TextSetError, match=r"has no column 'text' \(its columns: sentence, group\)") as caught:
         read_text_set(path, "text")
     assert caught.value.option == "text_column"
-    with pytest.raises(TextSetError, match="row 1 is empty; remove it or give it text"):
+    with pytest.raises(TextSetError, match=r"row 2 \(line 3\) is empty; remove it or give it text"):
         read_text_set(path, "sentence")
     with pytest.raises(TextSetError, match="no column 'kind'") as caught:
         read_text_set(path, "sentence", "kind")
     assert caught.value.option == "group_column"
 
 
-def test_a_record_without_the_text_field_is_an_empty_row(tmp_path):
+def test_a_record_without_the_text_field_is_a_missing_field_on_its_line(tmp_path):
     path = tmp_path / "set.jsonl"
     path.write_text('{"text": "One."}\n{"other": "Two."}\n')
-    with pytest.raises(TextSetError, match="row 1 is empty"):
+    with pytest.raises(TextSetError, match=r"row 2 \(line 2\) has no field 'text' \(missing\)"):
         read_text_set(path)
 
 

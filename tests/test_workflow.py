@@ -21,6 +21,7 @@ import yaml
 from safetensors.numpy import load_file
 
 from interpflow import provenance
+from interpflow.registry import METHODS
 from tests.workflow_helpers import MODEL_STAGES, job_blocks, scheduled_jobs, scheduled_runs, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -370,6 +371,37 @@ def test_complete_run_schedules_nothing(workdir):
     assert dry_run(workdir) == {}
 
 
+def reversed_mappings(value):
+    """``value`` with the keys of every mapping in reverse order, at every depth."""
+    if isinstance(value, dict):
+        return {key: reversed_mappings(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [reversed_mappings(item) for item in value]
+    return value
+
+
+def test_restating_defaults_in_any_key_order_reruns_nothing(workdir):
+    """Two configs that mean the same give the same DAG: restating one default (the SAE's epochs, the
+    t-SNE perplexity), or every option of every instance of every method with the keys of every
+    mapping in reverse order, schedules nothing."""
+    assert dry_run(workdir) == {}
+    single = overlay(
+        workdir,
+        "restated_defaults",
+        {
+            "sparse_autoencoder": {"palinka": {"sae": {"epochs": 100}}},
+            "neuron_contrast": {"him_her": {"tsne": {"perplexity": 30}}},
+        },
+    )
+    assert dry_run(workdir, single) == {}
+    resolved = yaml.safe_load((workdir / "results" / "resolved_config.yaml").read_text())
+    restated = {method: reversed_mappings(resolved[method]) for method in METHODS if resolved.get(method)}
+    assert set(restated) == set(METHODS), "every method has an instance in the embedded overlay"
+    path = workdir / "restated_everything.yaml"
+    path.write_text(yaml.safe_dump(restated, sort_keys=False))
+    assert dry_run(workdir, path.name) == {}
+
+
 def test_plot_parameter_reruns_only_that_instance_plots(workdir):
     changed = overlay(workdir, "plot", {"residual_decomposition": {"plants": {"plot": {"marker_size": 7}}}})
     assert dry_run_instances(workdir, changed) == {("residual_decomposition_decomposition_figure", "plants")}
@@ -532,6 +564,10 @@ def t_statistic_tolerance(logit_impact: pd.DataFrame, t_statistic: pd.Series, ch
             {"streaming_sae": {"demo_topk": {"sae": {"heldout_shards": 4}}}},
             "'streaming_sae.demo_topk.sae.heldout_shards': 4 held-out shard(s) leave none",
         ),
+        (
+            {"streaming_sae": {"demo_topk": {"sae": {"token_budget": 100, "batch_tokens": 256}}}},
+            "'streaming_sae.demo_topk.sae.token_budget': 100 tokens are less than one minibatch of 256",
+        ),
     ],
 )
 def test_invalid_config_stops_before_any_job(workdir, changes, message):
@@ -541,6 +577,16 @@ def test_invalid_config_stops_before_any_job(workdir, changes, message):
     result = snakemake(workdir, overlays=("overlays/embedded.yaml", bad), check=False)
     assert result.returncode != 0
     assert f"invalid configuration: config key {message}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")} == before
+
+
+def test_a_key_given_twice_in_an_overlay_stops_before_any_job(workdir):
+    before = {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")}
+    (workdir / "twice.yaml").write_text("neuron_contrast:\n  she_he:\n    alpha: 0.01\n  she_he:\n    alpha: 0.2\n")
+    result = snakemake(workdir, overlays=("overlays/embedded.yaml", "twice.yaml"), check=False)
+    assert result.returncode != 0
+    assert "invalid configuration: config key 'she_he': given twice in twice.yaml, at lines 2 and 4" in result.stderr
     assert "Traceback" not in result.stderr
     assert {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")} == before
 

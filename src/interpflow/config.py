@@ -12,7 +12,11 @@ the merged config (``config.yaml`` plus every ``--configfile`` / ``--config``):
 3. the JSON schema (``schemas/config.schema.yaml``) is checked and every option an instance leaves
    out is set to the schema's ``default``, the one place that defines defaults;
 4. checks a schema cannot express: text files exist and read, names resolve, layers exist in every
-   model an instance runs on, and what each method needs of its text (targets, groups, length).
+   model an instance runs on, and what each method needs of its text (targets, groups, length);
+5. every entry's options (an instance, a model, a text set, a corpus) are put in one canonical
+   form, keys sorted at every depth, so the params a rule sees do not depend on the order in which
+   the options were written, or on whether a default was restated; the order of the entries
+   themselves (which orders instances in comparison figures) is kept.
 
 Every problem raises :class:`ConfigError` with one message that names the key and the fix.
 """
@@ -20,6 +24,7 @@ Every problem raises :class:`ConfigError` with one message that names the key an
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,43 @@ from interpflow.registry import METHODS, input_kind
 VENDORED_TOKENIZER = "resources/gpt2-tokenizer"
 
 __all__ = ["ConfigError", "validate_config", "instances"]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a mapping that gives one key twice is an error (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(key, seen[key], line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key, first: int, again: int):
+        super().__init__(f"{key!r} at line {again} was already given at line {first}")
+        self.key, self.first, self.again = key, first, again
+
+
+def check_unique_keys(paths) -> None:
+    """Raise :class:`ConfigError` for a config file with a mapping that gives one key twice (the
+    workflow would silently use the last), naming the file, the key and both lines."""
+    for path in paths:
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            yaml.load(text, Loader=_UniqueKeyLoader)
+        except DuplicateKeyError as error:
+            raise ConfigError(
+                str(error.key),
+                f"given twice in {path}, at lines {error.first} and {error.again} (YAML would keep the last "
+                "silently); keep one",
+            ) from None
+        except yaml.YAMLError:
+            continue  # Snakemake has read the file already and reports its syntax errors itself
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
@@ -70,13 +112,14 @@ def type_command_line_strings(config: dict[str, Any], schema: dict[str, Any]) ->
     """Replace each string the schema rejects by its YAML reading, where that is not a string.
 
     ``--config 'm={i: {layer: 2}}'`` arrives as ``{"i": {"layer": "2"}}`` (Snakemake parses nested
-    values with YAML's base loader, which keeps every scalar a string). Strings the schema accepts
-    (a target ``" 2"``, a name) are never touched.
+    values with YAML's base loader, which keeps every scalar a string), and so do list items
+    (``layers: [5, middle]`` as ``["5", "middle"]``). Strings the schema accepts (a target ``" 2"``, a
+    name) are never touched.
     """
     validator = jsonschema.Draft202012Validator(schema)
     for _ in range(100):  # each pass types the strings the schema rejects; a typed null may uncover more
         changed = False
-        for error in validator.iter_errors(config):
+        for error in _with_sub_errors(validator.iter_errors(config)):
             if not isinstance(error.instance, str) or not error.absolute_path:
                 continue
             try:
@@ -91,6 +134,14 @@ def type_command_line_strings(config: dict[str, Any], schema: dict[str, Any]) ->
                 container[last], changed = value, True
         if not changed:
             return
+
+
+def _with_sub_errors(errors):
+    """Each error, then the errors under it: a value inside ``oneOf``/``anyOf`` (a layer list
+    ``[5, middle]``, a model entry) fails there, and only its branches' errors reach the string."""
+    for error in errors:
+        yield error
+        yield from _with_sub_errors(error.context or ())
 
 
 def remove_null_instances(config: dict[str, Any]) -> None:
@@ -110,14 +161,25 @@ def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return
-    if error.validator == "additionalProperties" and not error.path:
-        unknown = sorted(set(config) - set(schema.get("properties", {})))
-        raise ConfigError(_dotted(unknown[:1]), "unknown key; see README.md, section Configuration")
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {})
+        unknown = sorted(set(error.instance) - set(known))
+        if unknown:
+            problem = f"unknown key{did_you_mean(unknown[0], known)}; see README.md, section Configuration"
+            raise ConfigError(_dotted([*error.path, unknown[0]]), problem)
     if error.validator == "additionalProperties":
         raise ConfigError(_dotted(error.path), f"{error.message}; see README.md, section Configuration")
     if _within_layer_option(error):
         raise ConfigError(_dotted(error.absolute_path), f"{error.instance!r} is not a layer: {LAYER_HINT}")
     raise ConfigError(_dotted(error.absolute_path), error.message)
+
+
+def did_you_mean(key: str, known) -> str:
+    """`` (did you mean 'epochs'?)`` for the known key closest to a misspelled one (difflib), or one it
+    begins (``clip`` -> ``clip_threshold``), else ``""``."""
+    names = [str(name) for name in known]
+    close = difflib.get_close_matches(key, names, n=1) or sorted(name for name in names if name.startswith(key))
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 LAYER_HINT = (
@@ -310,3 +372,22 @@ def validate_config(config: dict[str, Any], schema_path: str | Path, base_dir: s
     remove_null_instances(config)
     check_schema(config, schema)
     check_references(config, base_dir)
+    canonicalize_entries(config)
+
+
+def sorted_mappings(value: Any) -> Any:
+    """``value`` with the keys of every mapping in it sorted, at every depth (lists keep their order)."""
+    if isinstance(value, dict):
+        return {key: sorted_mappings(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_mappings(item) for item in value]
+    return value
+
+
+def canonicalize_entries(config: dict[str, Any]) -> None:
+    """Each entry of each top-level mapping (``config[section][name]``) in :func:`sorted_mappings`
+    form, in place; the entries keep their order."""
+    for section in config.values():
+        if isinstance(section, dict):
+            for name, entry in section.items():
+                section[name] = sorted_mappings(entry)

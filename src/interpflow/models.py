@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,16 @@ def unavailable_message(name: str, hub_id: str, reason: str) -> str:
     )
 
 
+def is_commit_hash(revision: str | None) -> bool:
+    """A full 40-hex-digit commit hash: the only revision that names the same files forever."""
+    return revision is not None and re.fullmatch(r"[0-9a-f]{40}", revision) is not None
+
+
 def provision_hub_model(name: str, hub_id: str, out_dir: str | Path, revision: str | None = None) -> Path:
     """Copy a hub model's safetensors and tokenizer files at ``revision`` into ``out_dir``.
 
-    ``revision`` is a commit hash, tag or branch (``None``: the default branch, logged as unpinned).
+    ``revision`` is a commit hash, tag or branch; anything but a 40-hex commit (a branch, a tag, ``None``
+    for the default branch) is resolved, recorded as the commit it pointed to, and logged as unpinned.
     Uses the Hugging Face cache (``HF_HOME``) and honours ``HF_HUB_OFFLINE``; downloads only when
     the files are not cached and the hub can be reached. The folder's ``interpflow_model.json``
     records the requested revision, the commit it resolved to and the sha256 of every file copied.
@@ -69,13 +76,15 @@ def provision_hub_model(name: str, hub_id: str, out_dir: str | Path, revision: s
     if not any(snapshot.glob("*.safetensors")):
         raise ModelUnavailableError(unavailable_message(name, hub_id, f"no safetensors weights in {snapshot}"))
     commit = snapshot.name  # the cache keeps each snapshot in a folder named by its commit hash
-    if revision is None:
+    if not is_commit_hash(revision):
+        held = "its default branch" if revision is None else f"the branch or tag {revision!r}"
         log.warning(
-            "model '%s' is not pinned: provisioned %s at commit %s, whatever its default branch held today; "
+            "model '%s' is not pinned: provisioned %s at commit %s, whatever %s held today; "
             "set models.%s.revision: %s to pin it",
             name,
             hub_id,
             commit,
+            held,
             name,
             commit,
         )

@@ -63,10 +63,19 @@ def read_text_set(path: str | Path, text_column: str = "text", group_column: str
         raise TextSetError("path", f"{str(path)!r} cannot be read as {path.suffix}: {error}") from None
     _check_not_empty(path, text_set.texts, "text_column" if path.suffix != ".txt" else "path")
     if text_set.groups is not None:
-        for row, group in enumerate(text_set.groups):
+        for index, group in enumerate(text_set.groups):
             if not group.strip():
-                raise TextSetError("group_column", f"{str(path)!r}: row {row} has an empty {group_column!r}")
+                raise TextSetError(
+                    "group_column", f"{str(path)!r}: {row_name(path, index)} has an empty {group_column!r}"
+                )
     return text_set
+
+
+def row_name(path: Path, index: int) -> str:
+    """Row ``index`` (0-based) of a table as an editor shows it: ``row 3 (line 4)`` (rows from 1; the
+    file line where the format has lines: a header line first in .csv and .tsv)."""
+    offset = {".csv": 2, ".tsv": 2, ".jsonl": 1}.get(path.suffix)
+    return f"row {index + 1}" + ("" if offset is None else f" (line {index + offset})")
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -87,7 +96,14 @@ def _table_text_set(path: Path, text_column: str, group_column: str | None) -> T
             raise TextSetError(
                 option, f"{str(path)!r} has no column {column!r} (its columns: {', '.join(map(str, table.columns))})"
             )
-    texts = ["" if value is None or value != value else str(value) for value in table[text_column]]  # NaN: missing
+    for option, column in (("text_column", text_column), ("group_column", group_column)):
+        if column is not None:
+            missing = [index for index, value in enumerate(table[column]) if value is None or value != value]  # NaN
+            if missing:
+                where = row_name(path, missing[0])
+                problem = f"{str(path)!r}: {where} has no field {column!r} (missing); give every record one"
+                raise TextSetError(option, problem)
+    texts = [str(value) for value in table[text_column]]
     groups = None if group_column is None else [str(value) for value in table[group_column]]
     return TextSet(texts, groups)
 
@@ -95,7 +111,9 @@ def _table_text_set(path: Path, text_column: str, group_column: str | None) -> T
 def _check_not_empty(path: Path, texts: list[str], option: str) -> None:
     if not texts:
         raise TextSetError(option, f"{str(path)!r} holds no text")
-    for row, text in enumerate(texts):
+    for index, text in enumerate(texts):
         if not text.strip():
-            where = "the file is empty or only whitespace" if path.suffix == ".txt" else f"row {row} is empty"
+            where = (
+                "the file is empty or only whitespace" if path.suffix == ".txt" else f"{row_name(path, index)} is empty"
+            )
             raise TextSetError(option, f"{str(path)!r}: {where}; remove it or give it text")

@@ -74,24 +74,33 @@ def single_token(tokenizer, word: str) -> int:
     return ids[0]
 
 
-def target_positions(tokens: list[list], targets: list, sentences: list[str], policy: str) -> list[list[int]]:
+def target_positions(
+    tokens: list[list], targets: list, sentences: list[str], policy: str, words: list[str] | None = None
+) -> list[list[int]]:
     """Positions of each sentence's target among its tokens (ids or decoded strings, as ``targets``).
 
     Policy ``unique`` requires exactly one occurrence; ``first``, ``last`` and ``mean`` accept several
-    (``mean`` keeps them all, to be averaged).
+    (``mean`` keeps them all, to be averaged). ``words``: the targets as the messages name them
+    (default: ``targets``); rows are counted from 1.
     """
     positions = []
-    for sequence, target, sentence in zip(tokens, targets, sentences, strict=True):
+    words = targets if words is None else words
+    for row, (sequence, target, sentence, word) in enumerate(zip(tokens, targets, sentences, words, strict=True), 1):
         found = [position for position, token in enumerate(sequence) if token == target]
         if not found:
-            raise ValueError(f"sentence {sentence!r} does not contain its target token {target!r}")
+            raise ValueError(f"row {row} ({preview(sentence)}) has no {word!r}")
         if policy == "unique" and len(found) > 1:
             raise ValueError(
-                f"sentence {sentence!r} contains its target {len(found)} times; "
+                f"row {row} ({preview(sentence)}) contains {word!r} {len(found)} times; "
                 "set target_policy to first, last or mean"
             )
         positions.append({"unique": found, "first": found[:1], "last": found[-1:], "mean": found}[policy])
     return positions
+
+
+def preview(text: str, length: int = 40) -> str:
+    """``text`` quoted, cut to ``length`` characters with an ellipsis."""
+    return repr(text if len(text) <= length else text[:length].rstrip() + "…")
 
 
 def check_text(instance: dict, key: str, tokenized) -> None:
@@ -119,6 +128,7 @@ def check_text(instance: dict, key: str, tokenized) -> None:
             [target_ids[group] for group in text_set.groups],
             text_set.texts,
             instance["target_policy"],
+            words=[targets[group] for group in text_set.groups],
         )
     except ValueError as error:
         hints = "".join(leading_space_hint(word) for word in targets.values())

@@ -41,6 +41,12 @@ def check_instance(instance: dict, key: str, corpus: dict) -> None:
             f"'{instance['corpus']}''s {corpus['n_shards']} shards for training; lower it or raise n_shards",
         )
     sae = instance["sae"]
+    if sae["token_budget"] < sae["batch_tokens"]:
+        raise ConfigError(
+            f"{key}.sae.token_budget",
+            f"{sae['token_budget']} tokens are less than one minibatch of {sae['batch_tokens']}: training would "
+            "take no step; raise token_budget or lower batch_tokens",
+        )
     if sae["buffer_tokens"] < max(sae["batch_tokens"], corpus["context_size"]):
         raise ConfigError(
             f"{key}.sae.buffer_tokens",
