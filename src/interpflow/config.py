@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,11 @@ def check_unique_keys(paths) -> None:
         try:
             yaml.load(text, Loader=_UniqueKeyLoader)
         except DuplicateKeyError as error:
+            relative = os.path.relpath(path)
+            shown = str(path) if relative.startswith("..") else relative
             raise ConfigError(
                 str(error.key),
-                f"given twice in {path}, at lines {error.first} and {error.again} (YAML would keep the last "
+                f"given twice in {shown}, at lines {error.first} and {error.again} (YAML would keep the last "
                 "silently); keep one",
             ) from None
         except yaml.YAMLError:
