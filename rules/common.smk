@@ -17,8 +17,10 @@ os.environ.update(
 from interpflow.code_dependencies import imported_package_files
 from interpflow.comparison import Run
 from interpflow.config import ConfigError, check_unique_keys, instances, validate_config
+from interpflow.hub_cache import ModelUnavailableError, refuse_unavailable_hub_models
 from interpflow.layers import resolve_layer
 from interpflow.model_records import model_folder
+from interpflow.output_locks import OutputsBeingWritten, refuse_outputs_being_written
 from interpflow.provenance import export_git_state
 from interpflow.registry import METHODS, required_sites
 from interpflow.stage_logging import export_numerics_environment
@@ -29,6 +31,7 @@ try:
         config,
         Path(workflow.basedir) / "schemas" / "config.schema.yaml",
         workflow.basedir,
+        checked_files=Path(".interpflow/checked-files"),
     )
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
@@ -37,6 +40,21 @@ export_git_state(
     workflow.basedir
 )  # jobs record the commit in their results' provenance
 export_numerics_environment()  # jobs compute with MKL's reproducible code paths
+
+
+# Before any job starts (and so before Snakemake removes any old output), for the jobs this run would
+# run: refuse if a live process, of any run or user, is writing one of their outputs (each stage also
+# locks its outputs itself, interpflow.output_locks, which covers jobs a run adds later); refuse if,
+# offline, a hub model it would provision is not in the Hugging Face cache.
+onstart:
+    try:
+        refuse_outputs_being_written(workflow.dag.needrun_jobs())
+        refuse_unavailable_hub_models(workflow.dag.needrun_jobs(), config["models"])
+    except OutputsBeingWritten as busy:
+        raise WorkflowError(f"refused to start: {busy}") from None
+    except ModelUnavailableError as unavailable:
+        raise WorkflowError(f"cannot start: {unavailable}") from None
+
 
 MODEL_DIR = config["model_dir"]
 MODEL_STAGE = config["resources"]["model_stage"]

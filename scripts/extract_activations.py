@@ -1,8 +1,7 @@
 """One forward pass over a text set; store every site the downstream analyses need."""
 
-from interpflow.activation_store import save_store
 from interpflow.devices import resolve_device
-from interpflow.extraction import extract_activations
+from interpflow.extraction import extract_to_files
 from interpflow.models import load_model
 from interpflow.stage_logging import start_stage
 from interpflow.texts import read_text_set
@@ -13,7 +12,9 @@ device = resolve_device(params.device)
 model, tokenizer = load_model(snakemake.input.model, device, n_layer=params.n_layer)
 texts = read_text_set(snakemake.input.text, params.text_column).texts
 log.info("%d texts, %d sites: %s", len(texts), len(params.sites), ", ".join(params.sites))
-store = extract_activations(model, tokenizer, texts, params.sites, batch_size=params.batch_size)
 metadata = {"model": snakemake.wildcards.model, "text": snakemake.wildcards.text, "device": device}
-save_store(store, snakemake.output.tensors, snakemake.output.tokens, metadata)
-log.info("stored %d tokens", len(store.tokens))
+output = snakemake.output
+n_tokens = extract_to_files(
+    model, tokenizer, texts, params.sites, output.tensors, output.tokens, metadata, batch_size=params.batch_size
+)
+log.info("stored %d tokens", n_tokens)

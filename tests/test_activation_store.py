@@ -158,3 +158,26 @@ def test_safetensors_bytes_do_not_depend_on_the_process(tmp_path):
 
     with safe_open(str(paths[0]), "numpy") as handle:
         assert handle.metadata() == {"zeta": "1", "alpha": "2", "mid": "é"}
+
+
+def test_the_store_written_a_batch_at_a_time_is_the_store_held_in_memory(batched_store, tiny_model, tmp_path):
+    """extract_to_files (the workflow's stage) writes exactly what extract_activations + save_store would,
+    padded attention patterns included, readable by safetensors itself."""
+    from interpflow.extraction import extract_to_files
+
+    model, tokenizer = tiny_model
+    sites = [*SITES, "blocks.1.attn.hook_pattern", "blocks.0.attn.hook_k"]
+    in_memory = extract_activations(model, tokenizer, TEXTS, sites, batch_size=3)
+    save_store(in_memory, tmp_path / "a.safetensors", tmp_path / "a.tokens.parquet", {"model": "tiny"})
+    n_tokens = extract_to_files(
+        model, tokenizer, TEXTS, sites, tmp_path / "b.safetensors", tmp_path / "b.tokens.parquet", {"model": "tiny"}, 3
+    )
+    assert n_tokens == len(in_memory.tokens)
+    streamed = load_store(tmp_path / "b.safetensors", tmp_path / "b.tokens.parquet")
+    assert streamed.sites == in_memory.sites
+    for site in sites:
+        np.testing.assert_array_equal(streamed[site], in_memory[site], err_msg=site)
+    longest = max(len(tokenizer.encode(text)) for text in TEXTS)
+    assert streamed["blocks.1.attn.hook_pattern"].shape[-1] == longest  # batch 2 (one short text) was padded
+    pd.testing.assert_frame_equal(streamed.tokens, in_memory.tokens)
+    assert store_metadata(tmp_path / "b.safetensors") == store_metadata(tmp_path / "a.safetensors")

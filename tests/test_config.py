@@ -6,6 +6,7 @@ Overlays are merged with Snakemake's own ``update_config``, the merge ``--config
 
 import copy
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -61,6 +62,12 @@ def schema_defaults(method: str) -> dict:
 @pytest.fixture(scope="module")
 def embedded_overlay():
     return yaml.safe_load((ROOT / "overlays" / "embedded.yaml").read_text())
+
+
+@pytest.fixture
+def embedded_config(project_config, embedded_overlay):
+    """The configuration of ``make demo``: the project's config with the embedded overlay merged in."""
+    return merged(project_config, embedded_overlay)
 
 
 def test_shipped_config_has_the_five_lecture_instances(project_config):
@@ -370,7 +377,7 @@ TEXT_PROBLEMS = {
     # case -> (file content, the option named, words the message must hold)
     "empty": (b"", "path", ["only whitespace", "remove it or give it text"]),
     "whitespace only": (b" \n\t \n", "path", ["only whitespace"]),
-    "not UTF-8": ("Pálinka és kávé".encode("latin-1"), "path", ["is not UTF-8 text"]),
+    "not UTF-8": ("Pálinka és kávé".encode("latin-1"), "path", ["is not UTF-8: line", "byte 2 of the line"]),
     "unreadable": (None, "path", ["is not a readable file"]),
     "too long": (("The cat sat him down. " * 12).encode(), None, ["tokens, more than the 32", "(n_positions)"]),
 }
@@ -431,8 +438,14 @@ def test_a_text_that_fits_the_context_window_passes(project_config):
         check(merged(project_config, {"models": short_model(project_config, 219)}, on_short))
 
 
+def local_model_folder(folder, config_json: str):
+    """A folder that looks like a saved model: ``config.json`` and a (here empty) safetensors file."""
+    (folder / "config.json").write_text(config_json)
+    (folder / "model.safetensors").touch()
+
+
 def test_a_local_model_context_window_is_read_from_its_config_json(project_config, tmp_path):
-    (tmp_path / "config.json").write_text('{"model_type": "gpt2", "n_positions": 50}')
+    local_model_folder(tmp_path, '{"model_type": "gpt2", "n_positions": 50}')
     local = {"models": {"mine": {"source": "local", "path": str(tmp_path), "n_layer": 12}}}
     overlay = on_lecture("residual_decomposition", {"models": ["mine"]})
     check(merged(project_config, local, overlay))  # plants: one short line
@@ -441,10 +454,81 @@ def test_a_local_model_context_window_is_read_from_its_config_json(project_confi
 
 
 def test_a_local_model_of_an_unsupported_family_stops_at_start_up(project_config, tmp_path):
-    (tmp_path / "config.json").write_text('{"model_type": "t5", "n_positions": 512}')
+    local_model_folder(tmp_path, '{"model_type": "t5", "n_positions": 512}')
     local = {"models": {"mine": {"source": "local", "path": str(tmp_path), "n_layer": 12}}}
     with pytest.raises(ConfigError, match=r"model_type 't5' has no adapter \(supported: gemma2, gpt2, gpt_neox, llama"):
         check(merged(project_config, local))
+
+
+LOCAL_MODEL_PROBLEMS = {
+    # case -> (the folder's files, the key named, the message)
+    "missing": (None, "models.mine.path", "does not exist (or is not a folder)"),
+    "no config.json": ({"model.safetensors": ""}, "models.mine.path", "is not a model folder: it has no config.json"),
+    "no weights": (
+        {"config.json": '{"model_type": "gpt2"}', "pytorch_model.bin": ""},
+        "models.mine.path",
+        "it has no safetensors weights",
+    ),
+    "other n_layer": (
+        {"config.json": '{"model_type": "gpt2", "n_layer": 6}', "model.safetensors": ""},
+        "models.mine.n_layer",
+        "12, but the model's config.json says 6 blocks; set n_layer: 6",
+    ),
+    "other num_hidden_layers": (
+        {"config.json": '{"model_type": "llama", "num_hidden_layers": 2}', "model.safetensors": ""},
+        "models.mine.n_layer",
+        "says 2 blocks",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LOCAL_MODEL_PROBLEMS))
+def test_a_local_model_folder_is_checked_at_start_up(project_config, tmp_path, case):
+    files, key, message = LOCAL_MODEL_PROBLEMS[case]
+    folder = tmp_path / "mine"
+    if files is not None:
+        folder.mkdir()
+        for name, content in files.items():
+            (folder / name).write_text(content)
+    local = {"models": {"mine": {"source": "local", "path": str(folder), "n_layer": 12}}}
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        check(merged(project_config, local))
+    assert caught.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("method", "sae", "message"),
+    [
+        # the embedded model: d_model 128, d_mlp 4 x 128; both instances read block 6 (the middle)
+        (
+            "streaming_sae",
+            {"latent_factor": 1, "k": 129},
+            "the SAE's 128 latents (latent_factor 1 x 128, the width of blocks.6.hook_resid_pre on model 'embedded')",
+        ),
+        (
+            "sparse_autoencoder",
+            {"latent_factor": 1, "k": 513},
+            "the SAE's 512 latents (latent_factor 1 x 512, the width of blocks.6.mlp.hook_pre on model 'embedded')",
+        ),
+    ],
+)
+def test_k_above_the_latents_stops_at_start_up(embedded_config, method, sae, message):
+    instance = next(iter(embedded_config[method]))
+    overlay = {method: {instance: {"sae": sae}}}
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        check(merged(embedded_config, overlay))
+    assert caught.value.key == f"{method}.{instance}.sae.k"
+    check(merged(embedded_config, {method: {instance: {"sae": {**sae, "k": sae["k"] - 1}}}}))  # k = latents is allowed
+
+
+def test_a_category_that_occurs_nowhere_in_the_text_stops_at_start_up(embedded_config):
+    instance = next(iter(embedded_config["sparse_autoencoder"]))
+    nowhere = {"sparse_autoencoder": {instance: {"category": {"name": "metals", "words": ["tungsten", "cobalt"]}}}}
+    with pytest.raises(ConfigError, match=r"none of \['tungsten', 'cobalt'\] occurs in text set") as caught:
+        check(merged(embedded_config, nowhere))
+    assert caught.value.key == f"sparse_autoencoder.{instance}.category.words"
+    somewhere = {"sparse_autoencoder": {instance: {"category": {"name": "metals", "words": ["tungsten", "Hungary"]}}}}
+    check(merged(embedded_config, somewhere))  # one word that occurs is enough
 
 
 @pytest.mark.parametrize(

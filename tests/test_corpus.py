@@ -122,3 +122,54 @@ def test_too_few_tokens_for_the_shards_stops_reading_early(tmp_path, tokenizer):
 def test_windows_are_int32_arrays(tmp_path, tokenizer):
     window = next(windows(make_corpus([write_jsonl(tmp_path / "a.jsonl", DOCUMENTS)]), tokenizer))
     assert isinstance(window, np.ndarray) and window.dtype == np.int32
+
+
+LATE_PROBLEMS = {
+    # case -> (what line 41 of a.jsonl holds, the option named, the message's words)
+    "not JSON": (b'{"text": "cut off', "paths", "line 41 is not JSON"),
+    "no text field": (b'{"body": "x"}', "text_field", r"line 41 has no field 'text' \(it has: body\)"),
+    "null text": (b'{"text": null}', "text_field", "line 41: field 'text' holds null, not a string"),
+    "not UTF-8": (
+        '{"text": "caf\xe9"}'.encode("latin-1"),
+        "paths",
+        r"not UTF-8: line 41, byte 14 of the line \(byte \d+ of the file\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LATE_PROBLEMS))
+def test_every_line_is_checked_not_only_the_first(tmp_path, tokenizer, case):
+    """Line 41 lies past the windows the shards need, so only a check of every line finds it."""
+    line, option, fragment = LATE_PROBLEMS[case]
+    path = write_jsonl(tmp_path / "a.jsonl", DOCUMENTS * 20)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[40] = line + b"\n"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(CorpusError, match=fragment) as raised:
+        check_corpus(make_corpus([path]), tokenizer)
+    assert raised.value.option == option
+
+
+def test_a_bad_byte_in_a_text_file_is_named_in_the_job_too(tmp_path, tokenizer):
+    """The jobs' own reader (here a file changed after the start-up check) names the line and byte."""
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"One line.\nTwo lines, then caf\xe9.\n")
+    with pytest.raises(CorpusError, match=r"line 2, byte 20 of the line \(byte 30 of the file\)"):
+        list(windows(make_corpus([path]), tokenizer))
+
+
+def test_a_file_read_to_its_end_once_is_remembered_until_it_changes(tmp_path, tokenizer, monkeypatch):
+    from interpflow import corpus as corpus_module
+
+    path = write_jsonl(tmp_path / "a.jsonl", DOCUMENTS * 20)
+    read = []
+    real_check_file = corpus_module.check_file
+    monkeypatch.setattr(corpus_module, "check_file", lambda *args: (read.append(args[0]), real_check_file(*args)))
+    checked = tmp_path / "checked"
+    check_corpus(make_corpus([path]), tokenizer, checked)
+    check_corpus(make_corpus([path]), tokenizer, checked)
+    assert read == [path]  # the second start-up did not read it again
+    path.write_bytes(path.read_bytes() + b"{broken\n")
+    with pytest.raises(CorpusError, match="is not JSON"):
+        check_corpus(make_corpus([path]), tokenizer, checked)
+    assert read == [path, path]

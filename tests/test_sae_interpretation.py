@@ -107,3 +107,16 @@ def test_top_contexts_are_each_latents_largest_activations(model, store, vocabul
     assert first["token"] == vocabulary[ids[position]]
     assert first["before"] == "".join(vocabulary[i] for i in ids[max(position - 3, 0) : position])
     assert first["after"] == "".join(vocabulary[i] for i in ids[position + 1 : position + 3])
+
+
+def test_a_category_absent_from_the_held_out_windows_is_a_warning_and_zero_scores(model, store, vocabulary, caplog):
+    """The held-out windows are first read by the evaluation, so words found nowhere there cannot be a
+    start-up error; the job says so in its log, and no latent gets a score."""
+    with caplog.at_level("WARNING", logger="interpflow.sae_interpretation"):
+        _, scores, _ = evaluate(model, store, SITE, [2, 3], vocabulary, ["tungsten"], top_k=3, block_tokens=40)
+    assert "none of the category words ['tungsten'] occurs in the" in caplog.text
+    assert (scores["category_score"] == 0).all()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="interpflow.sae_interpretation"):
+        evaluate(model, store, SITE, [2, 3], vocabulary, WORDS, top_k=3, block_tokens=40)
+    assert "none of the category words" not in caplog.text

@@ -76,9 +76,22 @@ def test_an_empty_txt_is_named(tmp_path, content, message):
 def test_undecodable_and_unknown_files_are_named(tmp_path):
     latin = tmp_path / "latin.txt"
     latin.write_bytes("Pálinka".encode("latin-1"))
-    with pytest.raises(TextSetError, match="is not UTF-8 text"):
+    with pytest.raises(TextSetError, match=r"is not UTF-8: line 1, byte 2 of the line \(byte 2 of the file\)"):
         read_text_set(latin)
     with pytest.raises(TextSetError, match=r"expected one of \.txt, \.tsv"):
         read_text_set(tmp_path / "texts.docx")
     with pytest.raises(TextSetError, match="does not exist"):
         read_text_set(tmp_path / "absent.csv")
+
+
+def test_a_bad_byte_deep_in_a_csv_is_named_by_its_line_and_byte(tmp_path):
+    """pandas decodes in chunks, so its own offset is into a chunk; the message must give the file's."""
+    rows = [f"sentence {number} is here,g".encode() for number in range(1, 40_001)]
+    rows[29_999] = "café is open,g".encode("latin-1")  # data row 30000 is line 30001 (after the header)
+    content = b"text,group\n" + b"\n".join(rows) + b"\n"
+    path = tmp_path / "set.csv"
+    path.write_bytes(content)
+    offset = content.index(b"\xe9") + 1
+    with pytest.raises(TextSetError) as caught:
+        read_text_set(path, group_column="group")
+    assert f"line 30001, byte 4 of the line (byte {offset} of the file)" in str(caught.value)

@@ -568,15 +568,52 @@ def t_statistic_tolerance(logit_impact: pd.DataFrame, t_statistic: pd.Series, ch
             {"streaming_sae": {"demo_topk": {"sae": {"token_budget": 100, "batch_tokens": 256}}}},
             "'streaming_sae.demo_topk.sae.token_budget': 100 tokens are less than one minibatch of 256",
         ),
+        (
+            {"corpora": {"demo_corpus": {"paths": ["bad_inputs/late.jsonl"]}}},
+            "'corpora.demo_corpus.paths': '{workdir}/bad_inputs/late.jsonl': line 41 is not JSON",
+        ),
+        (
+            {"corpora": {"demo_corpus": {"paths": ["bad_inputs/latin.txt"]}}},
+            "'corpora.demo_corpus.paths': '{workdir}/bad_inputs/latin.txt' is not UTF-8: line 3, byte 8 of the line",
+        ),
+        (
+            {"streaming_sae": {"demo_topk": {"sae": {"k": 513}}}},
+            "'streaming_sae.demo_topk.sae.k': 513 active latents per token, more than the SAE's 512 latents",
+        ),
+        (
+            {"sparse_autoencoder": {"palinka": {"category": {"words": ["tungsten"]}}}},
+            "'sparse_autoencoder.palinka.category.words': none of ['tungsten'] occurs in text set 'palinka'",
+        ),
+        (
+            {"models": {"mine": {"source": "local", "path": "bad_inputs/absent", "n_layer": 2}}},
+            "'models.mine.path': 'bad_inputs/absent' does not exist",
+        ),
+        (
+            {"models": {"mine": {"source": "local", "path": "bad_inputs/not_a_model", "n_layer": 2}}},
+            "'models.mine.path': 'bad_inputs/not_a_model' is not a model folder: it has no config.json",
+        ),
+        (
+            {"models": {"mine": {"source": "local", "path": "bad_inputs/six_blocks", "n_layer": 2}}},
+            "'models.mine.n_layer': 2, but the model's config.json says 6 blocks; set n_layer: 6",
+        ),
     ],
 )
 def test_invalid_config_stops_before_any_job(workdir, changes, message):
     (workdir / "empty.txt").write_text(" \n")
+    inputs = workdir / "bad_inputs"
+    (inputs / "not_a_model").mkdir(parents=True, exist_ok=True)
+    (inputs / "six_blocks").mkdir(exist_ok=True)
+    (inputs / "six_blocks" / "config.json").write_text('{"model_type": "gpt2", "n_layer": 6}')
+    (inputs / "six_blocks" / "model.safetensors").touch()
+    documents = [json.dumps({"text": f"Document {number} of the corpus, long enough."}) for number in range(1, 61)]
+    documents[40] = '{"text": "cut off'
+    (inputs / "late.jsonl").write_text("\n".join(documents) + "\n")
+    (inputs / "latin.txt").write_bytes(b"A first line.\nA second.\nThe caf\xe9 opens.\n" + b"More text here. " * 400)
     before = {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")}
     bad = overlay(workdir, "bad", changes)
     result = snakemake(workdir, overlays=("overlays/embedded.yaml", bad), check=False)
     assert result.returncode != 0
-    assert f"invalid configuration: config key {message}" in result.stderr
+    assert f"invalid configuration: config key {message.format(workdir=workdir)}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")} == before
 
@@ -591,13 +628,21 @@ def test_a_key_given_twice_in_an_overlay_stops_before_any_job(workdir):
     assert {path: path.stat().st_mtime_ns for path in (workdir / "results").rglob("*")} == before
 
 
-def test_unavailable_hub_model_fails_with_the_ways_out(workdir, tmp_path):
-    result = snakemake(
-        workdir, "models/hub/gpt2", overlays=(), check=False, env={"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    )
+def test_an_unavailable_hub_model_is_one_message_with_the_ways_out_before_any_job(workdir, tmp_path):
+    offline = {"HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    result = snakemake(workdir, "models/hub/gpt2", overlays=(), check=False, env=offline)
+    assert result.returncode != 0
+    assert "cannot start: model 'gpt2' (openai-community/gpt2) is not available" in result.stderr, result.stderr
+    assert "HF_HUB_OFFLINE is set" in result.stderr and "Three ways out" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "logs" / "models" / "provision_gpt2.log").exists()  # no job ran
+
+    # The job's own message, where the start-up check was skipped: one message, no traceback.
+    result = snakemake(workdir, "models/hub/gpt2", "--no-hooks", overlays=(), check=False, env=offline)
     assert result.returncode != 0
     log = (workdir / "logs" / "models" / "provision_gpt2.log").read_text()
     assert "model 'gpt2' (openai-community/gpt2) is not available" in log and "Three ways out" in log
+    assert "Traceback" not in log
     assert not (workdir / "models" / "hub" / "gpt2").exists()
 
 

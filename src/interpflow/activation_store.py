@@ -61,9 +61,14 @@ def save_store(
     ``metadata`` is kept as one JSON string under the key ``interpflow`` (one key, so the file's
     bytes do not depend on the order in which safetensors writes its metadata map).
     """
-    meta = {"sites": store.sites, **{key: str(value) for key, value in (metadata or {}).items()}}
-    write_safetensors(store.arrays, tensor_path, metadata={"interpflow": json.dumps(meta, sort_keys=True)})
+    write_safetensors(store.arrays, tensor_path, metadata=store_header(store.sites, metadata))
     write_parquet(store.tokens[TOKEN_COLUMNS], token_path)
+
+
+def store_header(sites: list[str], metadata: dict | None = None) -> dict[str, str]:
+    """The safetensors metadata of a store: ``{"interpflow": JSON of the sorted sites and metadata}``."""
+    meta = {"sites": sorted(sites), **{key: str(value) for key, value in (metadata or {}).items()}}
+    return {"interpflow": json.dumps(meta, sort_keys=True)}
 
 
 def store_metadata(tensor_path: str | Path) -> dict:

@@ -215,12 +215,15 @@ def instances(config: dict[str, Any], method: str) -> dict[str, dict[str, Any]]:
     return config.get(method) or {}
 
 
-def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
-    """Check what the schema cannot: files read, names resolve, layers exist, texts suit the methods."""
+def check_references(config: dict[str, Any], base_dir: str | Path, checked_files: Path | None = None) -> None:
+    """Check what the schema cannot: files read, names resolve, layers exist, texts suit the methods.
+
+    ``checked_files``: a folder where each version of a corpus file read to its end is remembered,
+    so that later start-ups skip it (:func:`interpflow.corpus.check_files`)."""
     for name, entry in config["models"].items():
         if entry["source"] == "embedded" and entry["n_embd"] % entry["n_head"]:
             raise ConfigError(f"models.{name}.n_head", f"n_embd {entry['n_embd']} is not divisible by n_head")
-        check_architecture(config, name, Path(base_dir))
+        check_model_folder(config, name, Path(base_dir))
     tokenized = TokenizedTexts(config, Path(base_dir))
     for text_name in config["texts"]:
         tokenized.text_set(text_name)  # every file exists, decodes and has the columns, no text is empty
@@ -235,6 +238,8 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
                 n_layer = config["models"][model]["n_layer"]
                 for option, layer in method.configured_layers(instance, n_layer):
                     check_layer(layer, n_layer, f"{key}.{option}", model)
+                if hasattr(method, "sae_site"):
+                    check_sae_width(config, model, method.sae_site(instance, n_layer), instance["sae"], key, base_dir)
             if input_kind(method) == "corpus":
                 check_corpus_instance(config, method, instance, key, Path(base_dir))
                 continue
@@ -246,15 +251,15 @@ def check_references(config: dict[str, Any], base_dir: str | Path) -> None:
             if hasattr(method, "check_text"):
                 method.check_text(instance, key, tokenized)
     for name, entry in config.get("corpora", {}).items():
-        check_corpus_entry(name, entry, Path(base_dir), tokenized.tokenizer)
+        check_corpus_entry(name, entry, Path(base_dir), tokenized.tokenizer, checked_files)
 
 
-def check_corpus_entry(name: str, entry: dict[str, Any], base_dir: Path, tokenizer) -> None:
-    """The corpus's files exist, read, and give at least one window per shard (read only that far)."""
+def check_corpus_entry(name: str, entry: dict[str, Any], base_dir: Path, tokenizer, checked: Path | None) -> None:
+    """The corpus's files exist, read to their ends, and give at least one window per shard."""
     from interpflow.corpus import Corpus, CorpusError, check_corpus
 
     try:
-        check_corpus(Corpus.from_config(name, entry, base_dir), tokenizer)
+        check_corpus(Corpus.from_config(name, entry, base_dir), tokenizer, checked)
     except CorpusError as error:
         raise ConfigError(f"corpora.{name}.{error.option}", str(error)) from None
 
@@ -288,17 +293,77 @@ def model_config_json(config: dict[str, Any], model: str, base_dir: Path) -> dic
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def check_architecture(config: dict[str, Any], model: str, base_dir: Path) -> None:
-    """A model folder at hand must be of a family with an adapter (:mod:`interpflow.architectures`)."""
+def check_model_folder(config: dict[str, Any], model: str, base_dir: Path) -> None:
+    """A local model's folder exists and holds a model; a model folder at hand (local, or a hub model
+    already provisioned) is of a family with an adapter (:mod:`interpflow.architectures`) and has the
+    configured ``n_layer``."""
     from interpflow.architectures import ADAPTERS, supported_model_types
+    from interpflow.model_records import model_folder
 
+    entry = config["models"][model]
+    key = f"models.{model}." + ("path" if entry["source"] == "local" else "hub_id")
+    if entry["source"] == "local":
+        folder = model_folder(config, model)
+        folder = folder if folder.is_absolute() else base_dir / folder
+        if not folder.is_dir():
+            raise ConfigError(key, f"{entry['path']!r} does not exist (or is not a folder); point it at a model folder")
+        missing = [
+            what
+            for what, pattern in (("config.json", "config.json"), ("safetensors weights", "*.safetensors"))
+            if not any(folder.glob(pattern))
+        ]
+        if missing:
+            raise ConfigError(
+                key,
+                f"{entry['path']!r} is not a model folder: it has no {' and no '.join(missing)}; point it at a folder "
+                "that save_pretrained(..., safe_serialization=True) wrote (config.json, *.safetensors, tokenizer)",
+            )
     values = model_config_json(config, model, base_dir)
-    if values is not None and values.get("model_type") not in ADAPTERS:
-        key = "path" if config["models"][model]["source"] == "local" else "hub_id"
+    if values is None:
+        return
+    if values.get("model_type") not in ADAPTERS:
         raise ConfigError(
-            f"models.{model}.{key}",
+            key,
             f"model_type {values.get('model_type')!r} has no adapter (supported: {supported_model_types()}); "
             "use a decoder-only model of a supported family",
+        )
+    blocks = values.get("n_layer", values.get("num_hidden_layers"))
+    if blocks is not None and blocks != entry["n_layer"]:
+        raise ConfigError(
+            f"models.{model}.n_layer",
+            f"{entry['n_layer']}, but the model's config.json says {blocks} blocks; set n_layer: {blocks}",
+        )
+
+
+def model_widths(config: dict[str, Any], model: str, base_dir: str | Path) -> tuple[int, int] | None:
+    """``(d_model, d_mlp)`` of a model: from an embedded model's spec, else from its folder's
+    ``config.json`` where there is one; ``None`` where neither is at hand (a hub model not yet provisioned)."""
+    entry = config["models"][model]
+    if entry["source"] == "embedded":
+        gated = entry.get("architecture") in ("llama", "gemma2")  # the families whose d_mlp is configurable
+        return entry["n_embd"], (gated and entry.get("d_mlp")) or 4 * entry["n_embd"]
+    values = model_config_json(config, model, Path(base_dir))
+    if values is None:
+        return None
+    d_model = values.get("n_embd") or values["hidden_size"]
+    return d_model, values.get("n_inner") or values.get("intermediate_size") or 4 * d_model
+
+
+def check_sae_width(config: dict[str, Any], model: str, site: str, sae: dict[str, Any], key: str, base_dir) -> None:
+    """An SAE's ``k`` is at most its latents (``latent_factor`` times the width of the ``site`` it reads)."""
+    from interpflow.sites import NEURON_HOOKS, parse_site
+
+    widths = model_widths(config, model, base_dir)
+    if widths is None or sae.get("k") is None:
+        return
+    width = widths[1] if parse_site(site).hook in NEURON_HOOKS else widths[0]
+    latents = sae["latent_factor"] * width
+    if sae["k"] > latents:
+        raise ConfigError(
+            f"{key}.sae.k",
+            f"{sae['k']} active latents per token, more than the SAE's {latents} latents (latent_factor "
+            f"{sae['latent_factor']} x {width}, the width of {site} on model '{model}'); lower k to at most "
+            f"{latents} or raise latent_factor",
         )
 
 
@@ -368,13 +433,16 @@ class TokenizedTexts:
         return self._ids[text_name]
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path, base_dir: str | Path) -> None:
-    """Validate ``config`` and fill in its defaults, in place; raise :class:`ConfigError` on the first problem."""
+def validate_config(
+    config: dict[str, Any], schema_path: str | Path, base_dir: str | Path, checked_files: Path | None = None
+) -> None:
+    """Validate ``config`` and fill in its defaults, in place; raise :class:`ConfigError` on the first problem
+    (``checked_files``: see :func:`check_references`)."""
     schema = load_schema(schema_path)
     type_command_line_strings(config, schema)
     remove_null_instances(config)
     check_schema(config, schema)
-    check_references(config, base_dir)
+    check_references(config, base_dir, checked_files)
     canonicalize_entries(config)
 
 

@@ -18,6 +18,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2To
 
 from interpflow.architectures import FAMILIES, adapter_for
 from interpflow.atomic_io import atomic_directory
+from interpflow.hub_cache import ModelUnavailableError, unavailable_message  # noqa: F401 (re-exported)
 from interpflow.model_records import MODEL_RECORD, read_model_record, write_model_record  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -34,21 +35,6 @@ HUB_FILES = [
     "vocab.json",
     "merges.txt",
 ]
-
-
-class ModelUnavailableError(RuntimeError):
-    """A hub model can be neither downloaded nor found in the local cache."""
-
-
-def unavailable_message(name: str, hub_id: str, reason: str) -> str:
-    return (
-        f"model '{name}' ({hub_id}) is not available: {reason}\n"
-        "Three ways out:\n"
-        f"  1. cache it where the hub can be reached: huggingface-cli download {hub_id} "
-        "(honours HF_HOME), then rerun (HF_HUB_OFFLINE=1 works once it is cached);\n"
-        f"  2. point the config at a local copy: models.{name}: {{source: local, path: <folder>, n_layer: ...}};\n"
-        "  3. run on the embedded model: snakemake --configfile overlays/embedded.yaml"
-    )
 
 
 def is_commit_hash(revision: str | None) -> bool:

@@ -17,6 +17,7 @@ One pass over the held-out windows (a block of about ``block_tokens`` tokens at 
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -96,6 +97,7 @@ def evaluate(
     totals = torch.zeros(latents, dtype=torch.float64)
     l0_sum = 0
     on_category = [torch.zeros(latents, dtype=torch.float64), torch.zeros(latents, dtype=torch.int64)]
+    category_tokens = 0
     off_category = [torch.zeros(latents, dtype=torch.float64), torch.zeros(latents, dtype=torch.int64)]
     top = _TopActivations(latents, top_k, device)
     total_windows = sum(store.windows(shard) for shard in shards)
@@ -129,6 +131,7 @@ def evaluate(
                         [category_positions([vocabulary[i] for i in row], category_words)[bos:] for row in ids.tolist()]
                     )
                 )
+                category_tokens += int(marked.sum())
                 for accumulate, rows in ((on_category, marked), (off_category, ~marked)):
                     accumulate[0] += z[rows.to(device)].sum(0, dtype=torch.float64).cpu()
                     accumulate[1] += active[rows].sum(0)
@@ -147,6 +150,13 @@ def evaluate(
         }
     )
     if category_words is not None:
+        if category_tokens == 0:  # the held-out windows are first read here, so this cannot be a start-up error
+            logging.getLogger(__name__).warning(
+                "none of the category words %s occurs in the %d held-out tokens: every latent's category score "
+                "is 0; name words the corpus holds",
+                category_words,
+                n,
+            )
         on, off = _ratio(*on_category), _ratio(*off_category)
         scores["category_score"] = np.divide(on, off, out=np.zeros_like(on), where=(on > 0) & (off > 0))
     contexts = _context_table(top, store, vocabulary, context_before, context_after)

@@ -42,12 +42,18 @@ def log_to(log_file: str) -> logging.Logger:
 
 
 def start_stage(snakemake) -> logging.Logger:
-    """Start a workflow stage: log to its log file (:func:`log_to`), compute on the rule's ``threads``
+    """Start a workflow stage: log to its log file (:func:`log_to`), lock its outputs against other
+    writers (:mod:`interpflow.output_locks`), compute on the rule's ``threads``
     (:func:`compute_on_threads`) and store its provenance (:mod:`interpflow.provenance`) in every
     Parquet and safetensors file it writes."""
-    from interpflow import atomic_io, provenance
+    from interpflow import atomic_io, output_locks, provenance
 
     log = log_to(snakemake.log[0])
+    try:
+        output_locks.hold(snakemake.output, rule=snakemake.rule)
+    except output_locks.OutputsBeingWritten as busy:
+        log.error("refused to start: %s", busy)
+        raise SystemExit(1) from None
     compute_on_threads(snakemake.threads)
     numerics = ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in NUMERICS_ENVIRONMENT)
     log.info("computing on %d thread(s); %s", snakemake.threads, numerics)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from interpflow.utf8 import NotUTF8, check_utf8
+
 TABLE_FORMATS = (".tsv", ".csv", ".jsonl", ".parquet")
 FORMATS = (".txt", *TABLE_FORMATS)
 
@@ -51,12 +53,14 @@ def read_text_set(path: str | Path, text_column: str = "text", group_column: str
     if not path.is_file():
         raise TextSetError("path", f"{str(path)!r} is not a readable file (a folder?)")
     try:
+        if path.suffix != ".parquet":
+            check_utf8(path)  # first: it names the line and byte, which the readers below cannot
         if path.suffix == ".txt":
             text_set = TextSet([path.read_text(encoding="utf-8").removesuffix("\n")])
         else:
             text_set = _table_text_set(path, text_column, group_column)
-    except UnicodeDecodeError as error:
-        raise TextSetError("path", f"{str(path)!r} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except NotUTF8 as error:
+        raise TextSetError("path", str(error)) from None
     except (OSError, ValueError) as error:
         if isinstance(error, TextSetError):
             raise

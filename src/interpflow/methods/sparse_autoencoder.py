@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from interpflow.comparison import Run, stack_runs
+from interpflow.errors import ConfigError
 from interpflow.layers import resolve_layer
 from interpflow.sites import block_site
 
@@ -38,6 +39,23 @@ def required_sites(instance: dict, n_layer: int) -> list[str]:
 def sae_dimensions(sae: dict, input_dim: int) -> dict:
     """``latent_dim`` and ``k`` from the ``sae`` options (``k: null`` is ``input_dim // 3``, the lecture's choice)."""
     return {"latent_dim": sae["latent_factor"] * input_dim, "k": sae["k"] or input_dim // 3}
+
+
+def check_text(instance: dict, key: str, tokenized) -> None:
+    """The category scores something: at least one of its words occurs in the text set.
+
+    Words that occur nowhere while others do are allowed (a category list may be generous); the
+    score job logs how many tokens the category marked."""
+    tokenizer = tokenized.tokenizer
+    words = instance["category"]["words"]
+    for ids in tokenized.ids(instance["text"]):
+        if word_positions([tokenizer.decode([token]) for token in ids], words).any():
+            return
+    raise ConfigError(
+        f"{key}.category.words",
+        f"none of {words} occurs in text set '{instance['text']}' (as a whole word after a space), so no latent "
+        "could be scored; name words the text holds, or run the instance on a text that holds them",
+    )
 
 
 def word_positions(tokens: list[str], words: list[str]) -> np.ndarray:
