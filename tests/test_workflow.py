@@ -799,25 +799,40 @@ def test_an_overlay_replaces_the_groups_of_an_instance(workdir, way):
 
 
 def test_changing_a_revision_reprovisions_the_model(scratch, tiny_model_dir, tmp_path):
-    """Provisioning takes the configured revision; another revision reprovisions, the same one nothing."""
+    """Provisioning takes the configured revision; another revision reprovisions, the same one nothing.
+    The configured n_layer is checked before any job against the cached config.json of that revision."""
     from tests.test_models import fake_hub_cache
 
     first, second = "a" * 40, "b" * 40
     for revision in (first, second):
         fake_hub_cache(tmp_path / "hf", "openai-community/gpt2", tiny_model_dir, revision=revision, ref=revision[:6])
     hub = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    blocks = json.loads((tiny_model_dir / "config.json").read_text())["n_layer"]
+    folder = scratch / "models" / "hub" / "tiny"  # a model of no instance: the lecture's layers need 12 blocks
 
-    def provision(revision, *args):
-        setting = f"models={{gpt2: {{revision: '{revision}'}}}}"
-        return snakemake(scratch, "models/hub/gpt2", *args, "--config", setting, overlays=(), env=hub)
+    def provision(revision, *args, n_layer=blocks, check=True):
+        entry = f"{{source: hub, hub_id: openai-community/gpt2, revision: '{revision}', n_layer: {n_layer}}}"
+        return snakemake(
+            scratch,
+            "models/hub/tiny",
+            *args,
+            "--config",
+            f"models={{tiny: {entry}}}",
+            overlays=(),
+            env=hub,
+            check=check,
+        )
 
+    refused = provision(first, n_layer=blocks + 1, check=False)
+    assert refused.returncode != 0 and not folder.exists()
+    assert f"'models.tiny.n_layer': {blocks + 1}, but the model's config.json says {blocks} blocks" in refused.stderr
     provision(first)
-    record = json.loads((scratch / "models" / "hub" / "gpt2" / "interpflow_model.json").read_text())
+    record = json.loads((folder / "interpflow_model.json").read_text())
     assert (record["revision"], record["commit"]) == (first, first)
     assert scheduled_jobs(provision(first, "-n").stdout) == {}
     assert scheduled_jobs(provision(second, "-n").stdout) == {"provision_hub_model": 1}
     provision("bbbbbb")  # a tag: resolved through the cache's refs
-    record = json.loads((scratch / "models" / "hub" / "gpt2" / "interpflow_model.json").read_text())
+    record = json.loads((folder / "interpflow_model.json").read_text())
     assert (record["revision"], record["commit"]) == ("bbbbbb", second)
 
 

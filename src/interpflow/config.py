@@ -285,12 +285,28 @@ def check_corpus_instance(config: dict[str, Any], method, instance: dict[str, An
 
 
 def model_config_json(config: dict[str, Any], model: str, base_dir: Path) -> dict[str, Any] | None:
-    """The model folder's ``config.json`` where there is one (a local model, a hub model already provisioned)."""
+    """The ``config.json`` of the model a run would load, where it is at hand: a local model's folder; for a
+    hub model, its provisioned folder if provisioned at the configured revision, else the Hugging Face
+    cache's copy at that revision (what provisioning would copy); ``None`` where neither is at hand."""
     from interpflow.model_records import model_folder
 
+    entry = config["models"][model]
     folder = model_folder(config, model)
-    path = (folder if folder.is_absolute() else base_dir / folder) / "config.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    folder = folder if folder.is_absolute() else base_dir / folder
+    path: str | Path | None = folder / "config.json"
+    if entry["source"] == "hub" and provisioned_revision(folder) != entry.get("revision"):
+        from interpflow.hub_cache import cached_file
+
+        path = cached_file(entry["hub_id"], "config.json", entry.get("revision"))
+    return json.loads(Path(path).read_text(encoding="utf-8")) if path and Path(path).is_file() else None
+
+
+def provisioned_revision(folder: Path) -> str | None | bool:
+    """The revision a hub model folder was provisioned at (``None``: the default branch); ``False`` if it was not."""
+    from interpflow.model_records import MODEL_RECORD
+
+    record = folder / MODEL_RECORD
+    return json.loads(record.read_text(encoding="utf-8")).get("revision") if record.is_file() else False
 
 
 def check_model_folder(config: dict[str, Any], model: str, base_dir: Path) -> None:

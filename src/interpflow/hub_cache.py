@@ -30,12 +30,17 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "on", "yes", "true"}
 
 
-def in_cache(hub_id: str, revision: str | None) -> bool:
-    """The model's ``config.json`` at ``revision`` (``None``: the default branch) is in the HF cache."""
+def cached_file(hub_id: str, filename: str, revision: str | None) -> str | None:
+    """The path of a hub model's file at ``revision`` (``None``: the default branch) in the HF cache, if there."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(hub_id, "config.json", revision=revision)
-    return isinstance(found, str)
+    found = try_to_load_from_cache(hub_id, filename, revision=revision)
+    return found if isinstance(found, str) else None
+
+
+def in_cache(hub_id: str, revision: str | None) -> bool:
+    """The model's ``config.json`` at ``revision`` is in the HF cache."""
+    return cached_file(hub_id, "config.json", revision) is not None
 
 
 def refuse_unavailable_hub_models(jobs, models: dict) -> None:
