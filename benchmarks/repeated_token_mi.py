@@ -23,15 +23,12 @@ from random_models import ROOT, random_model  # noqa: E402
 from interpflow.extraction import extract_activations  # noqa: E402
 from interpflow.methods import repeated_token_mi  # noqa: E402
 from interpflow.models import load_model  # noqa: E402
+from interpflow.schema_defaults import option_defaults  # noqa: E402
 from interpflow.texts import read_text_set  # noqa: E402
 
-SECTION = {
-    "text": "coffee",
-    "target": " coffee",
-    "outlier_threshold": 4,
-    "bins": 15,
-    "knn": {"n_neighbors": 3, "seed": 0},
-}
+# The lecture's coffee instance; every other option at the schema's default, as a workflow run takes it.
+DEFAULTS = option_defaults("repeated_token_mi")
+SECTION = {**DEFAULTS, "knn": option_defaults("repeated_token_mi.knn"), "text": "coffee", "target": " coffee"}
 
 
 def main() -> None:

@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import matmul_gflops  # noqa: E402
 from random_models import ROOT, random_model  # noqa: E402
 
+from interpflow.schema_defaults import option_defaults  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "out"
 TEXT = ROOT / "resources" / "texts" / "ravel.txt"
 
@@ -100,7 +102,7 @@ def extraction_overhead(model, tokenizer, texts: list[str], sites: list[str], re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="gpt2-xl")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=option_defaults("subspace_removal")["batch_size"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)

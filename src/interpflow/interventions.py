@@ -25,10 +25,13 @@ import torch
 from interpflow.architectures import Adapter, adapter_of
 from interpflow.hooks import block_arguments, capture, hooked, run_block
 from interpflow.progress import Progress
+from interpflow.schema_defaults import option_defaults
 from interpflow.sites import block_site, residual_streams
 from interpflow.subspace import remove_top_components
 
 log = logging.getLogger(__name__)
+
+BATCH_SIZE = option_defaults("subspace_removal")["batch_size"]  # intervened runs per batched pass
 
 
 @dataclass
@@ -97,7 +100,7 @@ def sweep_from_cache(
     store,
     layers: list[int],
     n_components: int,
-    batch_size: int = 8,
+    batch_size: int = BATCH_SIZE,
     text_id: int = 0,
     neuron_hook: str = "mlp.hook_pre",
 ) -> list[InterventionRun]:
@@ -191,7 +194,7 @@ def run_interventions(
     layers: list[int],
     n_components: int,
     engine: str = "cached",
-    batch_size: int = 8,
+    batch_size: int = BATCH_SIZE,
     neuron_hook: str = "mlp.hook_pre",
 ):
     """Intervened runs at ``layers`` with the chosen engine (``cached`` or ``reference``)."""

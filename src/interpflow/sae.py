@@ -21,24 +21,29 @@ import torch
 from torch import nn
 
 from interpflow.progress import Progress
+from interpflow.schema_defaults import option_defaults
 
 log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["epoch", "total_loss", "mse_loss", "l1_loss", "decorrelation_loss"]
 
 
+DEFAULTS = option_defaults("sparse_autoencoder.sae")  # the schema's, the one place defaults live
+
+
 @dataclass(frozen=True)
 class SAEConfig:
-    """Everything that defines a training run; saved next to the weights."""
+    """Everything that defines a training run; saved next to the weights. Options left out take the
+    defaults of ``sparse_autoencoder.sae`` in the configuration schema."""
 
     input_dim: int
     latent_dim: int
     k: int
-    l1_weight: float = 1.0
-    decorrelation_weight: float = 0.0005
-    learning_rate: float = 1e-4
-    epochs: int = 100
-    seed: int = 0
+    l1_weight: float = DEFAULTS["l1_weight"]
+    decorrelation_weight: float = DEFAULTS["decorrelation_weight"]
+    learning_rate: float = DEFAULTS["learning_rate"]
+    epochs: int = DEFAULTS["epochs"]
+    seed: int = DEFAULTS["seed"]
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -42,6 +42,7 @@ from interpflow.atomic_io import write_safetensors
 from interpflow.corpus_store import CorpusStore
 from interpflow.progress import Progress
 from interpflow.sae import KSparseAutoencoder, SAEConfig, decorrelation_penalty_gram
+from interpflow.schema_defaults import option_defaults
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +50,30 @@ VARIANTS = ("topk", "tied_ksparse")
 LOG_COLUMNS = ["step", "tokens", "loss", "mse", "fvu", "l0", "dead_fraction"]
 
 
+DEFAULTS = option_defaults("streaming_sae.sae")  # the schema's, the one place defaults live
+
+
 @dataclass(frozen=True)
 class StreamingSAEConfig:
-    """Everything that defines a training run (saved with the weights, fingerprinted in checkpoints)."""
+    """Everything that defines a training run (saved with the weights, fingerprinted in checkpoints).
+    Options left out take the defaults of ``streaming_sae.sae`` in the configuration schema."""
 
     site: str
     input_dim: int
     latent_dim: int
-    k: int
-    variant: str = "topk"
-    l1_weight: float = 0.0
-    decorrelation_weight: float = 0.0
-    learning_rate: float = 1e-4
-    batch_tokens: int = 4096
-    buffer_tokens: int = 65536
-    token_budget: int = 1_000_000
-    heldout_shards: int = 1
-    dead_after_tokens: int = 1_000_000
-    log_every: int = 10
-    checkpoint_every: int = 100
-    seed: int = 0
+    k: int = DEFAULTS["k"]
+    variant: str = DEFAULTS["variant"]
+    l1_weight: float = DEFAULTS["l1_weight"]
+    decorrelation_weight: float = DEFAULTS["decorrelation_weight"]
+    learning_rate: float = DEFAULTS["learning_rate"]
+    batch_tokens: int = DEFAULTS["batch_tokens"]
+    buffer_tokens: int = DEFAULTS["buffer_tokens"]
+    token_budget: int = DEFAULTS["token_budget"]
+    heldout_shards: int = DEFAULTS["heldout_shards"]
+    dead_after_tokens: int = DEFAULTS["dead_after_tokens"]
+    log_every: int = DEFAULTS["log_every"]
+    checkpoint_every: int = DEFAULTS["checkpoint_every"]
+    seed: int = DEFAULTS["seed"]
 
     def __post_init__(self):
         if self.variant not in VARIANTS:

@@ -19,6 +19,7 @@ import pandas as pd
 from interpflow.comparison import Run, stack_runs
 from interpflow.errors import ConfigError, leading_space_hint
 from interpflow.progress import Progress
+from interpflow.schema_defaults import option_defaults
 from interpflow.sites import block_site
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,13 @@ def layer_pairs(vectors: np.ndarray, positions: list[int], layer: int, sublayer:
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
-def pairwise_mi_table(store, positions: list[int], n_layer: int, instance: dict, threads: int = 1) -> pd.DataFrame:
+def pairwise_mi_table(
+    store,
+    positions: list[int],
+    n_layer: int,
+    instance: dict,
+    threads: int = option_defaults("repeated_token_mi")["threads"],
+) -> pd.DataFrame:
     """``pairwise_mi.parquet``: every pair, layer, sublayer and estimator (layers run in parallel)."""
     from joblib import Parallel, delayed
 
