@@ -12,7 +12,7 @@ fresh process so that its peak RSS is its own:
 It prints one table, side by side per corpus size, with peak RSS per stage and disk per million
 tokens, and writes it to ``benchmarks/out/corpus_scale_<device>.json``.
 
-    python benchmarks/corpus_scale.py --tokens 1000000 4000000             # the README's numbers
+    python benchmarks/corpus_scale.py --tokens 1000000 4000000             # the numbers in benchmarks/README.md
     python benchmarks/corpus_scale.py --tokens 20000 80000 --train-tokens 20000  # a quick check
 """
 

@@ -1,4 +1,4 @@
-"""A run killed with SIGKILL, then the README's recovery commands, ends as an uninterrupted run.
+"""A run killed with SIGKILL, then the recovery commands of docs/interruption.md, ends as an uninterrupted run.
 
 ``kill -9`` of the whole process group (snakemake and the job it runs) stands in for a crashed
 node or a lost terminal: nothing gets to clean up. A corpus SAE killed mid-training resumes from
@@ -83,7 +83,7 @@ def test_kill_9_then_the_documented_recovery_gives_the_uninterrupted_outputs(loc
     killed = kill_when_started(workdir, targets, started, rng)
     assert killed.returncode == -signal.SIGKILL
 
-    # What the README says Snakemake answers next (a lock, or incomplete files: whichever it meets
+    # What docs/interruption.md says Snakemake answers next (a lock, or incomplete files: whichever it meets
     # first), and the two commands that recover.
     refused = snakemake(workdir, *targets, check=False)
     answer = refused.stdout + refused.stderr

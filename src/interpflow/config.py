@@ -168,10 +168,10 @@ def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
         known = error.schema.get("properties", {})
         unknown = sorted(set(error.instance) - set(known))
         if unknown:
-            problem = f"unknown key{did_you_mean(unknown[0], known)}; see README.md, section Configuration"
+            problem = f"unknown key{did_you_mean(unknown[0], known)}; see docs/configuration-reference.md"
             raise ConfigError(_dotted([*error.path, unknown[0]]), problem)
     if error.validator == "additionalProperties":
-        raise ConfigError(_dotted(error.path), f"{error.message}; see README.md, section Configuration")
+        raise ConfigError(_dotted(error.path), f"{error.message}; see docs/configuration-reference.md")
     if _within_layer_option(error):
         raise ConfigError(_dotted(error.absolute_path), f"{error.instance!r} is not a layer: {LAYER_HINT}")
     raise ConfigError(_dotted(error.absolute_path), error.message)
