@@ -10,7 +10,7 @@ from interpflow.errors import ConfigError
 from interpflow.extraction import extract_activations
 from interpflow.interventions import sweep_from_cache, sweep_reference
 from interpflow.methods import subspace_removal as sr
-from interpflow.subspace import remove_top_components
+from interpflow.subspace import remove_top_components, token_covariance
 
 TEXT = "Joseph Maurice Ravel (7 March 1875 - 28 December 1937) was a French composer, pianist and conductor."
 
@@ -60,7 +60,7 @@ def test_transform_rejects_too_many_components():
 
 def test_eigenspectrum_is_sorted_and_matches_eig():
     x = np.random.default_rng(3).normal(size=(7, 30))
-    spectrum = sr.eigenspectrum_pct(sr.token_covariance(x))
+    spectrum = sr.eigenspectrum_pct(token_covariance(x))
     expected = np.sort(np.real(np.linalg.eigvals(np.cov(x))))[::-1]
     np.testing.assert_allclose(spectrum, 100 * expected / expected.sum(), atol=1e-10)
     assert np.all(np.diff(spectrum) <= 1e-12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -25,6 +26,11 @@ def remove_top_components(activations: torch.Tensor, n_components: int = 1) -> t
     return activations - top + activations.mean(dim=-1, keepdim=True)
 
 
+def token_covariance(activations: np.ndarray) -> np.ndarray:
+    """``(tokens, tokens)`` covariance between tokens across neurons (``np.cov`` of the rows), float64."""
+    return np.cov(np.asarray(activations, dtype=np.float64))
+
+
 def inspection_matrices(original, n_components: int = 1) -> dict:
     """The matrices behind the single-layer inspection figure, as float32 NumPy arrays.
 
@@ -32,10 +38,6 @@ def inspection_matrices(original, n_components: int = 1) -> dict:
     ``reconstructed`` (top components removed, computed in float64) and the ``(tokens, tokens)``
     covariances ``cov_original`` and ``cov_reconstructed``.
     """
-    import numpy as np
-
-    from interpflow.methods.subspace_removal import token_covariance
-
     reconstructed = remove_top_components(torch.from_numpy(np.asarray(original, np.float64)), n_components).numpy()
     arrays = {
         "original": original,

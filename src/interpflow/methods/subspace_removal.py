@@ -75,11 +75,6 @@ def top_component_variance_pct(activations: np.ndarray) -> float:
     return float(variance_pct(np.linalg.svd(np.asarray(activations, np.float64), compute_uv=False))[0])
 
 
-def token_covariance(activations: np.ndarray) -> np.ndarray:
-    """``(tokens, tokens)`` covariance between tokens across neurons (``np.cov`` of the rows)."""
-    return np.cov(np.asarray(activations, dtype=np.float64))
-
-
 def eigenspectrum_pct(covariance: np.ndarray) -> np.ndarray:
     """Eigenvalues of a symmetric matrix in percent of their sum, largest first (``eigvalsh``)."""
     eigenvalues = np.linalg.eigvalsh(covariance)[::-1]
@@ -88,6 +83,8 @@ def eigenspectrum_pct(covariance: np.ndarray) -> np.ndarray:
 
 def spectrum_table(layer: int, original: np.ndarray, reconstructed: np.ndarray) -> pd.DataFrame:
     """``inspection_spectrum.parquet``: eigenspectra (% variance) of both token covariances."""
+    from interpflow.subspace import token_covariance
+
     before = eigenspectrum_pct(token_covariance(original))
     after = eigenspectrum_pct(token_covariance(reconstructed))
     return pd.DataFrame(
