@@ -4,14 +4,15 @@ import pandas as pd
 from safetensors.numpy import load_file
 
 from interpflow.atomic_io import write_parquet
-from interpflow.methods.sparse_autoencoder import latent_scores, word_positions
+from interpflow.methods.sparse_autoencoder import latent_scores
 from interpflow.stage_logging import start_stage
+from interpflow.word_categories import category_positions
 
 log = start_stage(snakemake)
 category = snakemake.params.category
 latents = load_file(snakemake.input.latents)["latents"]
 tokens = pd.read_parquet(snakemake.input.tokens)["token"].tolist()
-is_target = word_positions(tokens, category["words"])
+is_target = category_positions(tokens, category["words"])
 log.info("%d of %d tokens belong to category %r", is_target.sum(), len(tokens), category["name"])
 if not is_target.any():
     key = f"sparse_autoencoder.{snakemake.wildcards.instance}.category.words"

@@ -17,6 +17,7 @@ from interpflow.sae import (
     loss_terms,
     train,
 )
+from interpflow.word_categories import category_positions
 
 
 def toy_data(n_tokens=64, width=24, seed=0):
@@ -173,9 +174,9 @@ def test_latent_scores_by_hand():
     np.testing.assert_allclose(scores["geo_score"], [0, 0.5, 1 / 3])
 
 
-def test_word_positions_match_whole_words_with_their_space():
+def test_category_positions_match_whole_words_with_their_space():
     tokens = ["Pal", "inka", " in", " Hungary", " and", " Trans", "yl", "vania", ",", " Hungary", "an"]
-    marked = sae_analysis.word_positions(tokens, ["Hungary", "Transylvania", "Austria"])
+    marked = category_positions(tokens, ["Hungary", "Transylvania", "Austria"])
     assert np.flatnonzero(marked).tolist() == [3, 5, 6, 7]  # " Hungary" + "an" is another word
 
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from interpflow.corpus_store import CorpusStore
-from interpflow.methods.sparse_autoencoder import latent_scores, word_positions
-from interpflow.sae_interpretation import category_positions, evaluate
+from interpflow.methods.sparse_autoencoder import latent_scores
+from interpflow.sae_interpretation import evaluate
 from interpflow.streaming_sae import StreamingSAEConfig, token_rows, train
+from interpflow.word_categories import category_positions
 
 SITE = "blocks.1.hook_resid_pre"
 WORDS = ["coffee", "fruit", "the", "Hungary", "Ravel", "pálinka"]
@@ -60,12 +61,30 @@ def heldout(store, vocabulary):
     return torch.cat(x), strings, where
 
 
-def test_category_positions_match_the_lecture_word_matching(tiny_model):
+def spelled_out_positions(tokens: list[str], words: list[str]) -> np.ndarray:
+    """The matching rule written out token by token (the lecture's loop): an independent reference."""
+    marked = np.zeros(len(tokens), dtype=bool)
+    for word in words:
+        for start in range(len(tokens)):
+            text, end = "", start
+            while end < len(tokens) and len(text) < len(" " + word):
+                text, end = text + tokens[end], end + 1
+            if text == " " + word and not (end < len(tokens) and tokens[end][:1].isalnum()):
+                marked[start:end] = True
+    return marked
+
+
+def test_category_positions_follow_the_rule_written_out(tiny_model):
     tokenizer = tiny_model[1]
     text = " Hungary and Hungarian pálinka, fruit-fruit fruits the theory: the coffee.coffee Ravel's"
     tokens = tokenizer.batch_decode([[i] for i in tokenizer(text)["input_ids"]])
-    np.testing.assert_array_equal(category_positions(tokens, WORDS), word_positions(tokens, WORDS))
+    np.testing.assert_array_equal(category_positions(tokens, WORDS), spelled_out_positions(tokens, WORDS))
     assert category_positions(tokens, WORDS).sum() >= 6
+    overlapping = [" a", " a", " a", " b"]  # " a a" occurs at tokens 0-1 and 1-2
+    np.testing.assert_array_equal(category_positions(overlapping, ["a a"]), [True, True, True, False])
+    np.testing.assert_array_equal(category_positions(overlapping, ["a a"]), spelled_out_positions(overlapping, ["a a"]))
+    assert not category_positions([" caf", "é"], ["caf"]).any()  # continued by a letter
+    assert category_positions([" caf", "é", "!"], ["café"]).tolist() == [True, True, False]
 
 
 def test_held_out_statistics_equal_those_of_all_tokens_at_once(model, store, vocabulary, evaluated):

@@ -18,7 +18,6 @@ One pass over the held-out windows (a block of about ``block_tokens`` tokens at 
 from __future__ import annotations
 
 import logging
-import re
 
 import numpy as np
 import pandas as pd
@@ -28,29 +27,10 @@ from torch import nn
 from interpflow.corpus_store import CorpusStore
 from interpflow.progress import Progress
 from interpflow.streaming_sae import token_rows
+from interpflow.word_categories import category_positions
 
 EVALUATION_COLUMNS = ["tokens", "fvu", "mse", "l0", "dead_fraction"]
 CONTEXT_COLUMNS = ["latent", "rank", "activation", "shard", "window", "position", "before", "token", "after"]
-
-
-def category_positions(tokens: list[str], words: list[str]) -> np.ndarray:
-    """Boolean ``(tokens,)``: True on every token of each occurrence of a word, written ``" " + word``.
-
-    An occurrence starts and ends at token boundaries and is not continued by a letter or digit
-    (``" Hungary"`` in ``" Hungarian"`` is not one); it may span several tokens.
-    """
-    text = "".join(tokens)
-    starts = np.cumsum([0, *(len(token) for token in tokens)])
-    marked = np.zeros(len(tokens), dtype=bool)
-    for word in words:
-        for match in re.finditer(re.escape(" " + word) + r"(?![^\W_])", text):
-            first = np.searchsorted(starts, match.start(), side="left")
-            if first == len(tokens) or starts[first] != match.start():
-                continue
-            last = np.searchsorted(starts, match.end(), side="left")
-            if last < len(starts) and starts[last] == match.end():  # ends at a token boundary
-                marked[first:last] = True
-    return marked
 
 
 class _TopActivations:

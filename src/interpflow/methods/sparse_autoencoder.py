@@ -13,6 +13,7 @@ from interpflow.comparison import Run, stack_runs
 from interpflow.errors import ConfigError
 from interpflow.layers import resolve_layer
 from interpflow.sites import block_site
+from interpflow.word_categories import category_positions
 
 SCORE_COLUMNS = ["latent", "density_pct", "mean_nonzero"]
 COMPARISON_COLUMNS = ["instance", "model", "n_layer", "epoch", "total_loss", "mse_loss", "final_fvu"]
@@ -49,33 +50,13 @@ def check_text(instance: dict, key: str, tokenized) -> None:
     tokenizer = tokenized.tokenizer
     words = instance["category"]["words"]
     for ids in tokenized.ids(instance["text"]):
-        if word_positions([tokenizer.decode([token]) for token in ids], words).any():
+        if category_positions([tokenizer.decode([token]) for token in ids], words).any():
             return
     raise ConfigError(
         f"{key}.category.words",
         f"none of {words} occurs in text set '{instance['text']}' (as a whole word after a space), so no latent "
         "could be scored; name words the text holds, or run the instance on a text that holds them",
     )
-
-
-def word_positions(tokens: list[str], words: list[str]) -> np.ndarray:
-    """Boolean ``(tokens,)``: True on every token of each occurrence of a word (as ``" " + word``).
-
-    ``tokens`` are the decoded token strings of one text. A word matches where consecutive tokens,
-    starting at a token boundary, spell ``" " + word`` exactly (one token or several) and the next
-    token does not continue the word (``" Hungary" + "an"`` is not ``Hungary``).
-    """
-    marked = np.zeros(len(tokens), dtype=bool)
-    for word in words:
-        spelled = " " + word
-        for start in range(len(tokens)):
-            text, end = "", start
-            while end < len(tokens) and len(text) < len(spelled):
-                text, end = text + tokens[end], end + 1
-            continues = end < len(tokens) and tokens[end][:1].isalnum()
-            if text == spelled and not continues:
-                marked[start:end] = True
-    return marked
 
 
 def mean_nonzero(values: np.ndarray) -> np.ndarray:
