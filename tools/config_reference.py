@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write docs/configuration-reference.md from the configuration schema, the one source of every
-option's type, default and meaning (``tests/test_docs.py`` fails when the page is stale).
+option's type, default and meaning (``tests/unit/test_docs.py`` fails when the page is stale).
 
     python tools/config_reference.py           # rewrite the page
     python tools/config_reference.py --check   # exit 1 if the page differs from what the schema gives

@@ -114,7 +114,7 @@ def decorrelation_penalty(z: torch.Tensor) -> torch.Tensor:
     """Sum of squared off-diagonal entries of the ``(latent, latent)`` covariance of ``z`` over tokens.
 
     ``z``: ``(tokens, latents)``. Computed in whichever space is smaller: the two forms below are equal
-    (tests/test_sae.py), and with more latents than tokens, as for an SAE on one text, the Gram form
+    (tests/unit/test_sae.py), and with more latents than tokens, as for an SAE on one text, the Gram form
     avoids the latents × latents matrix altogether.
     """
     tokens, latents = z.shape

@@ -4,7 +4,7 @@
 option an instance leaves out from it (:func:`interpflow.config.validate_config`), and the option
 objects that code builds by hand (``StreamingSAEConfig``, ``SAEConfig``; the benchmarks and tests
 that build them) take theirs from it through :func:`option_defaults`, so a default cannot mean one
-thing in a workflow run and another in a benchmark. ``tests/test_schema_defaults.py`` fails when a
+thing in a workflow run and another in a benchmark. ``tests/unit/test_schema_defaults.py`` fails when a
 default written in code differs from the schema's.
 """
 

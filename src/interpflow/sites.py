@@ -2,7 +2,7 @@
 
 A name that contains ``hook_`` is a TransformerLens hook name and holds what TransformerLens 3.x's
 ``HookedTransformer`` records there (weights converted with its ``convert_*_weights``, no weight
-processing), checked site by site in ``tests/test_transformer_lens.py``. ``ln_final.output`` is
+processing), checked site by site in ``tests/unit/test_transformer_lens.py``. ``ln_final.output`` is
 interpflow's own name: TransformerLens has no hook on the final norm's output.
 :mod:`interpflow.architectures` says where each site is read in each family's modules.
 

@@ -4,7 +4,7 @@
 than memory can be, but its shapes are known before the first forward pass, so
 :class:`TensorStreamWriter` writes the header first (with every tensor's offsets) and then each
 tensor's rows as they are computed. The result is an ordinary safetensors file
-(``safetensors.safe_open`` reads it; tests/test_tensor_stream.py). :class:`TensorStreamReader`
+(``safetensors.safe_open`` reads it; tests/unit/test_tensor_stream.py). :class:`TensorStreamReader`
 reads chosen rows of a tensor with ``pread``, never mapping the file: the memory a reader holds is
 the rows it asked for (a memory map would count every page it touched as resident).
 """

@@ -2,7 +2,7 @@
 
 The Snakefile validates the config every time snakemake starts; importing transformers for its
 tokenizer would add ~1.5 s to each start. ``tokenizers`` reads the same ``vocab.json`` and
-``merges.txt`` and gives the same ids (tests/test_vendored_tokenizer.py). Models keep the
+``merges.txt`` and gives the same ids (tests/unit/test_vendored_tokenizer.py). Models keep the
 transformers tokenizer (interpflow.models).
 """
 

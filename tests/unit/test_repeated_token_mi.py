@@ -14,7 +14,7 @@ from interpflow.mutual_information import (
     outlier_mask,
     trimmed_histogram_mutual_information,
 )
-from tests.test_neuron_contrast import benjamini_hochberg
+from tests.unit.test_neuron_contrast import benjamini_hochberg
 
 
 def gaussian_pair(rho, n=20000, seed=0):

@@ -4,7 +4,7 @@ activations, and finds nothing where nothing is planted.
 Random-weight models show no real effect, so these are what shows that a method's sign, positions
 and statistics are right: a sign error or an off-by-one position fails here. The residual
 decomposition's control (the identity on perturbed models of every family) is in
-``tests/test_architectures.py``.
+``tests/unit/test_architectures.py``.
 """
 
 from __future__ import annotations

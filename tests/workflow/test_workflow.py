@@ -801,7 +801,7 @@ def test_an_overlay_replaces_the_groups_of_an_instance(workdir, way):
 def test_changing_a_revision_reprovisions_the_model(scratch, tiny_model_dir, tmp_path):
     """Provisioning takes the configured revision; another revision reprovisions, the same one nothing.
     The configured n_layer is checked before any job against the cached config.json of that revision."""
-    from tests.test_models import fake_hub_cache
+    from tests.unit.test_models import fake_hub_cache
 
     first, second = "a" * 40, "b" * 40
     for revision in (first, second):
