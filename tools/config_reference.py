@@ -15,17 +15,11 @@ from typing import Any
 
 import yaml
 
+from interpflow.registry import METHODS  # a method's section appears once it is registered
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
 PAGE = ROOT / "docs" / "configuration-reference.md"
-METHODS = [
-    "residual_decomposition",
-    "subspace_removal",
-    "neuron_contrast",
-    "repeated_token_mi",
-    "sparse_autoencoder",
-    "streaming_sae",
-]
 HEADER = """# Configuration reference
 
 <!-- Generated from schemas/config.schema.yaml by tools/config_reference.py: edit the schema, then run
