@@ -32,6 +32,7 @@ try:
         Path(workflow.basedir) / "schemas" / "config.schema.yaml",
         workflow.basedir,
         checked_files=Path(".interpflow/checked-files"),
+        references=workflow.is_main_process,  # a cluster job's snakemake: checked by the run already
     )
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None

@@ -450,15 +450,24 @@ class TokenizedTexts:
 
 
 def validate_config(
-    config: dict[str, Any], schema_path: str | Path, base_dir: str | Path, checked_files: Path | None = None
+    config: dict[str, Any],
+    schema_path: str | Path,
+    base_dir: str | Path,
+    checked_files: Path | None = None,
+    references: bool = True,
 ) -> None:
     """Validate ``config`` and fill in its defaults, in place; raise :class:`ConfigError` on the first problem
-    (``checked_files``: see :func:`check_references`)."""
+    (``checked_files``: see :func:`check_references`).
+
+    ``references=False`` leaves out :func:`check_references` (files read, texts tokenized, models' folders
+    opened: seconds), for the processes that a run starts per job on a cluster: the run's own process
+    has checked the same configuration before any job was submitted. Defaults are filled in either way."""
     schema = load_schema(schema_path)
     type_command_line_strings(config, schema)
     remove_null_instances(config)
     check_schema(config, schema)
-    check_references(config, base_dir, checked_files)
+    if references:
+        check_references(config, base_dir, checked_files)
     canonicalize_entries(config)
 
 

@@ -701,3 +701,14 @@ def test_a_key_given_twice_in_a_config_file_is_an_error_naming_the_file_and_line
         check_unique_keys([path])
     path.write_text("neuron_contrast:\n  she_he: {alpha: 0.01}\n  him_her: {alpha: 0.01}\n")
     check_unique_keys([path, ROOT / "config.yaml", *sorted((ROOT / "overlays").glob("*.yaml"))])
+
+
+def test_a_cluster_jobs_process_fills_the_defaults_without_reading_the_files(project_config):
+    """The snakemake a cluster job starts validates without the references check (the run's own process
+    did it before submitting): the same options, and a text file it would have read is not opened."""
+    checked = check(copy.deepcopy(project_config))
+    config = merged(project_config, {"texts": {"ravel": {"path": "resources/texts/absent.txt"}}})
+    with pytest.raises(ConfigError, match="absent.txt"):
+        check(copy.deepcopy(config))
+    validate_config(config, SCHEMA, ROOT, references=False)
+    assert config["subspace_removal"] == checked["subspace_removal"]
