@@ -21,13 +21,16 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/activations.smk"
-include: "rules/subspace_removal.smk"
-include: "rules/neuron_contrast.smk"
-include: "rules/repeated_token_mi.smk"
-include: "rules/sparse_autoencoder.smk"
-include: "rules/residual_decomposition.smk"
 include: "rules/corpora.smk"
-include: "rules/streaming_sae.smk"
+
+
+# Each registered method (src/interpflow/registry.py) brings its rules.
+for _method in METHODS:
+
+    include: f"rules/{_method}.smk"
+
+
+include: "rules/comparisons.smk"
 include: "rules/report.smk"
 
 

@@ -130,7 +130,7 @@ def stage_train(folder: Path, site: str, device: str, train_tokens: int) -> dict
     import torch
 
     from interpflow.corpus_store import CorpusStore
-    from interpflow.streaming_sae import StreamingSAEConfig, flops_per_token, train
+    from interpflow.sae.streaming import StreamingSAEConfig, flops_per_token, train
 
     store = CorpusStore(folder / "manifest.json")
     width = store.width(site)

@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from random_models import ROOT, random_model  # noqa: E402
 
 from interpflow.extraction import extract_activations  # noqa: E402
-from interpflow.methods import repeated_token_mi  # noqa: E402
+from interpflow.methods.repeated_token_mi import analysis as repeated_token_mi  # noqa: E402
+from interpflow.methods.repeated_token_mi.method import METHOD  # noqa: E402
 from interpflow.models import load_model  # noqa: E402
-from interpflow.schema_defaults import option_defaults  # noqa: E402
+from interpflow.schema import option_defaults  # noqa: E402
 from interpflow.texts import read_text_set  # noqa: E402
 
 # The lecture's coffee instance; every other option at the schema's default, as a workflow run takes it.
@@ -40,7 +41,7 @@ def main() -> None:
     model, tokenizer = load_model(random_model(args.shape), "cpu")
     n_layer = model.config.n_layer
     texts = read_text_set(ROOT / "resources" / "texts" / "coffee.txt")
-    store = extract_activations(model, tokenizer, texts, repeated_token_mi.required_sites(SECTION, n_layer)["coffee"])
+    store = extract_activations(model, tokenizer, texts, METHOD.required_sites(SECTION, n_layer))
     del model
     positions = repeated_token_mi.find_targets(store, SECTION["target"])
     started = time.perf_counter()

@@ -98,7 +98,7 @@ def main() -> None:
 
     import torch
 
-    from interpflow.sae import (
+    from interpflow.sae.autoencoder import (
         KSparseAutoencoder,
         SAEConfig,
         decorrelation_penalty_covariance,

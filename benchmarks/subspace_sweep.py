@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import matmul_gflops  # noqa: E402
 from random_models import ROOT, random_model  # noqa: E402
 
-from interpflow.schema_defaults import option_defaults  # noqa: E402
+from interpflow.schema import option_defaults  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 TEXT = ROOT / "resources" / "texts" / "ravel.txt"
@@ -45,8 +45,12 @@ def run_engine(engine: str, model_dir: str, batch_size: int, threads: int) -> No
 
     from interpflow.architectures import adapter_of
     from interpflow.extraction import extract_activations
-    from interpflow.interventions import sweep_from_cache, sweep_reference
-    from interpflow.methods.subspace_removal import hidden_state_impact_table, logit_impact_table, required_sites
+    from interpflow.methods.subspace_removal.analysis import (
+        hidden_state_impact_table,
+        logit_impact_table,
+    )
+    from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
+    from interpflow.methods.subspace_removal.method import METHOD
     from interpflow.models import load_model
     from interpflow.texts import read_text_set
 
@@ -56,7 +60,7 @@ def run_engine(engine: str, model_dir: str, batch_size: int, threads: int) -> No
     texts = read_text_set(TEXT).texts
     layers = list(range(n_layer))
     instance = {"inspection_layer": 0, "intervention_layer": "middle", "sweep": True, "neuron_site": "mlp.hook_pre"}
-    sites = required_sites(instance, n_layer)
+    sites = METHOD.required_sites(instance, n_layer)
     if engine == "extraction":
         print(json.dumps(extraction_overhead(model, tokenizer, texts, sites)))
         return

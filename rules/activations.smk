@@ -16,9 +16,7 @@ rule extract_activations:
         "../envs/torch.yaml"
     threads: MODEL_STAGE["threads"]
     resources:
-        gpu=MODEL_STAGE["gpu"],
-        mem_mb=MODEL_STAGE["mem_mb"],
-        runtime=MODEL_STAGE["runtime"],
+        **MODEL_RESOURCES,
     params:
         sites=lambda wildcards: required_sites(config, wildcards.model, wildcards.text),
         text_column=lambda wildcards: config["texts"][wildcards.text]["text_column"],

@@ -14,7 +14,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 )
 
-from interpflow.code_dependencies import imported_package_files
+from interpflow.code_dependencies import imported_package_files, package_module_files
 from interpflow.comparison import Run
 from interpflow.config import ConfigError, check_unique_keys, instances, validate_config
 from interpflow.hub_cache import ModelUnavailableError, refuse_unavailable_hub_models
@@ -29,7 +29,6 @@ try:
     check_unique_keys(workflow.configfiles)
     validate_config(
         config,
-        Path(workflow.basedir) / "schemas" / "config.schema.yaml",
         workflow.basedir,
         checked_files=Path(".interpflow/checked-files"),
         references=workflow.is_main_process,  # a cluster job's snakemake: checked by the run already
@@ -58,8 +57,16 @@ onstart:
 
 
 MODEL_DIR = config["model_dir"]
-MODEL_STAGE = config["resources"]["model_stage"]
-CPU_STAGE = config["resources"]["cpu_stage"]
+# What each kind of stage asks of the machine or the cluster (config `resources`), declared once: each
+# stage names its kind, `threads: <KIND>_STAGE["threads"]` and `resources: **<KIND>_RESOURCES`.
+MODEL_STAGE = config["resources"][
+    "model_stage"
+]  # runs a model: extraction, interventions, SAE training
+CPU_STAGE = config["resources"][
+    "cpu_stage"
+]  # statistics, scores and figures from cached files
+MODEL_RESOURCES = {key: value for key, value in MODEL_STAGE.items() if key != "threads"}
+CPU_RESOURCES = {key: value for key, value in CPU_STAGE.items() if key != "threads"}
 # Where each run (an instance of a method on one model) keeps its results and logs.
 RUN = "results/{method}/{{instance}}/{{model}}"
 RUN_LOGS = "logs/{method}/{{instance}}/{{model}}"
@@ -69,6 +76,7 @@ wildcard_constraints:
     model="|".join(re.escape(name) for name in config["models"]),
     text="|".join(re.escape(name) for name in config["texts"]),
     instance="[a-z][a-z0-9_]*",
+    layer=r"\d+",
 
 
 def workflow_path(relative):
@@ -76,10 +84,12 @@ def workflow_path(relative):
     return os.path.relpath(Path(workflow.basedir) / relative)
 
 
-def code(script):
-    """The script's package modules, as inputs: editing one reruns the stages that import it."""
+def code(script, *modules):
+    """The package modules the script imports, and those it loads by name (``modules``, dotted), as
+    inputs: editing one reruns the stages that use it."""
     files = imported_package_files(Path(workflow.basedir) / script, SRC)
-    return [os.path.relpath(path) for path in files]
+    files += package_module_files(modules, SRC)
+    return sorted({os.path.relpath(path) for path in files})
 
 
 def model_input(wildcards):
@@ -109,18 +119,6 @@ def instance(method, wildcards):
     return config[method][wildcards.instance]
 
 
-def instance_option(method, *keys):
-    """A params function: the option at ``keys`` of the job's instance (changing it reruns the job)."""
-
-    def option(wildcards):
-        value = instance(method, wildcards)
-        for key in keys:
-            value = value[key]
-        return value
-
-    return option
-
-
 def instance_store(method):
     """An input function: the activation store of the job's instance text under the job's model."""
     return lambda wildcards: activation_store(
@@ -135,6 +133,36 @@ def instance_text(method):
 
 def instance_n_layer(wildcards):
     return n_layer(wildcards.model)
+
+
+def per_run(method, function):
+    """A params or input function: ``function(instance, n_layer)`` for the job's instance and model,
+    e.g. a method's ``swept_layers`` or ``sae_site``."""
+    return lambda wildcards: function(
+        instance(method, wildcards), n_layer(wildcards.model)
+    )
+
+
+def instance_layer(method, option):
+    """A params function: the layer an instance option names, resolved for the job's model
+    (``middle`` is ``n_layer // 2``)."""
+    return per_run(method, lambda chosen, layers: resolve_layer(chosen[option], layers))
+
+
+def instance_options(method, leave_out=("models",)):
+    """A params function: the job's instance options but ``leave_out`` (changing one reruns the job)."""
+    return lambda wildcards: {
+        key: value
+        for key, value in instance(method, wildcards).items()
+        if key not in leave_out
+    }
+
+
+def instance_text_options(method, *keys):
+    """A params function: the options ``keys`` of the text set of the job's instance."""
+    return lambda wildcards: {
+        key: config["texts"][instance(method, wildcards)["text"]][key] for key in keys
+    }
 
 
 def runs(method, instance_names=None):
@@ -213,229 +241,15 @@ def comparison_runs(method):
     return [vars(run) for run in runs(method)]
 
 
-# Filled by each method's section below: method -> {"outputs": f(instance) -> paths, "tables": [...]}.
-METHOD_TARGETS = {}
-
-
-# --- subspace_removal -------------------------------------------------------------------------
-SR_RUN = RUN.format(method="subspace_removal")
-SR_LOGS = RUN_LOGS.format(method="subspace_removal")
-SR_INTERVENTION_FIGURES = [
-    "hidden_state_impact",
-    "cosine_similarity",
-    "logit_impact_stem",
-    "logit_impact_text",
-]
-
-
-def subspace_removal_outputs(name):
-    figures = ["activation_histogram", "inspection", *SR_INTERVENTION_FIGURES]
-    if instances(config, "subspace_removal")[name]["sweep"]:
-        figures.append("layer_sweep")
-    tables = [
-        "inspection_spectrum.parquet",
-        "inspection.safetensors",
-        "hidden_state_impact.parquet",
-        "logit_impact.parquet",
-        "layer_sweep.parquet",
-        "cosine_similarity.safetensors",
-    ]
-    return run_paths("subspace_removal", tables, [name]) + run_figures(
-        "subspace_removal", figures, [name]
-    )
-
-
-METHOD_TARGETS["subspace_removal"] = {
-    "outputs": subspace_removal_outputs,
-    "tables": ["layer_sweep"],
-}
-
-
-def subspace_removal_layer(option):
-    """A params function: the resolved layer (``middle`` -> n_layer // 2) of an instance option."""
-    return lambda wildcards: resolve_layer(
-        instance("subspace_removal", wildcards)[option], n_layer(wildcards.model)
-    )
-
-
-def subspace_removal_swept_layers(wildcards):
-    return METHODS["subspace_removal"].swept_layers(
-        instance("subspace_removal", wildcards), n_layer(wildcards.model)
-    )
-
-
-# --- neuron_contrast --------------------------------------------------------------------------
-NC_RUN = RUN.format(method="neuron_contrast")
-NC_LOGS = RUN_LOGS.format(method="neuron_contrast")
-NC_TABLES = {
-    "neuron_tests": "neuron_tests.parquet",
-    "neuron_clusters": "neuron_clusters.parquet",
-    "cluster_summary": "cluster_summary.parquet",
-    "activations": "target_activations.safetensors",
-}
-NC_FIGURES = [
-    "activations",
-    "example_neuron",
-    "t_values",
-    "tsne",
-    "dbscan",
-    "dbscan_similarity",
-    "kmeans",
-]
-
-
-def neuron_contrast_outputs(name):
-    chosen = instances(config, "neuron_contrast")[name]
-    outputs = run_paths("neuron_contrast", NC_TABLES.values(), [name])
-    for run in runs("neuron_contrast", [name]):
-        for layer in METHODS["neuron_contrast"].analysis_layers(chosen, run.n_layer):
-            outputs += expand(
-                "results/neuron_contrast/{instance}/{model}/figures/layer{layer}/{figure}.{ext}",
-                instance=name,
-                model=run.model,
-                layer=layer,
-                figure=NC_FIGURES,
-                ext=["png", "svg"],
-            )
-    if chosen["sweep"]:
-        outputs += run_figures("neuron_contrast", ["layer_sweep"], [name])
-    return outputs
-
-
-METHOD_TARGETS["neuron_contrast"] = {
-    "outputs": neuron_contrast_outputs,
-    "tables": ["cluster_summary"],
-}
-
-
-def neuron_contrast_statistics_options(wildcards):
-    """The options the statistics read: everything but the models and the plot settings."""
-    chosen = instance("neuron_contrast", wildcards)
+def comparison_inputs(method):
+    """What the comparison of ``method`` reads: per argument of its ``comparison_table``, one file per run."""
     return {
-        key: value for key, value in chosen.items() if key not in ("models", "plot")
+        argument: run_paths(method, [file])
+        for argument, file in METHODS[method].comparison_inputs.items()
     }
 
 
-def neuron_contrast_text_columns(wildcards):
-    entry = config["texts"][instance("neuron_contrast", wildcards)["text"]]
-    return {key: entry[key] for key in ("text_column", "group_column")}
-
-
-# --- repeated_token_mi ------------------------------------------------------------------------
-MI_RUN = RUN.format(method="repeated_token_mi")
-MI_LOGS = RUN_LOGS.format(method="repeated_token_mi")
-MI_TABLES = [
-    "pairwise_mi",
-    "layer_summary",
-    "sublayer_tests",
-    "example_points",
-    "example_mi",
-]
-MI_FIGURES = [
-    "one_layer",
-    "example_pair",
-    "layers_histogram",
-    "layers_knn",
-    "estimators",
-]
-
-
-def repeated_token_mi_outputs(name):
-    tables = [f"{table}.parquet" for table in MI_TABLES]
-    return run_paths("repeated_token_mi", tables, [name]) + run_figures(
-        "repeated_token_mi", MI_FIGURES, [name]
-    )
-
-
-METHOD_TARGETS["repeated_token_mi"] = {
-    "outputs": repeated_token_mi_outputs,
-    "tables": ["layer_summary", "sublayer_tests"],
-}
-
-
-def repeated_token_mi_statistics_options(wildcards):
-    """The options the statistics read: everything but the models."""
-    chosen = instance("repeated_token_mi", wildcards)
-    return {key: value for key, value in chosen.items() if key != "models"}
-
-
-def repeated_token_mi_layer(wildcards):
-    return resolve_layer(
-        instance("repeated_token_mi", wildcards)["layer"], n_layer(wildcards.model)
-    )
-
-
-# --- sparse_autoencoder -----------------------------------------------------------------------
-SAE_RUN = RUN.format(method="sparse_autoencoder")
-SAE_LOGS = RUN_LOGS.format(method="sparse_autoencoder")
-SAE_FIGURES = ["loss_curves", "latent_activations", "latent_statistics"]
-SAE_HEATMAPS = ["heatmap_activity", "heatmap_density", "heatmap_score"]
-
-
-def sparse_autoencoder_outputs(name):
-    files = [
-        "sae.safetensors",
-        "sae_config.json",
-        "latents.safetensors",
-        "training_log.parquet",
-        "latents.parquet",
-    ]
-    heatmaps = [f"figures/{figure}.html" for figure in SAE_HEATMAPS]
-    return run_paths("sparse_autoencoder", files + heatmaps, [name]) + run_figures(
-        "sparse_autoencoder", SAE_FIGURES + SAE_HEATMAPS, [name]
-    )
-
-
-METHOD_TARGETS["sparse_autoencoder"] = {
-    "outputs": sparse_autoencoder_outputs,
-    "tables": ["latents"],
-}
-
-
-def sparse_autoencoder_site(wildcards):
-    return METHODS["sparse_autoencoder"].sae_site(
-        instance("sparse_autoencoder", wildcards), n_layer(wildcards.model)
-    )
-
-
-def sparse_autoencoder_tokens(wildcards):
-    return instance_store("sparse_autoencoder")(wildcards)["tokens"]
-
-
-# --- residual_decomposition -------------------------------------------------------------------
-RD_RUN = RUN.format(method="residual_decomposition")
-RD_LOGS = RUN_LOGS.format(method="residual_decomposition")
-
-
-def residual_decomposition_outputs(name):
-    figures = ["decomposition"]
-    if instances(config, "residual_decomposition")[name]["all_layers"]:
-        figures.append("layer_profile")
-    tables = ["correlations.parquet", "comparison_values.parquet"]
-    return run_paths("residual_decomposition", tables, [name]) + run_figures(
-        "residual_decomposition", figures, [name]
-    )
-
-
-METHOD_TARGETS["residual_decomposition"] = {
-    "outputs": residual_decomposition_outputs,
-    "tables": ["correlations"],
-}
-
-
-def residual_decomposition_layers(wildcards):
-    return METHODS["residual_decomposition"].analysis_layers(
-        instance("residual_decomposition", wildcards), n_layer(wildcards.model)
-    )
-
-
-def residual_decomposition_figure_layer(wildcards):
-    return METHODS["residual_decomposition"].figure_layer(
-        instance("residual_decomposition", wildcards), n_layer(wildcards.model)
-    )
-
-
-# --- corpora: sharded activation stores (rules/corpora.smk) ---------------------------------
+# --- corpora: sharded activation stores (rules/corpora.smk), read by corpus methods --------------
 CORPUS_STORE = "results/activations/{model}/{corpus}"
 
 
@@ -470,52 +284,30 @@ def corpus_shards(wildcards):
     ]
 
 
-# --- streaming_sae ----------------------------------------------------------------------------
-SS_RUN = RUN.format(method="streaming_sae")
-SS_LOGS = RUN_LOGS.format(method="streaming_sae")
-SS_FIGURES = ["loss_curves", "latent_statistics"]
-SS_TABLES = ["evaluation", "latents", "top_contexts"]
-
-
-def streaming_sae_outputs(name):
-    files = ["sae.safetensors", "training_log.parquet"]
-    files += [f"{table}.parquet" for table in SS_TABLES]
-    files += ["tables/top_contexts.html"]
-    return run_paths("streaming_sae", files, [name]) + run_figures(
-        "streaming_sae", SS_FIGURES, [name]
-    )
-
-
-METHOD_TARGETS["streaming_sae"] = {
-    "outputs": streaming_sae_outputs,
-    "tables": ["evaluation"],
-}
-
-
-def streaming_sae_store(wildcards):
-    """The manifest and vocabulary of the store of the job's instance corpus under the job's model."""
-    return corpus_store(wildcards.model, instance("streaming_sae", wildcards)["corpus"])
-
-
-def streaming_sae_site(wildcards):
-    return METHODS["streaming_sae"].sae_site(
-        instance("streaming_sae", wildcards), n_layer(wildcards.model)
+def instance_corpus_store(method):
+    """An input function: the manifest and vocabulary of the store of the job's instance corpus under
+    the job's model."""
+    return lambda wildcards: corpus_store(
+        wildcards.model, instance(method, wildcards)["corpus"]
     )
 
 
 # --- report and targets -----------------------------------------------------------------------
 def method_outputs(method, instance_names=None):
-    """Every result of the named instances of ``method`` (all when None)."""
-    names = instances(config, method) if instance_names is None else instance_names
-    produce = METHOD_TARGETS[method]["outputs"]
-    return [path for name in names for path in produce(name)]
+    """Every file of every run of the named instances of ``method`` (all when None)."""
+    chosen = instances(config, method)
+    return [
+        f"results/{method}/{run.instance}/{run.model}/{file}"
+        for run in runs(method, instance_names)
+        for file in METHODS[method].run_files(chosen[run.instance], run.n_layer)
+    ]
 
 
 def table_views(method, instance_names=None):
     """The report's HTML views of the method's key tables."""
     return run_paths(
         method,
-        [f"tables/{table}.html" for table in METHOD_TARGETS[method]["tables"]],
+        [f"tables/{table}.html" for table in METHODS[method].report_tables],
         instance_names,
     )
 

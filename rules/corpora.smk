@@ -2,8 +2,6 @@
 # extraction job per shard (a model stage: on SLURM the shards run in parallel) stores every site
 # the instances on that corpus need; the manifest describes the shards for every later stage,
 # which reads it and never the model.
-
-
 rule tokenize_corpus:
     input:
         model=model_input,
@@ -18,8 +16,7 @@ rule tokenize_corpus:
         "../envs/torch.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
         corpus=lambda wildcards: config["corpora"][wildcards.corpus],
     script:
@@ -39,9 +36,7 @@ rule extract_corpus_shard:
         "../envs/torch.yaml"
     threads: MODEL_STAGE["threads"]
     resources:
-        gpu=MODEL_STAGE["gpu"],
-        mem_mb=MODEL_STAGE["mem_mb"],
-        runtime=MODEL_STAGE["runtime"],
+        **MODEL_RESOURCES,
     params:
         sites=lambda wildcards: required_sites(
             config, wildcards.model, wildcards.corpus, kind="corpus"
@@ -69,8 +64,7 @@ rule corpus_manifest:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
         corpus=lambda wildcards: config["corpora"][wildcards.corpus],
         model_folder=model_input,

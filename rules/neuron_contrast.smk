@@ -1,5 +1,13 @@
 # neuron_contrast: MLP neurons (neuron_site, default blocks.L.mlp.hook_pre) at each text's target word, two groups of texts:
 # t-tests per neuron, then t-SNE, DBSCAN and k-means of the significant neurons.
+from interpflow.methods.neuron_contrast.method import (
+    LAYER_FIGURES as NC_FIGURES,
+    TABLES as NC_TABLES,
+    group_names,
+)
+
+NC_RUN = RUN.format(method="neuron_contrast")
+NC_LOGS = RUN_LOGS.format(method="neuron_contrast")
 
 
 rule neuron_contrast_statistics:
@@ -15,11 +23,10 @@ rule neuron_contrast_statistics:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        options=neuron_contrast_statistics_options,
-        columns=neuron_contrast_text_columns,
+        options=instance_options("neuron_contrast", leave_out=("models", "plot")),
+        columns=instance_text_options("neuron_contrast", "text_column", "group_column"),
         n_layer=instance_n_layer,
     script:
         "../scripts/neuron_contrast_statistics.py"
@@ -44,15 +51,14 @@ rule neuron_contrast_figures:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        groups=lambda wildcards: METHODS["neuron_contrast"].group_names(
-            instance("neuron_contrast", wildcards)
+        groups=lambda wildcards: group_names(instance("neuron_contrast", wildcards)),
+        correction=lookup(dpath="neuron_contrast/{instance}/correction", within=config),
+        plot=lookup(dpath="neuron_contrast/{instance}/plot", within=config),
+        neuron_site=lookup(
+            dpath="neuron_contrast/{instance}/neuron_site", within=config
         ),
-        correction=instance_option("neuron_contrast", "correction"),
-        plot=instance_option("neuron_contrast", "plot"),
-        neuron_site=instance_option("neuron_contrast", "neuron_site"),
     script:
         "../scripts/neuron_contrast_figures.py"
 
@@ -72,27 +78,6 @@ rule neuron_contrast_sweep_figure:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     script:
         "../scripts/neuron_contrast_sweep_figure.py"
-
-
-rule neuron_contrast_comparison:
-    input:
-        tables=run_paths("neuron_contrast", ["neuron_tests.parquet"]),
-        code=code("scripts/neuron_contrast_comparison.py"),
-    output:
-        **comparison_outputs("neuron_contrast"),
-    log:
-        "logs/neuron_contrast/comparison.log",
-    conda:
-        "../envs/analysis.yaml"
-    threads: CPU_STAGE["threads"]
-    resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
-    params:
-        runs=comparison_runs("neuron_contrast"),
-    script:
-        "../scripts/neuron_contrast_comparison.py"

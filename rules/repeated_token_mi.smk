@@ -1,5 +1,12 @@
 # repeated_token_mi: MI between the attention / MLP output vectors of the occurrences of a repeated
 # token, against token distance and across layers, with two estimators.
+from interpflow.methods.repeated_token_mi.method import (
+    FIGURES as MI_FIGURES,
+    TABLES as MI_TABLES,
+)
+
+MI_RUN = RUN.format(method="repeated_token_mi")
+MI_LOGS = RUN_LOGS.format(method="repeated_token_mi")
 
 
 rule repeated_token_mi_statistics:
@@ -14,11 +21,10 @@ rule repeated_token_mi_statistics:
         "../envs/analysis.yaml"
     threads: lambda wildcards: instance("repeated_token_mi", wildcards)["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        options=repeated_token_mi_statistics_options,
-        layer=repeated_token_mi_layer,
+        options=instance_options("repeated_token_mi"),
+        layer=instance_layer("repeated_token_mi", "layer"),
         n_layer=instance_n_layer,
     script:
         "../scripts/repeated_token_mi_statistics.py"
@@ -36,31 +42,12 @@ rule repeated_token_mi_figures:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        layer=repeated_token_mi_layer,
-        sublayer=instance_option("repeated_token_mi", "sublayer"),
-        outlier_threshold=instance_option("repeated_token_mi", "outlier_threshold"),
+        layer=instance_layer("repeated_token_mi", "layer"),
+        sublayer=lookup(dpath="repeated_token_mi/{instance}/sublayer", within=config),
+        outlier_threshold=lookup(
+            dpath="repeated_token_mi/{instance}/outlier_threshold", within=config
+        ),
     script:
         "../scripts/repeated_token_mi_figures.py"
-
-
-rule repeated_token_mi_comparison:
-    input:
-        tables=run_paths("repeated_token_mi", ["layer_summary.parquet"]),
-        code=code("scripts/repeated_token_mi_comparison.py"),
-    output:
-        **comparison_outputs("repeated_token_mi"),
-    log:
-        "logs/repeated_token_mi/comparison.log",
-    conda:
-        "../envs/analysis.yaml"
-    threads: CPU_STAGE["threads"]
-    resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
-    params:
-        runs=comparison_runs("repeated_token_mi"),
-    script:
-        "../scripts/repeated_token_mi_comparison.py"

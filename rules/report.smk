@@ -19,14 +19,13 @@ rule table_view:
     wildcard_constraints:
         method="|".join(METHODS),
         table="|".join(
-            {table for target in METHOD_TARGETS.values() for table in target["tables"]}
+            sorted({table for m in METHODS.values() for table in m.report_tables})
         ),
     conda:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
         max_rows=2000,
     script:

@@ -1,4 +1,8 @@
 # residual_decomposition: the residual identity, resid[L+1] = resid[L] + attention update + MLP update.
+from interpflow.methods.residual_decomposition.method import analysis_layers
+
+RD_RUN = RUN.format(method="residual_decomposition")
+RD_LOGS = RUN_LOGS.format(method="residual_decomposition")
 
 
 rule residual_decomposition_statistics:
@@ -14,12 +18,13 @@ rule residual_decomposition_statistics:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        layers=residual_decomposition_layers,
-        figure_layer=residual_decomposition_figure_layer,
-        clip_threshold=instance_option("residual_decomposition", "clip_threshold"),
+        layers=per_run("residual_decomposition", analysis_layers),
+        figure_layer=instance_layer("residual_decomposition", "layer"),
+        clip_threshold=lookup(
+            dpath="residual_decomposition/{instance}/clip_threshold", within=config
+        ),
         n_layer=instance_n_layer,
     script:
         "../scripts/residual_decomposition_statistics.py"
@@ -38,11 +43,10 @@ rule residual_decomposition_decomposition_figure:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        figure_layer=residual_decomposition_figure_layer,
-        plot=instance_option("residual_decomposition", "plot"),
+        figure_layer=instance_layer("residual_decomposition", "layer"),
+        plot=lookup(dpath="residual_decomposition/{instance}/plot", within=config),
     script:
         "../scripts/residual_decomposition_figures.py"
 
@@ -59,27 +63,6 @@ rule residual_decomposition_layer_profile_figure:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     script:
         "../scripts/residual_decomposition_layer_profile.py"
-
-
-rule residual_decomposition_comparison:
-    input:
-        tables=run_paths("residual_decomposition", ["correlations.parquet"]),
-        code=code("scripts/residual_decomposition_comparison.py"),
-    output:
-        **comparison_outputs("residual_decomposition"),
-    log:
-        "logs/residual_decomposition/comparison.log",
-    conda:
-        "../envs/analysis.yaml"
-    threads: CPU_STAGE["threads"]
-    resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
-    params:
-        runs=comparison_runs("residual_decomposition"),
-    script:
-        "../scripts/residual_decomposition_comparison.py"

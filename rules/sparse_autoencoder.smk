@@ -1,5 +1,12 @@
 # sparse_autoencoder: a tied-weight k-sparse autoencoder on MLP neurons (neuron_site), trained from the
 # activation store (never the model), then latent scores and text heatmaps.
+from interpflow.methods.sparse_autoencoder.method import (
+    FIGURES as SAE_FIGURES,
+    HEATMAPS as SAE_HEATMAPS,
+)
+
+SAE_RUN = RUN.format(method="sparse_autoencoder")
+SAE_LOGS = RUN_LOGS.format(method="sparse_autoencoder")
 
 
 rule sparse_autoencoder_train:
@@ -17,12 +24,10 @@ rule sparse_autoencoder_train:
         "../envs/torch.yaml"
     threads: MODEL_STAGE["threads"]
     resources:
-        gpu=MODEL_STAGE["gpu"],
-        mem_mb=MODEL_STAGE["mem_mb"],
-        runtime=MODEL_STAGE["runtime"],
+        **MODEL_RESOURCES,
     params:
-        site=sparse_autoencoder_site,
-        sae=instance_option("sparse_autoencoder", "sae"),
+        site=per_run("sparse_autoencoder", METHODS["sparse_autoencoder"].sae_site),
+        sae=lookup(dpath="sparse_autoencoder/{instance}/sae", within=config),
         device=config["device"],
     script:
         "../scripts/sparse_autoencoder_train.py"
@@ -31,7 +36,9 @@ rule sparse_autoencoder_train:
 rule sparse_autoencoder_scores:
     input:
         latents=f"{SAE_RUN}/latents.safetensors",
-        tokens=sparse_autoencoder_tokens,
+        tokens=lambda wildcards: instance_store("sparse_autoencoder")(wildcards)[
+            "tokens"
+        ],
         code=code("scripts/sparse_autoencoder_scores.py"),
     output:
         scores=f"{SAE_RUN}/latents.parquet",
@@ -41,10 +48,9 @@ rule sparse_autoencoder_scores:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        category=instance_option("sparse_autoencoder", "category"),
+        category=lookup(dpath="sparse_autoencoder/{instance}/category", within=config),
     script:
         "../scripts/sparse_autoencoder_scores.py"
 
@@ -54,7 +60,9 @@ rule sparse_autoencoder_figures:
         latents=f"{SAE_RUN}/latents.safetensors",
         training_log=f"{SAE_RUN}/training_log.parquet",
         scores=f"{SAE_RUN}/latents.parquet",
-        tokens=sparse_autoencoder_tokens,
+        tokens=lambda wildcards: instance_store("sparse_autoencoder")(wildcards)[
+            "tokens"
+        ],
         code=code("scripts/sparse_autoencoder_figures.py"),
     output:
         **figure_outputs(
@@ -67,31 +75,11 @@ rule sparse_autoencoder_figures:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        category=instance_option("sparse_autoencoder", "category", "name"),
-        plot=instance_option("sparse_autoencoder", "plot"),
+        category=lookup(
+            dpath="sparse_autoencoder/{instance}/category/name", within=config
+        ),
+        plot=lookup(dpath="sparse_autoencoder/{instance}/plot", within=config),
     script:
         "../scripts/sparse_autoencoder_figures.py"
-
-
-rule sparse_autoencoder_comparison:
-    input:
-        tables=run_paths("sparse_autoencoder", ["training_log.parquet"]),
-        configs=run_paths("sparse_autoencoder", ["sae_config.json"]),
-        code=code("scripts/sparse_autoencoder_comparison.py"),
-    output:
-        **comparison_outputs("sparse_autoencoder"),
-    log:
-        "logs/sparse_autoencoder/comparison.log",
-    conda:
-        "../envs/analysis.yaml"
-    threads: CPU_STAGE["threads"]
-    resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
-    params:
-        runs=comparison_runs("sparse_autoencoder"),
-    script:
-        "../scripts/sparse_autoencoder_comparison.py"

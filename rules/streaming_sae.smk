@@ -1,11 +1,20 @@
 # streaming_sae: sparse autoencoders on a corpus's sharded store (rules/corpora.smk), trained a
 # minibatch at a time with checkpoints (a killed job resumes on rerun), evaluated on held-out
 # shards, and interpreted by each latent's top-activating contexts.
+from interpflow.methods.streaming_sae.method import (
+    FIGURES as SS_FIGURES,
+    TABLES as SS_TABLES,
+)
+
+SS_RUN = RUN.format(method="streaming_sae")
+SS_LOGS = RUN_LOGS.format(method="streaming_sae")
 
 
 rule streaming_sae_train:
     input:
-        manifest=lambda wildcards: streaming_sae_store(wildcards)["manifest"],
+        manifest=lambda wildcards: instance_corpus_store("streaming_sae")(wildcards)[
+            "manifest"
+        ],
         code=code("scripts/streaming_sae_train.py"),
     output:
         weights=f"{SS_RUN}/sae.safetensors",
@@ -16,12 +25,10 @@ rule streaming_sae_train:
         "../envs/torch.yaml"
     threads: MODEL_STAGE["threads"]
     resources:
-        gpu=MODEL_STAGE["gpu"],
-        mem_mb=MODEL_STAGE["mem_mb"],
-        runtime=MODEL_STAGE["runtime"],
+        **MODEL_RESOURCES,
     params:
-        site=streaming_sae_site,
-        sae=instance_option("streaming_sae", "sae"),
+        site=per_run("streaming_sae", METHODS["streaming_sae"].sae_site),
+        sae=lookup(dpath="streaming_sae/{instance}/sae", within=config),
         # Not an output: it must outlive a killed job (Snakemake removes a failed job's outputs).
         checkpoint=f"{SS_RUN}/checkpoint.safetensors",
         device=config["device"],
@@ -32,8 +39,12 @@ rule streaming_sae_train:
 rule streaming_sae_evaluate:
     input:
         weights=f"{SS_RUN}/sae.safetensors",
-        manifest=lambda wildcards: streaming_sae_store(wildcards)["manifest"],
-        vocabulary=lambda wildcards: streaming_sae_store(wildcards)["vocabulary"],
+        manifest=lambda wildcards: instance_corpus_store("streaming_sae")(wildcards)[
+            "manifest"
+        ],
+        vocabulary=lambda wildcards: instance_corpus_store("streaming_sae")(wildcards)[
+            "vocabulary"
+        ],
         code=code("scripts/streaming_sae_evaluate.py"),
     output:
         **{table: f"{SS_RUN}/{table}.parquet" for table in SS_TABLES},
@@ -43,13 +54,17 @@ rule streaming_sae_evaluate:
         "../envs/torch.yaml"
     threads: MODEL_STAGE["threads"]
     resources:
-        gpu=MODEL_STAGE["gpu"],
-        mem_mb=MODEL_STAGE["mem_mb"],
-        runtime=MODEL_STAGE["runtime"],
+        **MODEL_RESOURCES,
     params:
-        heldout_shards=instance_option("streaming_sae", "sae", "heldout_shards"),
-        batch_tokens=instance_option("streaming_sae", "sae", "batch_tokens"),
-        interpretation=instance_option("streaming_sae", "interpretation"),
+        heldout_shards=lookup(
+            dpath="streaming_sae/{instance}/sae/heldout_shards", within=config
+        ),
+        batch_tokens=lookup(
+            dpath="streaming_sae/{instance}/sae/batch_tokens", within=config
+        ),
+        interpretation=lookup(
+            dpath="streaming_sae/{instance}/interpretation", within=config
+        ),
         category=lambda wildcards: instance("streaming_sae", wildcards).get("category"),
         device=config["device"],
     script:
@@ -70,8 +85,7 @@ rule streaming_sae_figures:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     script:
         "../scripts/streaming_sae_figures.py"
 
@@ -96,34 +110,14 @@ rule streaming_sae_contexts_page:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
         category=lambda wildcards: (
             instance("streaming_sae", wildcards).get("category") or {}
         ).get("name"),
-        max_latents=instance_option("streaming_sae", "interpretation", "max_latents"),
+        max_latents=lookup(
+            dpath="streaming_sae/{instance}/interpretation/max_latents", within=config
+        ),
         title=lambda wildcards: f"{wildcards.instance} · {wildcards.model}",
     script:
         "../scripts/streaming_sae_contexts_page.py"
-
-
-rule streaming_sae_comparison:
-    input:
-        training_logs=run_paths("streaming_sae", ["training_log.parquet"]),
-        evaluations=run_paths("streaming_sae", ["evaluation.parquet"]),
-        code=code("scripts/streaming_sae_comparison.py"),
-    output:
-        **comparison_outputs("streaming_sae"),
-    log:
-        "logs/streaming_sae/comparison.log",
-    conda:
-        "../envs/analysis.yaml"
-    threads: CPU_STAGE["threads"]
-    resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
-    params:
-        runs=comparison_runs("streaming_sae"),
-    script:
-        "../scripts/streaming_sae_comparison.py"

@@ -1,5 +1,12 @@
 # subspace_removal: remove the top singular component(s) of the MLP neurons (neuron_site, default
 # blocks.L.mlp.hook_pre) and measure the effect downstream: inspection from the cache, interventions with the model.
+from interpflow.methods.subspace_removal.method import (
+    INTERVENTION_FIGURES as SR_INTERVENTION_FIGURES,
+    swept_layers,
+)
+
+SR_RUN = RUN.format(method="subspace_removal")
+SR_LOGS = RUN_LOGS.format(method="subspace_removal")
 
 
 rule subspace_removal_inspection:
@@ -15,12 +22,15 @@ rule subspace_removal_inspection:
         "../envs/torch.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        layer=subspace_removal_layer("inspection_layer"),
-        n_components=instance_option("subspace_removal", "n_components"),
-        neuron_site=instance_option("subspace_removal", "neuron_site"),
+        layer=instance_layer("subspace_removal", "inspection_layer"),
+        n_components=lookup(
+            dpath="subspace_removal/{instance}/n_components", within=config
+        ),
+        neuron_site=lookup(
+            dpath="subspace_removal/{instance}/neuron_site", within=config
+        ),
     script:
         "../scripts/subspace_removal_inspection.py"
 
@@ -41,16 +51,18 @@ rule subspace_removal_interventions:
         "../envs/torch.yaml"
     threads: MODEL_STAGE["threads"]
     resources:
-        gpu=MODEL_STAGE["gpu"],
-        mem_mb=MODEL_STAGE["mem_mb"],
-        runtime=MODEL_STAGE["runtime"],
+        **MODEL_RESOURCES,
     params:
-        layers=subspace_removal_swept_layers,
-        intervention_layer=subspace_removal_layer("intervention_layer"),
-        n_components=instance_option("subspace_removal", "n_components"),
-        engine=instance_option("subspace_removal", "engine"),
-        neuron_site=instance_option("subspace_removal", "neuron_site"),
-        batch_size=instance_option("subspace_removal", "batch_size"),
+        layers=per_run("subspace_removal", swept_layers),
+        intervention_layer=instance_layer("subspace_removal", "intervention_layer"),
+        n_components=lookup(
+            dpath="subspace_removal/{instance}/n_components", within=config
+        ),
+        engine=lookup(dpath="subspace_removal/{instance}/engine", within=config),
+        neuron_site=lookup(
+            dpath="subspace_removal/{instance}/neuron_site", within=config
+        ),
+        batch_size=lookup(dpath="subspace_removal/{instance}/batch_size", within=config),
         n_layer=instance_n_layer,
         device=config["device"],
     script:
@@ -75,13 +87,16 @@ rule subspace_removal_inspection_figures:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        layer=subspace_removal_layer("inspection_layer"),
-        n_components=instance_option("subspace_removal", "n_components"),
-        neuron_site=instance_option("subspace_removal", "neuron_site"),
-        plot=instance_option("subspace_removal", "plot"),
+        layer=instance_layer("subspace_removal", "inspection_layer"),
+        n_components=lookup(
+            dpath="subspace_removal/{instance}/n_components", within=config
+        ),
+        neuron_site=lookup(
+            dpath="subspace_removal/{instance}/neuron_site", within=config
+        ),
+        plot=lookup(dpath="subspace_removal/{instance}/plot", within=config),
     script:
         "../scripts/subspace_removal_inspection_figures.py"
 
@@ -103,11 +118,10 @@ rule subspace_removal_intervention_figures:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     params:
-        layer=subspace_removal_layer("intervention_layer"),
-        plot=instance_option("subspace_removal", "plot"),
+        layer=instance_layer("subspace_removal", "intervention_layer"),
+        plot=lookup(dpath="subspace_removal/{instance}/plot", within=config),
     script:
         "../scripts/subspace_removal_intervention_figures.py"
 
@@ -124,27 +138,6 @@ rule subspace_removal_sweep_figure:
         "../envs/analysis.yaml"
     threads: CPU_STAGE["threads"]
     resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
+        **CPU_RESOURCES,
     script:
         "../scripts/subspace_removal_sweep_figure.py"
-
-
-rule subspace_removal_comparison:
-    input:
-        tables=run_paths("subspace_removal", ["layer_sweep.parquet"]),
-        code=code("scripts/subspace_removal_comparison.py"),
-    output:
-        **comparison_outputs("subspace_removal"),
-    log:
-        "logs/subspace_removal/comparison.log",
-    conda:
-        "../envs/analysis.yaml"
-    threads: CPU_STAGE["threads"]
-    resources:
-        mem_mb=CPU_STAGE["mem_mb"],
-        runtime=CPU_STAGE["runtime"],
-    params:
-        runs=comparison_runs("subspace_removal"),
-    script:
-        "../scripts/subspace_removal_comparison.py"

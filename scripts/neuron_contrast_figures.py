@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import load_file
 
-from interpflow.plotting import neuron_contrast as plots
+from interpflow.methods.neuron_contrast import figures as plots
 from interpflow.plotting.style import save_figures
 from interpflow.sites import block_site
 from interpflow.stage_logging import start_stage

@@ -2,7 +2,7 @@
 
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet, write_safetensors
-from interpflow.methods.neuron_contrast import analyse
+from interpflow.methods.neuron_contrast.analysis import analyse
 from interpflow.stage_logging import start_stage
 from interpflow.texts import read_text_set
 

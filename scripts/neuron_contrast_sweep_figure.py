@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from interpflow.plotting.neuron_contrast import layer_sweep
+from interpflow.methods.neuron_contrast.figures import layer_sweep
 from interpflow.plotting.style import save_figures
 from interpflow.stage_logging import start_stage
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from interpflow.plotting import repeated_token_mi as plots
+from interpflow.methods.repeated_token_mi import figures as plots
 from interpflow.plotting.style import save_figures
 from interpflow.stage_logging import start_stage
 

@@ -2,7 +2,7 @@
 
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet
-from interpflow.methods import repeated_token_mi
+from interpflow.methods.repeated_token_mi import analysis as repeated_token_mi
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)

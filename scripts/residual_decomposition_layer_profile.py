@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from interpflow.plotting.residual_decomposition import plot_layer_profile
+from interpflow.methods.residual_decomposition.figures import plot_layer_profile
 from interpflow.plotting.style import save_figures
 from interpflow.stage_logging import start_stage
 

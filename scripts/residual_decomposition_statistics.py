@@ -2,7 +2,7 @@
 
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet
-from interpflow.methods.residual_decomposition import comparison_values, correlation_table
+from interpflow.methods.residual_decomposition.analysis import comparison_values, correlation_table
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)

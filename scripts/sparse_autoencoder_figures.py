@@ -6,8 +6,8 @@ import pandas as pd
 from safetensors.numpy import load_file
 
 from interpflow.atomic_io import write_text
-from interpflow.methods.sparse_autoencoder import ranked
-from interpflow.plotting import sparse_autoencoder as plots
+from interpflow.methods.sparse_autoencoder import figures as plots
+from interpflow.methods.sparse_autoencoder.analysis import ranked
 from interpflow.plotting.style import save_figures
 from interpflow.stage_logging import start_stage
 

@@ -4,7 +4,7 @@ import pandas as pd
 from safetensors.numpy import load_file
 
 from interpflow.atomic_io import write_parquet
-from interpflow.methods.sparse_autoencoder import latent_scores
+from interpflow.methods.sparse_autoencoder.analysis import latent_scores
 from interpflow.stage_logging import start_stage
 from interpflow.word_categories import category_positions
 

@@ -5,8 +5,8 @@ import json
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet, write_safetensors, write_text
 from interpflow.devices import resolve_device
-from interpflow.methods.sparse_autoencoder import sae_dimensions
-from interpflow.sae import SAEConfig, fraction_of_variance_unexplained, latent_activations, train
+from interpflow.methods.sparse_autoencoder.analysis import sae_dimensions
+from interpflow.sae.autoencoder import SAEConfig, fraction_of_variance_unexplained, latent_activations, train
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from interpflow.atomic_io import write_text
-from interpflow.plotting.streaming_sae import contexts_page
+from interpflow.methods.streaming_sae.figures import contexts_page
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)

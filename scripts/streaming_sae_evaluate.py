@@ -5,9 +5,9 @@ import pandas as pd
 from interpflow.atomic_io import write_parquet
 from interpflow.corpus_store import CorpusStore
 from interpflow.devices import resolve_device
-from interpflow.sae_interpretation import evaluate
+from interpflow.methods.streaming_sae.evaluation import evaluate
+from interpflow.sae.streaming import heldout_shards, load_sae
 from interpflow.stage_logging import start_stage
-from interpflow.streaming_sae import heldout_shards, load_sae
 
 log = start_stage(snakemake)
 params = snakemake.params

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from interpflow.plotting import streaming_sae as plots
+from interpflow.methods.streaming_sae import figures as plots
 from interpflow.plotting.style import save_figures
 from interpflow.stage_logging import start_stage
 

@@ -5,8 +5,8 @@ from pathlib import Path
 from interpflow.atomic_io import write_parquet
 from interpflow.corpus_store import CorpusStore
 from interpflow.devices import resolve_device
+from interpflow.sae.streaming import StreamingSAEConfig, save_sae, train
 from interpflow.stage_logging import start_stage
-from interpflow.streaming_sae import StreamingSAEConfig, save_sae, train
 
 log = start_stage(snakemake)
 params = snakemake.params

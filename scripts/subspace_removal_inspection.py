@@ -2,10 +2,10 @@
 
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet, write_safetensors
-from interpflow.methods.subspace_removal import spectrum_table
+from interpflow.methods.subspace_removal.analysis import spectrum_table
+from interpflow.methods.subspace_removal.subspace import inspection_matrices
 from interpflow.sites import block_site
 from interpflow.stage_logging import start_stage
-from interpflow.subspace import inspection_matrices
 
 log = start_stage(snakemake)
 params = snakemake.params

@@ -3,7 +3,7 @@
 import pandas as pd
 from safetensors.numpy import load_file
 
-from interpflow.plotting import subspace_removal as plots
+from interpflow.methods.subspace_removal import figures as plots
 from interpflow.plotting.style import save_figures
 from interpflow.stage_logging import start_stage
 

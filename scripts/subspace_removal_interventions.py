@@ -3,8 +3,8 @@
 from interpflow.activation_store import load_store
 from interpflow.atomic_io import write_parquet, write_safetensors
 from interpflow.devices import resolve_device
-from interpflow.interventions import run_interventions
-from interpflow.methods.subspace_removal import intervention_outputs
+from interpflow.methods.subspace_removal.analysis import intervention_outputs
+from interpflow.methods.subspace_removal.interventions import run_interventions
 from interpflow.models import load_model
 from interpflow.stage_logging import start_stage
 

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from interpflow.methods.subspace_removal.figures import layer_sweep
 from interpflow.plotting.style import save_figures
-from interpflow.plotting.subspace_removal import layer_sweep
 from interpflow.stage_logging import start_stage
 
 log = start_stage(snakemake)

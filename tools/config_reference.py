@@ -15,19 +15,20 @@ from typing import Any
 
 import yaml
 
-from interpflow.registry import METHODS  # a method's section appears once it is registered
+from interpflow.config import load_schema  # the shared schema and each registered method's
+from interpflow.registry import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "schemas" / "config.schema.yaml"
 PAGE = ROOT / "docs" / "configuration-reference.md"
 HEADER = """# Configuration reference
 
-<!-- Generated from schemas/config.schema.yaml by tools/config_reference.py: edit the schema, then run
-     `.venv/bin/python tools/config_reference.py`. -->
+<!-- Generated from schemas/config.schema.yaml and schemas/methods/*.yaml by tools/config_reference.py:
+     edit the schema, then run `.venv/bin/python tools/config_reference.py`. -->
 
 Every option of `config.yaml` and its overlays, with its type, its default (filled in before any job
-runs when an option is left out) and its meaning, as `schemas/config.schema.yaml` defines them. A
-dotted key is an option inside a mapping (`sae.k` is `sae: {k: ...}`). How configurations combine,
+runs when an option is left out) and its meaning, as `schemas/config.schema.yaml` and each method's
+`schemas/methods/<method>.yaml` define them. A dotted key is an option inside a mapping (`sae.k` is
+`sae: {k: ...}`). How configurations combine,
 and the checks made before any job, are in [Configuration](configuration.md).
 """
 
@@ -159,7 +160,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
     args = parser.parse_args()
-    text = render(yaml.safe_load(SCHEMA.read_text(encoding="utf-8")))
+    text = render(load_schema())
     if args.check:
         if not PAGE.is_file() or PAGE.read_text(encoding="utf-8") != text:
             print(f"{PAGE.relative_to(ROOT)} is stale: run python tools/config_reference.py", file=sys.stderr)

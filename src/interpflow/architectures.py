@@ -6,7 +6,8 @@ An adapter says, for one family of Hugging Face causal language models,
 - where each site is read: a module and whether its output or its input, and how the site's value
   is cut from that tensor (per-head views of fused projections, the final norm's normalization);
 - how to finish a block's MLP from cached values with one neuron site replaced (the cached
-  intervention engine, :mod:`interpflow.interventions`), and how logits come from the final norm;
+  intervention engine, :mod:`interpflow.methods.subspace_removal.interventions`), and how logits
+  come from the final norm;
 - how to build a tiny random model of the family for offline runs (the embedded models).
 
 ``hook_resid_pre`` and ``hook_resid_post`` are every family's block input and output;

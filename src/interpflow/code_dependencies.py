@@ -8,6 +8,7 @@ exactly the stages that import it (directly or through other package modules).
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -37,15 +38,34 @@ def imported_package_files(script: str | Path, src_root: str | Path, package: st
     Follows imports transitively and includes the ``__init__.py`` of each enclosing package,
     which Python executes on import.
     """
-    src_root = Path(src_root)
-    seen: set[Path] = set()
-    pending = [Path(script)]
+    return _closure([Path(script)], set(), Path(src_root), package)
+
+
+def package_module_files(modules: Iterable[str], src_root: str | Path, package: str = "interpflow") -> list[Path]:
+    """Every file of ``package`` that importing ``modules`` (dotted names, e.g. what a script loads with
+    :func:`importlib.import_module`) runs: each module's file, its packages' ``__init__.py`` and their
+    imports, transitively; sorted."""
+    src_root, seen = Path(src_root), set()
+    for module in modules:
+        _add_module(module, seen, src_root)
+    return _closure(sorted(seen), seen, src_root, package)
+
+
+def _add_module(module: str, seen: set[Path], src_root: Path) -> list[Path]:
+    """Add the files that importing ``module`` executes directly (its packages' and its own); return the new ones."""
+    parts, new = module.split("."), []
+    for depth in range(1, len(parts) + 1):
+        found = _module_file(src_root, ".".join(parts[:depth]))
+        if found is not None and found not in seen:
+            seen.add(found)
+            new.append(found)
+    return new
+
+
+def _closure(pending: list[Path], seen: set[Path], src_root: Path, package: str) -> list[Path]:
+    """``seen`` with every package file that the files in ``pending`` import, transitively; sorted."""
+    pending = list(pending)
     while pending:
         for module in _imported_modules(pending.pop(), package):
-            parts = module.split(".")
-            for depth in range(1, len(parts) + 1):
-                found = _module_file(src_root, ".".join(parts[:depth]))
-                if found is not None and found not in seen:
-                    seen.add(found)
-                    pending.append(found)
+            pending += _add_module(module, seen, src_root)
     return sorted(seen)

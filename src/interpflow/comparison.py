@@ -8,7 +8,9 @@ different depth share one axis).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -54,6 +56,9 @@ def depth_axis(table: pd.DataFrame) -> tuple[str, str]:
     return "relative_depth", "Relative depth (0 = first block, 1 = last)"
 
 
-def read_runs(paths: list[str], runs: list[dict]) -> tuple[list[pd.DataFrame], list[Run]]:
-    """The Parquet table of each run (``paths`` in the order of ``runs``, as the workflow lists them)."""
-    return [pd.read_parquet(path) for path in paths], [Run(**run) for run in runs]
+def read_run_file(path: str | Path) -> pd.DataFrame | dict:
+    """One run's cached file as a comparison reads it: a Parquet table, or a JSON object."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return json.loads(path.read_text(encoding="utf-8"))
+    return pd.read_parquet(path)

@@ -9,8 +9,9 @@ the merged config (``config.yaml`` plus every ``--configfile`` / ``--config``):
    gives a number, a boolean or ``null``;
 2. instances set to ``null`` are removed (how an overlay removes an instance: Snakemake's merge
    cannot delete a key, but it can replace a value with ``null``);
-3. the JSON schema (``schemas/config.schema.yaml``) is checked and every option an instance leaves
-   out is set to the schema's ``default``, the one place that defines defaults;
+3. the JSON schema (``schemas/config.schema.yaml`` with each method's ``schemas/methods/<method>.yaml``)
+   is checked and every option an instance leaves out is set to the schema's ``default``, the one place
+   that defines defaults;
 4. checks a schema cannot express: text files exist and read, names resolve, layers exist in every
    model an instance runs on, and what each method needs of its text (targets, groups, length);
 5. every entry's options (an instance, a model, a text set, a corpus) are put in one canonical
@@ -35,7 +36,8 @@ import yaml
 
 from interpflow.errors import ConfigError
 from interpflow.layers import resolve_layer
-from interpflow.registry import METHODS, input_kind
+from interpflow.registry import METHODS
+from interpflow.schema import workflow_schema
 
 VENDORED_TOKENIZER = "resources/gpt2-tokenizer"
 
@@ -81,9 +83,9 @@ def check_unique_keys(paths) -> None:
             continue  # Snakemake has read the file already and reports its syntax errors itself
 
 
-def load_schema(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+def load_schema() -> dict[str, Any]:
+    """The configuration schema of the registered methods (:func:`interpflow.schema.workflow_schema`)."""
+    return workflow_schema(METHODS)
 
 
 def _dotted(path) -> str:
@@ -238,9 +240,10 @@ def check_references(config: dict[str, Any], base_dir: str | Path, checked_files
                 n_layer = config["models"][model]["n_layer"]
                 for option, layer in method.configured_layers(instance, n_layer):
                     check_layer(layer, n_layer, f"{key}.{option}", model)
-                if hasattr(method, "sae_site"):
-                    check_sae_width(config, model, method.sae_site(instance, n_layer), instance["sae"], key, base_dir)
-            if input_kind(method) == "corpus":
+                sae_site = method.sae_site(instance, n_layer)
+                if sae_site is not None:
+                    check_sae_width(config, model, sae_site, instance["sae"], key, base_dir)
+            if method.input_kind == "corpus":
                 check_corpus_instance(config, method, instance, key, Path(base_dir))
                 continue
             if instance["text"] not in config["texts"]:
@@ -248,8 +251,7 @@ def check_references(config: dict[str, Any], base_dir: str | Path, checked_files
                 raise ConfigError(f"{key}.text", f"unknown text set '{instance['text']}' (known: {known})")
             for model in instance["models"]:
                 check_context_window(config, model, instance["text"], f"{key}.text", tokenized)
-            if hasattr(method, "check_text"):
-                method.check_text(instance, key, tokenized)
+            method.check_text(instance, key, tokenized)
     for name, entry in config.get("corpora", {}).items():
         check_corpus_entry(name, entry, Path(base_dir), tokenized.tokenizer, checked_files)
 
@@ -281,7 +283,7 @@ def check_corpus_instance(config: dict[str, Any], method, instance: dict[str, An
                 f"{corpus['context_size']} tokens per window, more than the {limit} that model '{model}' "
                 f"(used by {key}) reads at once; lower context_size",
             )
-    method.check_instance(instance, key, corpus)
+    method.check_corpus(instance, key, corpus)
 
 
 def model_config_json(config: dict[str, Any], model: str, base_dir: Path) -> dict[str, Any] | None:
@@ -451,7 +453,6 @@ class TokenizedTexts:
 
 def validate_config(
     config: dict[str, Any],
-    schema_path: str | Path,
     base_dir: str | Path,
     checked_files: Path | None = None,
     references: bool = True,
@@ -462,7 +463,7 @@ def validate_config(
     ``references=False`` leaves out :func:`check_references` (files read, texts tokenized, models' folders
     opened: seconds), for the processes that a run starts per job on a cluster: the run's own process
     has checked the same configuration before any job was submitted. Defaults are filled in either way."""
-    schema = load_schema(schema_path)
+    schema = load_schema()
     type_command_line_strings(config, schema)
     remove_null_instances(config)
     check_schema(config, schema)

@@ -1,40 +1,35 @@
-"""The methods of the workflow, by config section name.
+"""The methods of the workflow, by config section name: one line each.
 
-Every method module exposes two functions the workflow uses while building the DAG (neither
-loads a model), both for one instance (one entry of the method's config section):
-
-- ``configured_layers(instance, n_layer) -> [(option, layer), ...]``: layers to check against each model;
-- ``required_sites(instance, n_layer) -> [site, ...]``: what the activation store of the
-  instance's text must hold for it;
-
-An instance reads a text set (``text``) or, for a method with ``INPUT = "corpus"``, a corpus
-(``corpus``). Optionally a method has ``check_text(instance, key, tokenized)``, which raises
-:class:`interpflow.errors.ConfigError` when the text does not suit the instance (``key`` is the
-instance's config key, ``tokenized`` an :class:`interpflow.config.TokenizedTexts`).
+A method is the package ``interpflow.methods.<name>``; its ``method`` module defines ``METHOD``, an
+instance of :class:`interpflow.methods.contract.Method` (the contract: every function the workflow
+calls). Registering a method is adding its name here; the Snakefile includes ``rules/<name>.smk`` and
+builds its targets, and the config loader adds ``schemas/methods/<name>.yaml``, for every name.
 """
 
-from interpflow.methods import (
-    neuron_contrast,
-    repeated_token_mi,
-    residual_decomposition,
-    sparse_autoencoder,
-    streaming_sae,
-    subspace_removal,
-)
+from __future__ import annotations
 
-METHODS = {
-    "subspace_removal": subspace_removal,
-    "neuron_contrast": neuron_contrast,
-    "repeated_token_mi": repeated_token_mi,
-    "sparse_autoencoder": sparse_autoencoder,
-    "residual_decomposition": residual_decomposition,
-    "streaming_sae": streaming_sae,
-}
+from importlib import import_module
+
+from interpflow.methods.contract import Method
+
+METHOD_NAMES = [
+    "subspace_removal",
+    "neuron_contrast",
+    "repeated_token_mi",
+    "sparse_autoencoder",
+    "residual_decomposition",
+    "streaming_sae",
+]
 
 
-def input_kind(method) -> str:
-    """``"text"`` or ``"corpus"``: the config section an instance of ``method`` reads from."""
-    return getattr(method, "INPUT", "text")
+def _load(name: str) -> Method:
+    method = import_module(f"interpflow.methods.{name}.method").METHOD
+    if not isinstance(method, Method) or method.name != name:
+        raise TypeError(f"interpflow.methods.{name}.method.METHOD must be a Method named {name!r}, got {method!r}")
+    return method
+
+
+METHODS: dict[str, Method] = {name: _load(name) for name in METHOD_NAMES}
 
 
 def required_sites(config: dict, model: str, text: str, kind: str = "text") -> list[str]:
@@ -45,7 +40,7 @@ def required_sites(config: dict, model: str, text: str, kind: str = "text") -> l
     n_layer = config["models"][model]["n_layer"]
     sites: list[str] = []
     for name, method in METHODS.items():
-        if input_kind(method) != kind:
+        if method.input_kind != kind:
             continue
         for instance in (config.get(name) or {}).values():
             if model in instance["models"] and instance[kind] == text:

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from interpflow.extraction import extract_activations
-from interpflow.interventions import sweep_from_cache, sweep_reference
-from interpflow.methods import subspace_removal as sr
+from interpflow.methods.subspace_removal import analysis as sr
+from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
+from interpflow.methods.subspace_removal.method import METHOD as SR_METHOD
 from interpflow.models import load_model
-from interpflow.sae import SAEConfig, train
+from interpflow.sae.autoencoder import SAEConfig, train
 from tests.conftest import ROOT, TINY_SPEC
 
 pytestmark = [
@@ -28,7 +29,7 @@ def models(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def stores(models):
-    sites = sr.required_sites(SECTION, TINY_SPEC["n_layer"])
+    sites = SR_METHOD.required_sites(SECTION, TINY_SPEC["n_layer"])
     return {device: extract_activations(*models[device], [TEXT], sites) for device in models}
 
 
@@ -88,8 +89,8 @@ def test_corpus_shard_extraction_on_cuda_equals_cpu(corpus_store):
 
 
 def test_streaming_sae_on_cuda_follows_the_cpu_log(corpus_store):
-    from interpflow.streaming_sae import StreamingSAEConfig
-    from interpflow.streaming_sae import train as train_streaming
+    from interpflow.sae.streaming import StreamingSAEConfig
+    from interpflow.sae.streaming import train as train_streaming
 
     config = StreamingSAEConfig(
         site="blocks.1.hook_resid_pre",

@@ -14,20 +14,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
+from interpflow.registry import METHODS as REGISTERED
 from tests.conftest import ROOT
 from tests.workflow_helpers import snakemake
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-METHODS = [
-    "neuron_contrast",
-    "repeated_token_mi",
-    "residual_decomposition",
-    "sparse_autoencoder",
-    "streaming_sae",
-    "subspace_removal",
-]
+# Every registered method the embedded overlay runs (it runs each one): one report category each.
+METHODS = sorted(
+    name for name in REGISTERED if name in yaml.safe_load((ROOT / "overlays" / "embedded.yaml").read_text())
+)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 # The flags the issue names, plus a fresh profile and a fixed window.

@@ -14,8 +14,8 @@ import torch
 from interpflow.architectures import UnsupportedArchitectureError, adapter_of
 from interpflow.extraction import extract_activations
 from interpflow.hooks import capture
-from interpflow.interventions import sweep_from_cache, sweep_reference
-from interpflow.methods import residual_decomposition
+from interpflow.methods.residual_decomposition import analysis as residual_decomposition
+from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
 from interpflow.models import load_model, vendored_tokenizer
 from interpflow.sites import BLOCK_HOOKS, FINAL_NORMALIZED, FINAL_OUTPUT, block_site, residual_streams
 from tests.conftest import ROOT, TOKENIZER_DIR

@@ -1,6 +1,6 @@
 """The workflow sees which package modules each script imports (transitively)."""
 
-from interpflow.code_dependencies import imported_package_files
+from interpflow.code_dependencies import imported_package_files, package_module_files
 from tests.conftest import ROOT
 
 SRC = ROOT / "src"
@@ -32,12 +32,30 @@ def test_extraction_depends_on_hooks_but_not_on_methods():
 
 def test_statistics_depend_on_their_analysis_only():
     files = names(imported_package_files(ROOT / "scripts" / "residual_decomposition_statistics.py", SRC))
-    assert "interpflow/methods/residual_decomposition.py" in files
+    assert "interpflow/methods/residual_decomposition/analysis.py" in files
     assert "interpflow/hooks.py" not in files and "interpflow/models.py" not in files
+    others = {name for name in files if name.startswith("interpflow/methods/") and "residual_decomposition" not in name}
+    assert others <= {"interpflow/methods/__init__.py", "interpflow/methods/contract.py"}, "and on no other method"
 
 
 def test_sae_training_does_not_load_the_model_code():
     """SAE training needs torch, not transformers: importing the model code would cost seconds per run."""
     files = names(imported_package_files(ROOT / "scripts" / "sparse_autoencoder_train.py", SRC))
-    assert {"interpflow/sae.py", "interpflow/devices.py"} <= files
+    assert {"interpflow/sae/autoencoder.py", "interpflow/devices.py"} <= files
     assert "interpflow/models.py" not in files
+
+
+def test_a_module_loaded_by_name_brings_its_packages_and_imports():
+    """The generic comparison script loads ``interpflow.methods.<method>.comparison`` by name: its job
+    depends on that module, the packages above it and what it imports, and on no other method."""
+    files = names(package_module_files(["interpflow.methods.residual_decomposition.comparison"], SRC))
+    assert {
+        "interpflow/__init__.py",
+        "interpflow/methods/__init__.py",
+        "interpflow/methods/residual_decomposition/__init__.py",
+        "interpflow/methods/residual_decomposition/comparison.py",
+        "interpflow/comparison.py",
+        "interpflow/plotting/comparison.py",
+    } <= files
+    others = {name for name in files if name.startswith("interpflow/methods/") and "residual_decomposition" not in name}
+    assert others <= {"interpflow/methods/__init__.py", "interpflow/methods/contract.py"}

@@ -5,14 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interpflow.comparison import Run, depth_axis, relative_depth, stack_runs
-from interpflow.methods import (
-    neuron_contrast,
-    repeated_token_mi,
-    residual_decomposition,
-    sparse_autoencoder,
-    subspace_removal,
-)
+from interpflow.comparison import Run, depth_axis, read_run_file, relative_depth, stack_runs
+from interpflow.methods.neuron_contrast import comparison as neuron_contrast
+from interpflow.methods.repeated_token_mi import comparison as repeated_token_mi
+from interpflow.methods.residual_decomposition import comparison as residual_decomposition
+from interpflow.methods.sparse_autoencoder import comparison as sparse_autoencoder
+from interpflow.methods.streaming_sae import comparison as streaming_sae
+from interpflow.methods.subspace_removal import comparison as subspace_removal
+from interpflow.registry import METHODS
 
 matplotlib.use("Agg")
 
@@ -39,7 +39,7 @@ def test_neuron_contrast_counts_significant_neurons_per_layer():
     tests = pd.DataFrame(
         {"layer": [0, 0, 0, 1, 1, 1], "neuron": [0, 1, 2] * 2, "significant": [True, False, True, False, False, True]}
     )
-    table = neuron_contrast.comparison_table([tests], [SHALLOW])
+    table = neuron_contrast.comparison_table([SHALLOW], neuron_tests=[tests])
     assert table[["layer", "n_significant", "n_neurons"]].values.tolist() == [[0, 2, 3], [1, 1, 3]]
 
 
@@ -53,14 +53,16 @@ def test_residual_decomposition_keeps_the_identity_rows_only():
             "max_abs_reconstruction_error": [0.0, 0.0, 0.3, 0.3],
         }
     )
-    table = residual_decomposition.comparison_table([correlations], [SHALLOW])
+    table = residual_decomposition.comparison_table([SHALLOW], correlations=[correlations])
     assert list(table.columns) == residual_decomposition.COMPARISON_COLUMNS
     assert table["pearson_r"].tolist() == [1.0, 0.9] and table["max_abs_reconstruction_error"].tolist() == [0.0, 0.3]
 
 
 def test_sparse_autoencoder_attaches_each_run_final_fvu():
     log = pd.DataFrame({"epoch": [0, 1], "total_loss": [2.0, 1.0], "mse_loss": [1.5, 0.5], "l1_loss": [0.5] * 2})
-    table = sparse_autoencoder.comparison_table([log, log], [0.3, 0.2], [SHALLOW, DEEP])
+    table = sparse_autoencoder.comparison_table(
+        [SHALLOW, DEEP], training_logs=[log, log], sae_configs=[{"fvu": 0.3}, {"fvu": 0.2}]
+    )
     assert list(table.columns) == sparse_autoencoder.COMPARISON_COLUMNS
     assert table["final_fvu"].tolist() == [0.3, 0.3, 0.2, 0.2] and "relative_depth" not in table
 
@@ -69,7 +71,7 @@ def test_layer_tables_pass_through_unchanged():
     sweep = pd.DataFrame(
         {"layer": [0, 1], "t_statistic": [-1.0, 2.0], "p_value": [0.1, 0.2], "top_pc_variance_pct": [5.0, 6.0]}
     )
-    table = subspace_removal.comparison_table([sweep], [DEEP])
+    table = subspace_removal.comparison_table([DEEP], layer_sweeps=[sweep])
     pd.testing.assert_frame_equal(table[list(sweep.columns)], sweep)
     summary = pd.DataFrame(
         {
@@ -81,32 +83,68 @@ def test_layer_tables_pass_through_unchanged():
             "kendall_p": [0.5],
         }
     )
-    table = repeated_token_mi.comparison_table([summary], [DEEP])
+    table = repeated_token_mi.comparison_table([DEEP], layer_summaries=[summary])
     assert list(table.columns) == repeated_token_mi.COMPARISON_COLUMNS and table["relative_depth"].iloc[0] == 0.0
 
 
-@pytest.mark.parametrize(
-    "method", [subspace_removal, neuron_contrast, repeated_token_mi, sparse_autoencoder, residual_decomposition]
-)
+def test_streaming_sae_attaches_each_run_heldout_fvu():
+    log = pd.DataFrame({"step": [1, 2], "tokens": [8, 16], "fvu": [0.9, 0.5], "l0": [4.0, 4.0], "dead_fraction": 0.0})
+    evaluations = [pd.DataFrame({"fvu": [0.6]}), pd.DataFrame({"fvu": [0.4]})]
+    table = streaming_sae.comparison_table([SHALLOW, DEEP], training_logs=[log, log], evaluations=evaluations)
+    assert list(table.columns) == streaming_sae.COMPARISON_COLUMNS
+    assert table["heldout_fvu"].tolist() == [0.6, 0.6, 0.4, 0.4]
+
+
+def test_a_run_file_reads_as_a_table_or_a_json_object(tmp_path):
+    pd.DataFrame({"x": [1, 2]}).to_parquet(tmp_path / "t.parquet")
+    (tmp_path / "c.json").write_text('{"fvu": 0.25}')
+    assert read_run_file(tmp_path / "t.parquet")["x"].tolist() == [1, 2]
+    assert read_run_file(tmp_path / "c.json") == {"fvu": 0.25}
+
+
+COMPARISONS = {
+    "subspace_removal": subspace_removal,
+    "neuron_contrast": neuron_contrast,
+    "repeated_token_mi": repeated_token_mi,
+    "sparse_autoencoder": sparse_autoencoder,
+    "residual_decomposition": residual_decomposition,
+    "streaming_sae": streaming_sae,
+}
+
+
+def test_every_registered_method_compares_the_inputs_it_declares():
+    """The comparison job calls ``comparison_table(runs, **{argument: ...})`` with the contract's arguments."""
+    import inspect
+
+    assert set(COMPARISONS) == set(METHODS)
+    for name, module in COMPARISONS.items():
+        parameters = list(inspect.signature(module.comparison_table).parameters)
+        assert parameters == ["runs", *METHODS[name].comparison_inputs], name
+
+
+@pytest.mark.parametrize("method", list(COMPARISONS.values()), ids=list(COMPARISONS))
 def test_every_method_draws_its_comparison(method):
     """Each comparison figure draws one labelled line (or bar) per run from a small table."""
-    import importlib
-
-    plots = importlib.import_module(f"interpflow.plotting.{method.__name__.rsplit('.', 1)[1]}")
     table = comparison_fixture(method)
-    fig = plots.comparison(table)
+    fig = method.comparison_figure(table)
     labels = {text.get_text() for legend in fig.legends for text in legend.get_texts()}
-    assert any("a · small" in label for label in labels) and any("b · large" in label for label in labels)
+    labels |= {text.get_text() for ax in fig.axes for text in ax.get_xticklabels()}
+    assert any("a · small" in label or "a\nsmall" in label for label in labels), labels
+    assert any("b · large" in label or "b\nlarge" in label for label in labels), labels
 
 
 def comparison_fixture(method) -> pd.DataFrame:
     layers = [pd.DataFrame({"layer": range(3)}), pd.DataFrame({"layer": range(5)})]
+    runs = [SHALLOW, DEEP]
     if method is sparse_autoencoder:
         log = pd.DataFrame({"epoch": range(4), "total_loss": [4.0, 3, 2, 1], "mse_loss": [2.0, 1.5, 1, 0.5]})
-        return method.comparison_table([log, log], [0.4, 0.3], [SHALLOW, DEEP])
+        return method.comparison_table(runs, training_logs=[log, log], sae_configs=[{"fvu": 0.4}, {"fvu": 0.3}])
+    if method is streaming_sae:
+        log = pd.DataFrame({"step": [1, 2], "tokens": [8, 16], "fvu": [0.9, 0.5], "l0": 4.0, "dead_fraction": 0.0})
+        evaluations = [pd.DataFrame({"fvu": [0.6]}), pd.DataFrame({"fvu": [0.4]})]
+        return method.comparison_table(runs, training_logs=[log, log], evaluations=evaluations)
     if method is neuron_contrast:
-        tests = [f.assign(neuron=0, significant=True) for f in layers]
-        return method.comparison_table(tests, [SHALLOW, DEEP])
+        return method.comparison_table(runs, neuron_tests=[f.assign(neuron=0, significant=True) for f in layers])
     if method is repeated_token_mi:
         frames = [
             f.merge(pd.DataFrame({"sublayer": ["attn", "mlp"]}), how="cross")
@@ -114,7 +152,7 @@ def comparison_fixture(method) -> pd.DataFrame:
             .assign(mean_mi=0.5, kendall_tau=-0.1, kendall_p=0.3)
             for f in layers
         ]
-        return method.comparison_table(frames, [SHALLOW, DEEP])
+        return method.comparison_table(runs, layer_summaries=frames)
     if method is residual_decomposition:
         frames = [
             f.assign(
@@ -122,6 +160,6 @@ def comparison_fixture(method) -> pd.DataFrame:
             )
             for f in layers
         ]
-        return method.comparison_table(frames, [SHALLOW, DEEP])
+        return method.comparison_table(runs, correlations=frames)
     frames = [f.assign(t_statistic=-1.0, p_value=0.1, top_pc_variance_pct=5.0) for f in layers]
-    return method.comparison_table(frames, [SHALLOW, DEEP])
+    return method.comparison_table(runs, layer_sweeps=frames)

@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 
-from interpflow.plotting.streaming_sae import contexts_page
+from interpflow.methods.streaming_sae.figures import contexts_page
 
 LATENTS = pd.DataFrame(
     {

@@ -12,6 +12,8 @@ from tests.conftest import ROOT
 sys.path.insert(0, str(ROOT / "tools"))
 import config_reference  # noqa: E402
 
+from interpflow.config import load_schema  # noqa: E402
+
 
 def test_the_site_builds_strictly(tmp_path):
     """Broken links, pages missing from the navigation and unknown anchors are errors (mkdocs.yml)."""
@@ -52,7 +54,7 @@ def test_a_broken_link_fails_the_strict_build(tmp_path):
 
 
 def test_the_configuration_reference_is_generated_from_the_schema():
-    schema = yaml.safe_load(config_reference.SCHEMA.read_text(encoding="utf-8"))
+    schema = load_schema()
     expected = config_reference.render(schema)
     assert config_reference.PAGE.read_text(encoding="utf-8") == expected, (
         "docs/configuration-reference.md is stale: run .venv/bin/python tools/config_reference.py"
@@ -70,7 +72,7 @@ def test_the_reference_shows_every_option_with_its_default():
 
 
 def test_an_option_without_a_description_is_named():
-    schema = yaml.safe_load(config_reference.SCHEMA.read_text(encoding="utf-8"))
+    schema = load_schema()
     del schema["$defs"]["repeated_token_mi"]["properties"]["bins"]["description"]
     assert config_reference.undescribed(schema) == ["repeated_token_mi: `bins`"]
 

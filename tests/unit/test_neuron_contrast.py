@@ -7,7 +7,8 @@ from scipy import stats
 from sklearn.metrics import adjusted_rand_score
 
 from interpflow.activation_store import ActivationStore
-from interpflow.methods import neuron_contrast as nc
+from interpflow.methods.neuron_contrast import analysis as nc
+from interpflow.methods.neuron_contrast.method import preview, target_positions
 
 SECTION = {
     "tsne": {"perplexity": 30, "seed": 0},
@@ -59,17 +60,17 @@ def test_benjamini_hochberg_matches_the_step_up_procedure():
 def test_target_positions_and_policies():
     tokens = [["I", " saw", " him", "."], [" him", " and", " him"], ["no", " target"]]
     sentences = ["I saw him.", "him and him", "no target"]
-    assert nc.target_positions(tokens[:1], [" him"], sentences[:1], "unique") == [[2]]
-    assert nc.target_positions(tokens[1:2], [" him"], sentences[1:2], "first") == [[0]]
-    assert nc.target_positions(tokens[1:2], [" him"], sentences[1:2], "last") == [[2]]
-    assert nc.target_positions(tokens[1:2], [" him"], sentences[1:2], "mean") == [[0, 2]]
+    assert target_positions(tokens[:1], [" him"], sentences[:1], "unique") == [[2]]
+    assert target_positions(tokens[1:2], [" him"], sentences[1:2], "first") == [[0]]
+    assert target_positions(tokens[1:2], [" him"], sentences[1:2], "last") == [[2]]
+    assert target_positions(tokens[1:2], [" him"], sentences[1:2], "mean") == [[0, 2]]
     with pytest.raises(ValueError, match=r"row 2 \('him and him'\) contains ' him' 2 times; set target_policy"):
-        nc.target_positions(tokens, [" him"] * 3, sentences, "unique")
+        target_positions(tokens, [" him"] * 3, sentences, "unique")
     with pytest.raises(ValueError, match=r"row 3 \('no target'\) has no ' him'"):
-        nc.target_positions(tokens, [" him"] * 3, sentences, "first")
+        target_positions(tokens, [" him"] * 3, sentences, "first")
     with pytest.raises(ValueError, match=r"row 1 \('I saw him.'\) has no ' her'"):  # ids, named by their words
-        nc.target_positions([[40, 2497, 683, 13]], [607], sentences[:1], "first", words=[" her"])
-    assert nc.preview("x" * 50) == repr("x" * 40 + "…")
+        target_positions([[40, 2497, 683, 13]], [607], sentences[:1], "first", words=[" her"])
+    assert preview("x" * 50) == repr("x" * 40 + "…")
 
 
 def test_target_activations_take_the_target_row_of_each_text():
@@ -150,7 +151,7 @@ def test_figures_draw_when_no_neuron_is_significant():
     """The workflow completes when too few neurons pass: every figure draws, with a note instead of clusters."""
     import matplotlib.pyplot as plt
 
-    from interpflow.plotting import neuron_contrast as plots
+    from interpflow.methods.neuron_contrast import figures as plots
 
     acts, first = planted(shifted=())
     tests = nc.neuron_tests(acts, first, layer=1, correction="bonferroni", alpha=0.05)

@@ -16,21 +16,23 @@ import pandas as pd
 import pytest
 import torch
 
-from interpflow import sae as lecture_sae
-from interpflow import streaming_sae
 from interpflow.activation_store import ActivationStore
 from interpflow.config import DefaultFillingValidator, load_schema
 from interpflow.corpus_store import CorpusStore, write_manifest
 from interpflow.extraction import extract_activations
-from interpflow.interventions import run_interventions
-from interpflow.methods import neuron_contrast, repeated_token_mi, subspace_removal
+from interpflow.methods.neuron_contrast import analysis as neuron_contrast
+from interpflow.methods.repeated_token_mi import analysis as repeated_token_mi
+from interpflow.methods.subspace_removal import analysis as subspace_removal
+from interpflow.methods.subspace_removal.interventions import run_interventions
 from interpflow.models import vendored_tokenizer
+from interpflow.sae import autoencoder as lecture_sae
+from interpflow.sae import streaming as streaming_sae
 from interpflow.sites import block_site, residual_streams
 from interpflow.tensor_stream import TensorStreamWriter
-from tests.conftest import ROOT, TOKENIZER_DIR
+from tests.conftest import TOKENIZER_DIR
 from tests.model_zoo import tiny_model
 
-SCHEMA = load_schema(ROOT / "schemas" / "config.schema.yaml")
+SCHEMA = load_schema()
 
 
 def instance(method: str, values: dict) -> dict:

@@ -6,8 +6,9 @@ import pytest
 from scipy import stats
 
 from interpflow.errors import ConfigError
-from interpflow.methods import repeated_token_mi as mi_analysis
-from interpflow.mutual_information import (
+from interpflow.methods.repeated_token_mi import analysis as mi_analysis
+from interpflow.methods.repeated_token_mi.method import METHOD as MI_METHOD
+from interpflow.methods.repeated_token_mi.mutual_information import (
     entropy_bits,
     histogram_mutual_information,
     knn_mutual_information,
@@ -145,4 +146,4 @@ class FakeTokenized:
 def test_bad_targets_show_how_they_tokenize(texts, target, message):
     section = {"text": "t", "target": target, "min_occurrences": 3}
     with pytest.raises(ConfigError, match=message):
-        mi_analysis.check_text(section, "repeated_token_mi", FakeTokenized(texts))
+        MI_METHOD.check_text(section, "repeated_token_mi", FakeTokenized(texts))

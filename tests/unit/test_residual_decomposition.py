@@ -7,13 +7,13 @@ from scipy import stats
 
 from interpflow.activation_store import ActivationStore
 from interpflow.extraction import extract_activations
-from interpflow.methods.residual_decomposition import (
+from interpflow.methods.residual_decomposition.analysis import (
     COMPARISONS,
     BlockDecomposition,
     comparison_values,
     correlation_table,
-    required_sites,
 )
+from interpflow.methods.residual_decomposition.method import METHOD
 
 SECTION = {"text": "plants", "layer": 1, "all_layers": True, "clip_threshold": None}
 
@@ -21,7 +21,7 @@ SECTION = {"text": "plants", "layer": 1, "all_layers": True, "clip_threshold": N
 @pytest.fixture(scope="module")
 def model_store(tiny_model):
     model, tokenizer = tiny_model
-    sites = required_sites(SECTION, model.config.n_layer)
+    sites = METHOD.required_sites(SECTION, model.config.n_layer)
     return extract_activations(model, tokenizer, ["Plants make fantastic pets because they don't leave a mess."], sites)
 
 
@@ -89,9 +89,9 @@ def test_clipping_drops_every_value_where_any_matrix_exceeds_the_threshold():
 
 
 def test_required_sites_cover_only_the_needed_layers():
-    one = required_sites({**SECTION, "all_layers": False, "layer": 10}, 12)
+    one = METHOD.required_sites({**SECTION, "all_layers": False, "layer": 10}, 12)
     assert sorted(one) == sorted(
         ["blocks.10.hook_resid_pre", "blocks.11.hook_resid_pre", "blocks.10.hook_attn_out", "blocks.10.hook_mlp_out"]
     )
-    every = required_sites(SECTION, 12)
+    every = METHOD.required_sites(SECTION, 12)
     assert "ln_final.output" in every and "blocks.11.hook_mlp_out" in every and len(set(every)) == 13 + 24

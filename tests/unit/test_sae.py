@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from interpflow.methods import sparse_autoencoder as sae_analysis
-from interpflow.sae import (
+from interpflow.methods.sparse_autoencoder import analysis as sae_analysis
+from interpflow.sae.autoencoder import (
     KSparseAutoencoder,
     SAEConfig,
     decorrelation_penalty,

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from interpflow.corpus_store import CorpusStore
-from interpflow.methods.sparse_autoencoder import latent_scores
-from interpflow.sae_interpretation import evaluate
-from interpflow.streaming_sae import StreamingSAEConfig, token_rows, train
+from interpflow.methods.sparse_autoencoder.analysis import latent_scores
+from interpflow.methods.streaming_sae.evaluation import evaluate
+from interpflow.sae.streaming import StreamingSAEConfig, token_rows, train
 from interpflow.word_categories import category_positions
 
 SITE = "blocks.1.hook_resid_pre"
@@ -131,11 +131,11 @@ def test_top_contexts_are_each_latents_largest_activations(model, store, vocabul
 def test_a_category_absent_from_the_held_out_windows_is_a_warning_and_zero_scores(model, store, vocabulary, caplog):
     """The held-out windows are first read by the evaluation, so words found nowhere there cannot be a
     start-up error; the job says so in its log, and no latent gets a score."""
-    with caplog.at_level("WARNING", logger="interpflow.sae_interpretation"):
+    with caplog.at_level("WARNING", logger="interpflow.methods.streaming_sae.evaluation"):
         _, scores, _ = evaluate(model, store, SITE, [2, 3], vocabulary, ["tungsten"], top_k=3, block_tokens=40)
     assert "none of the category words ['tungsten'] occurs in the" in caplog.text
     assert (scores["category_score"] == 0).all()
     caplog.clear()
-    with caplog.at_level("WARNING", logger="interpflow.sae_interpretation"):
+    with caplog.at_level("WARNING", logger="interpflow.methods.streaming_sae.evaluation"):
         evaluate(model, store, SITE, [2, 3], vocabulary, WORDS, top_k=3, block_tokens=40)
     assert "none of the category words" not in caplog.text

@@ -13,10 +13,15 @@ import inspect
 
 import pytest
 
-from interpflow import interventions, mutual_information, sae, sae_interpretation, shard_extraction, streaming_sae
-from interpflow.methods import repeated_token_mi
-from interpflow.schema_defaults import option_defaults
-from interpflow.subspace import inspection_matrices, remove_top_components
+from interpflow import shard_extraction
+from interpflow.methods.repeated_token_mi import analysis as repeated_token_mi
+from interpflow.methods.repeated_token_mi import mutual_information
+from interpflow.methods.streaming_sae import evaluation as sae_interpretation
+from interpflow.methods.subspace_removal import interventions
+from interpflow.methods.subspace_removal.subspace import inspection_matrices, remove_top_components
+from interpflow.sae import autoencoder as sae
+from interpflow.sae import streaming as streaming_sae
+from interpflow.schema import option_defaults
 
 # (code, schema section, {parameter: option} where the names differ)
 CODE_WITH_OPTIONS = [
@@ -60,7 +65,7 @@ def test_every_code_default_is_the_schemas(code, section, renamed):
             continue
         assert default == defaults[option], (
             f"{code.__qualname__}({name}={default!r}) but the schema's {section}.{option} default is "
-            f"{defaults[option]!r}; take it from interpflow.schema_defaults.option_defaults"
+            f"{defaults[option]!r}; take it from interpflow.schema.option_defaults"
         )
         checked += 1
     assert checked, f"{code.__qualname__} has no default of {section} left to check: remove its row"
@@ -97,9 +102,9 @@ def unambiguous_defaults() -> dict[str, tuple[str, object]]:
     """``option -> (section, default)`` for the options whose name occurs in one section of the schema
     only, and which have a default there (``batch_size``, ``seed`` or ``k`` mean different things in
     different sections: the table above checks those)."""
-    from interpflow.schema_defaults import _schema
+    from interpflow.config import load_schema
 
-    schema = _schema()
+    schema = load_schema()
     found: dict[str, list[tuple[str, dict]]] = {}
     for name, node in [*schema["$defs"].items(), *schema["properties"].items()]:
         for section, properties in sections(node, name):

@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import load_file
 
 from interpflow.corpus_store import CorpusStore
-from interpflow.sae import decorrelation_penalty_covariance
-from interpflow.streaming_sae import (
+from interpflow.sae.autoencoder import decorrelation_penalty_covariance
+from interpflow.sae.streaming import (
     StreamingSAEConfig,
     TopKAutoencoder,
     build_model,

@@ -8,9 +8,10 @@ from scipy import stats
 
 from interpflow.errors import ConfigError
 from interpflow.extraction import extract_activations
-from interpflow.interventions import sweep_from_cache, sweep_reference
-from interpflow.methods import subspace_removal as sr
-from interpflow.subspace import remove_top_components, token_covariance
+from interpflow.methods.subspace_removal import analysis as sr
+from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
+from interpflow.methods.subspace_removal.method import METHOD as SR_METHOD
+from interpflow.methods.subspace_removal.subspace import remove_top_components, token_covariance
 
 TEXT = "Joseph Maurice Ravel (7 March 1875 - 28 December 1937) was a French composer, pianist and conductor."
 
@@ -82,7 +83,7 @@ def ravel_store(tiny_model):
         "sweep": True,
         "neuron_site": "mlp.hook_pre",
     }
-    sites = sr.required_sites(section, model.config.n_layer)
+    sites = SR_METHOD.required_sites(section, model.config.n_layer)
     return extract_activations(model, tokenizer, [TEXT], sites)
 
 
@@ -131,12 +132,12 @@ class FakeTokenized:
 
 def test_config_checks_name_key_and_limit():
     section = {"text": "ravel", "n_components": 5}
-    sr.check_text(section, "subspace_removal", FakeTokenized(6))
+    SR_METHOD.check_text(section, "subspace_removal", FakeTokenized(6))
     with pytest.raises(
         ConfigError, match=r"'subspace_removal.n_components': 6 must be below the number of tokens of 'ravel' \(6\)"
     ):
-        sr.check_text({**section, "n_components": 6}, "subspace_removal", FakeTokenized(6))
+        SR_METHOD.check_text({**section, "n_components": 6}, "subspace_removal", FakeTokenized(6))
     with pytest.raises(ConfigError, match="at least 2 are needed"):
-        sr.check_text(section, "subspace_removal", FakeTokenized(1))
+        SR_METHOD.check_text(section, "subspace_removal", FakeTokenized(1))
     with pytest.raises(ConfigError, match="one text"):
-        sr.check_text(section, "subspace_removal", FakeTokenized(4, 5))
+        SR_METHOD.check_text(section, "subspace_removal", FakeTokenized(4, 5))

@@ -1,6 +1,7 @@
-"""One module per method: the sites an instance needs, its config checks, its statistics and its
-comparison table.
+"""One package per method: ``methods/<name>/`` holds everything the method knows.
 
-Kept free of imports so that a stage importing one method does not depend on the others
-(the workflow reruns a stage when a package module it imports changes).
+``method`` (its :class:`~interpflow.methods.contract.Method`, what the workflow asks while it builds the
+DAG), its computation, its ``figures`` and its ``comparison``. Kept free of imports so that a stage
+importing one method depends on no other (the workflow reruns a stage when a package module it imports
+changes).
 """

@@ -1,0 +1,33 @@
+"""sparse_autoencoder: every run of the method side by side, from each run's cached tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from interpflow.comparison import Run, stack_runs
+from interpflow.plotting.comparison import curves_and_finals
+
+COMPARISON_COLUMNS = ["instance", "model", "n_layer", "epoch", "total_loss", "mse_loss", "final_fvu"]
+
+
+def comparison_table(runs: list[Run], training_logs: list[pd.DataFrame], sae_configs: list[dict]) -> pd.DataFrame:
+    """``comparison.parquet``: every run's loss curves, one row per (instance, model, epoch), with
+    the run's fraction of variance unexplained after training (``final_fvu``: its ``sae_config.json``'s
+    ``fvu``, the same on each of its rows)."""
+    logs = [
+        log[["epoch", "total_loss", "mse_loss"]].assign(final_fvu=sae_config["fvu"])
+        for log, sae_config in zip(training_logs, sae_configs, strict=True)
+    ]
+    return stack_runs(logs, runs)[COMPARISON_COLUMNS]
+
+
+def comparison_figure(table: pd.DataFrame):
+    """Every run's reconstruction loss by epoch, and its fraction of variance unexplained after training."""
+    labels = {
+        "x": "Epoch",
+        "y": "reconstruction MSE",
+        "curves": "Loss curves",
+        "final": "fraction of variance unexplained",
+        "finals": "FVU after training (lower is better)",
+    }
+    return curves_and_finals(table, "epoch", "mse_loss", "final_fvu", labels, log_y=True)

@@ -1,0 +1,86 @@
+"""Adding a method is new files plus its registry line: docs/adding-a-method.md, followed to the letter.
+
+The test writes every file the page shows into a fresh copy of the workflow, adds the registry line
+the page shows, checks that no existing file but the registry changed, and runs the new method end to
+end with the real snakemake on the embedded model: its table (against numpy, from the activation
+store), figure, table view and comparison.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from safetensors.numpy import load_file
+
+from tests.conftest import ROOT
+from tests.workflow_helpers import copy_project, snakemake
+
+pytestmark = pytest.mark.e2e
+
+PAGE = ROOT / "docs" / "adding-a-method.md"
+REGISTRY = "src/interpflow/registry.py"
+# A file the page shows: its path in bold, then a fenced block with its whole text.
+FILE_BLOCK = re.compile(r"^\*\*`(?P<path>[^`]+)`\*\*\n\n```\w*\n(?P<text>.*?)^```$", flags=re.M | re.S)
+REGISTRY_LINE = re.compile(
+    r"`METHOD_NAMES` of \*\*`src/interpflow/registry\.py`\*\*\.\n\n```python\n(?P<line>.*?)\n```", flags=re.S
+)
+
+
+def page_files() -> dict[str, str]:
+    files = {match["path"]: match["text"] for match in FILE_BLOCK.finditer(PAGE.read_text(encoding="utf-8"))}
+    assert len(files) >= 12, f"the page should show every file of the method: {sorted(files)}"
+    return files
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def register(workdir, line: str) -> None:
+    """Add ``line`` as the last entry of ``METHOD_NAMES``, as the page says."""
+    registry = workdir / REGISTRY
+    text = registry.read_text(encoding="utf-8")
+    names = re.search(r"^METHOD_NAMES = \[\n(.*?)^\]", text, flags=re.M | re.S)
+    registry.write_text(text[: names.end(1)] + line + "\n" + text[names.end(1) :], encoding="utf-8")
+
+
+def test_a_method_added_as_documented_runs_end_to_end(tmp_path):
+    workdir = copy_project(tmp_path / "project")
+    before = snapshot(workdir)
+    files = page_files()
+    for relative, text in files.items():
+        path = workdir / relative
+        if relative != "my_norms.yaml":
+            assert not path.exists(), f"the page's {relative} should be a new file"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    register(workdir, REGISTRY_LINE.search(PAGE.read_text(encoding="utf-8"))["line"])
+
+    after = snapshot(workdir)
+    changed = {path for path in before if after[path] != before[path]}
+    assert changed == {REGISTRY}, "adding a method edits no shared file but the registry"
+
+    snakemake(workdir, "token_norms", overlays=("overlays/embedded.yaml", "my_norms.yaml"))
+
+    run = workdir / "results" / "token_norms" / "ravel" / "embedded"
+    for name in ("norms.parquet", "figures/norms.png", "figures/norms.svg", "tables/norms.html"):
+        assert (run / name).is_file(), name
+    norms = pd.read_parquet(run / "norms.parquet")
+    store = load_file(workdir / "results" / "activations" / "embedded" / "ravel.safetensors")
+    n_layer = yaml.safe_load((workdir / "config.yaml").read_text())["models"]["embedded"]["n_layer"]
+    assert sorted(norms["layer"].unique()) == list(range(n_layer))
+    for layer in (0, n_layer - 1):
+        expected = np.linalg.norm(store[f"blocks.{layer}.hook_resid_pre"].astype(np.float64), axis=1)
+        np.testing.assert_allclose(norms[norms["layer"] == layer]["norm"].to_numpy(), expected, rtol=0, atol=0)
+    comparison = pd.read_parquet(workdir / "results" / "token_norms" / "comparison.parquet")
+    assert list(comparison.columns) == ["instance", "model", "n_layer", "layer", "relative_depth", "mean_norm"]
+    np.testing.assert_allclose(comparison["mean_norm"], norms.groupby("layer")["norm"].mean().to_numpy())
+    assert (workdir / "results" / "token_norms" / "comparison.png").is_file()
+
+    # The same run with nothing changed has nothing to do.
+    again = snakemake(workdir, "token_norms", "-n", overlays=("overlays/embedded.yaml", "my_norms.yaml"))
+    assert "Nothing to be done" in again.stdout + again.stderr
