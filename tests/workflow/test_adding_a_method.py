@@ -25,8 +25,10 @@ PAGE = ROOT / "docs" / "adding-a-method.md"
 REGISTRY = "src/interpflow/registry.py"
 # A file the page shows: its path in bold, then a fenced block with its whole text.
 FILE_BLOCK = re.compile(r"^\*\*`(?P<path>[^`]+)`\*\*\n\n```\w*\n(?P<text>.*?)^```$", flags=re.M | re.S)
+# The registry line: the last entry of the METHOD_NAMES the page shows.
 REGISTRY_LINE = re.compile(
-    r"`METHOD_NAMES` of \*\*`src/interpflow/registry\.py`\*\*\.\n\n```python\n(?P<line>.*?)\n```", flags=re.S
+    r"`METHOD_NAMES` of \*\*`src/interpflow/registry\.py`\*\*\.\n\n```python\nMETHOD_NAMES = \[\n.*?\n(?P<line>[^\n]*)\n\]\n```",
+    flags=re.S,
 )
 
 
