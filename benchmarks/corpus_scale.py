@@ -54,7 +54,7 @@ def matmul_rate(device: str) -> float:
 
 
 def peak_rss_mib() -> float:
-    from interpflow.stage_logging import peak_rss_mib as peak
+    from interpflow.runtime.stage_logging import peak_rss_mib as peak
 
     return float(peak())
 
@@ -68,7 +68,7 @@ def synchronize(device: str) -> None:
 
 def stage_tokens(folder: Path, tokens: int) -> dict:
     """A token table of random ids: ``tokens // CONTEXT`` windows in ``N_SHARDS`` shards."""
-    from interpflow.corpus_store import write_windows
+    from interpflow.stores.corpus_store import write_windows
 
     rng = np.random.default_rng(0)
     windows = (rng.integers(0, VOCAB, CONTEXT, dtype=np.int32) for _ in range(tokens // CONTEXT))
@@ -80,10 +80,10 @@ def stage_extract(folder: Path, shard: int, site: str, dtype: str, device: str, 
     import torch
     from random_models import random_model
 
-    from interpflow.corpus_store import shard_windows
-    from interpflow.hooks import hooked
-    from interpflow.models import load_model
-    from interpflow.shard_extraction import StopForward, extract_shard
+    from interpflow.models.hooks import hooked
+    from interpflow.models.loading import load_model
+    from interpflow.stores.corpus_store import shard_windows
+    from interpflow.stores.shard_extraction import StopForward, extract_shard
 
     model, _ = load_model(random_model("gpt2"), device, n_layer=12)
     path = folder / f"shard-{shard}.safetensors"
@@ -119,7 +119,7 @@ def stage_extract(folder: Path, shard: int, site: str, dtype: str, device: str, 
 
 
 def stage_manifest(folder: Path) -> dict:
-    from interpflow.corpus_store import write_manifest
+    from interpflow.stores.corpus_store import write_manifest
 
     shards = [folder / f"shard-{shard}.safetensors" for shard in range(N_SHARDS)]
     write_manifest(shards, folder / "manifest.json", {"name": "gpt2-random"}, {"name": "random", "prepend_bos": False})
@@ -129,8 +129,8 @@ def stage_manifest(folder: Path) -> dict:
 def stage_train(folder: Path, site: str, device: str, train_tokens: int) -> dict:
     import torch
 
-    from interpflow.corpus_store import CorpusStore
     from interpflow.sae.streaming import StreamingSAEConfig, flops_per_token, train
+    from interpflow.stores.corpus_store import CorpusStore
 
     store = CorpusStore(folder / "manifest.json")
     width = store.width(site)
@@ -201,8 +201,8 @@ def main(argv=None) -> None:
     parser.add_argument("--folder", default=str(OUT / "corpus_scale"))
     args = parser.parse_args(argv)
 
-    from interpflow.devices import resolve_device
-    from interpflow.stage_logging import compute_on_threads
+    from interpflow.models.devices import resolve_device
+    from interpflow.runtime.stage_logging import compute_on_threads
 
     compute_on_threads(args.threads)
     args.device = str(resolve_device(args.device))

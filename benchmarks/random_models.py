@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interpflow.models import build_embedded_model
+from interpflow.models.loading import build_embedded_model
 
 SHAPES = {
     "gpt2": {"n_layer": 12, "n_embd": 768, "n_head": 12},

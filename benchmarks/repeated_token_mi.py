@@ -20,12 +20,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from random_models import ROOT, random_model  # noqa: E402
 
-from interpflow.extraction import extract_activations  # noqa: E402
 from interpflow.methods.repeated_token_mi import analysis as repeated_token_mi  # noqa: E402
 from interpflow.methods.repeated_token_mi.method import METHOD  # noqa: E402
-from interpflow.models import load_model  # noqa: E402
-from interpflow.schema import option_defaults  # noqa: E402
-from interpflow.texts import read_text_set  # noqa: E402
+from interpflow.models.loading import load_model  # noqa: E402
+from interpflow.runtime.schema import option_defaults  # noqa: E402
+from interpflow.stores.extraction import extract_activations  # noqa: E402
+from interpflow.stores.texts import read_text_set  # noqa: E402
 
 # The lecture's coffee instance; every other option at the schema's default, as a workflow run takes it.
 DEFAULTS = option_defaults("repeated_token_mi")

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import matmul_gflops  # noqa: E402
 from random_models import ROOT, SHAPES, random_model  # noqa: E402
 
-from interpflow.stage_logging import stage_usage  # noqa: E402
+from interpflow.runtime.stage_logging import stage_usage  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 WORKDIR = OUT / "reproduction"

@@ -39,8 +39,8 @@ LAYER = 6  # the config's "middle" of gpt2's 12 blocks
 
 def palinka_activations() -> np.ndarray:
     """``(tokens, 3072)`` float32: blocks.6.mlp.hook_pre of the random gpt2 over the Palinka text."""
-    from interpflow.extraction import extract_activations
-    from interpflow.models import load_model
+    from interpflow.models.loading import load_model
+    from interpflow.stores.extraction import extract_activations
 
     site = f"blocks.{LAYER}.mlp.hook_pre"
     model, tokenizer = load_model(random_model("gpt2"), "cpu", n_layer=12)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import matmul_gflops  # noqa: E402
 from random_models import ROOT, random_model  # noqa: E402
 
-from interpflow.schema import option_defaults  # noqa: E402
+from interpflow.runtime.schema import option_defaults  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 TEXT = ROOT / "resources" / "texts" / "ravel.txt"
@@ -43,16 +43,16 @@ def run_engine(engine: str, model_dir: str, batch_size: int, threads: int) -> No
     """Child process: time one engine, save its tables, print a JSON line with time and peak RSS."""
     import torch
 
-    from interpflow.architectures import adapter_of
-    from interpflow.extraction import extract_activations
     from interpflow.methods.subspace_removal.analysis import (
         hidden_state_impact_table,
         logit_impact_table,
     )
     from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
     from interpflow.methods.subspace_removal.method import METHOD
-    from interpflow.models import load_model
-    from interpflow.texts import read_text_set
+    from interpflow.models.architectures import adapter_of
+    from interpflow.models.loading import load_model
+    from interpflow.stores.extraction import extract_activations
+    from interpflow.stores.texts import read_text_set
 
     torch.set_num_threads(threads)
     model, tokenizer = load_model(model_dir, "cpu")
@@ -75,7 +75,7 @@ def run_engine(engine: str, model_dir: str, batch_size: int, threads: int) -> No
         tokens = store.tokens
     seconds = time.perf_counter() - started
     if tokens is None:
-        from interpflow.extraction import token_table
+        from interpflow.stores.extraction import token_table
 
         tokens = token_table(tokenizer, 0, token_ids.tolist())
     logit_impact_table(runs, tokens).to_parquet(OUT / f"subspace_sweep_{engine}_logit.parquet")
@@ -88,7 +88,7 @@ def extraction_overhead(model, tokenizer, texts: list[str], sites: list[str], re
     """Best-of-``repeats`` seconds of a bare forward pass and of the extraction, alternated."""
     import torch
 
-    from interpflow.extraction import extract_activations
+    from interpflow.stores.extraction import extract_activations
 
     batch = tokenizer(texts, return_tensors="pt", padding=True)
     bare, extraction = [], []

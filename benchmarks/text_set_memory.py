@@ -1,10 +1,10 @@
 """Peak memory of a text set's extraction against its number of texts, at gpt2-medium's shape.
 
 The workflow's extraction stage writes a text set's store a batch at a time
-(:func:`interpflow.extraction.extract_to_files`), so its peak RSS should be set by the model and the
+(:func:`interpflow.stores.extraction.extract_to_files`), so its peak RSS should be set by the model and the
 batch, not by texts x sites. This runs it on short sentences with neuron_contrast's layer sweep
 (``mlp.hook_pre`` of every block: 24 x 4096 floats per token), each count in a fresh process, and
-side by side the in-memory extraction (:func:`interpflow.extraction.extract_activations` then
+side by side the in-memory extraction (:func:`interpflow.stores.extraction.extract_activations` then
 ``save_store``, what the stage did before) on the smaller count: its peak grows with the store.
 
     python benchmarks/text_set_memory.py                        # 500 and 5000 texts (16 GB of disk)
@@ -44,11 +44,11 @@ def stage(count: int, way: str, threads: int) -> dict:
     import torch
     from random_models import SHAPES, random_model
 
-    from interpflow.activation_store import save_store
-    from interpflow.extraction import extract_activations, extract_to_files
-    from interpflow.models import load_model
-    from interpflow.sites import block_site
-    from interpflow.stage_logging import peak_rss_mib
+    from interpflow.models.loading import load_model
+    from interpflow.models.sites import block_site
+    from interpflow.runtime.stage_logging import peak_rss_mib
+    from interpflow.stores.activation_store import save_store
+    from interpflow.stores.extraction import extract_activations, extract_to_files
 
     torch.set_num_threads(threads)
     n_layer = SHAPES[SHAPE]["n_layer"]

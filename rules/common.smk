@@ -14,16 +14,16 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 )
 
-from interpflow.code_dependencies import imported_package_files, package_module_files
-from interpflow.comparison import Run
+from interpflow.runtime.code_dependencies import imported_package_files, package_module_files
+from interpflow.runtime.comparison import Run
 from interpflow.config import ConfigError, check_unique_keys, instances, validate_config
-from interpflow.hub_cache import ModelUnavailableError, refuse_unavailable_hub_models
-from interpflow.layers import resolve_layer
-from interpflow.model_records import model_folder
-from interpflow.output_locks import OutputsBeingWritten, refuse_outputs_being_written
-from interpflow.provenance import export_git_state
+from interpflow.models.hub_cache import ModelUnavailableError, refuse_unavailable_hub_models
+from interpflow.models.layers import resolve_layer
+from interpflow.runtime.model_records import model_folder
+from interpflow.runtime.output_locks import OutputsBeingWritten, refuse_outputs_being_written
+from interpflow.runtime.provenance import export_git_state
 from interpflow.registry import METHODS, required_sites
-from interpflow.stage_logging import export_numerics_environment
+from interpflow.runtime.stage_logging import export_numerics_environment
 
 try:
     check_unique_keys(workflow.configfiles)
@@ -268,7 +268,7 @@ def corpus_store(model, corpus):
 
 
 def corpus_files(wildcards):
-    from interpflow.corpus import corpus_files as matching
+    from interpflow.stores.corpus import corpus_files as matching
 
     entry = config["corpora"][wildcards.corpus]
     return [

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from interpflow.models import build_embedded_model
-from interpflow.stage_logging import start_stage
+from interpflow.models.loading import build_embedded_model
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 build_embedded_model(snakemake.params.spec, Path(snakemake.input.vocab).parent, snakemake.output[0])

@@ -2,9 +2,9 @@
 
 from importlib import import_module
 
-from interpflow.comparison import Run, read_run_file
 from interpflow.plotting.comparison import write_comparison
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.comparison import Run, read_run_file
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 comparison = import_module(f"interpflow.methods.{snakemake.params.method}.comparison")

@@ -1,8 +1,8 @@
 """The manifest of a corpus's sharded store: what each shard holds and where it came from."""
 
-from interpflow.corpus_store import write_manifest
-from interpflow.provenance import model_identity
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.provenance import model_identity
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.corpus_store import write_manifest
 
 log = start_stage(snakemake)
 wildcards, params = snakemake.wildcards, snakemake.params

@@ -1,10 +1,10 @@
 """One forward pass over a text set; store every site the downstream analyses need."""
 
-from interpflow.devices import resolve_device
-from interpflow.extraction import extract_to_files
-from interpflow.models import load_model
-from interpflow.stage_logging import start_stage
-from interpflow.texts import read_text_set
+from interpflow.models.devices import resolve_device
+from interpflow.models.loading import load_model
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.extraction import extract_to_files
+from interpflow.stores.texts import read_text_set
 
 log = start_stage(snakemake)
 params = snakemake.params

@@ -1,9 +1,9 @@
 """One shard of a corpus through the model: every site its instances need, a batch of windows at a time."""
 
-from interpflow.devices import resolve_device
-from interpflow.models import load_model
-from interpflow.shard_extraction import extract_shard
-from interpflow.stage_logging import start_stage
+from interpflow.models.devices import resolve_device
+from interpflow.models.loading import load_model
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.shard_extraction import extract_shard
 
 log = start_stage(snakemake)
 params = snakemake.params

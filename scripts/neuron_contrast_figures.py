@@ -5,9 +5,9 @@ import pandas as pd
 from safetensors.numpy import load_file
 
 from interpflow.methods.neuron_contrast import figures as plots
+from interpflow.models.sites import block_site
 from interpflow.plotting.style import save_figures
-from interpflow.sites import block_site
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 params, inputs = snakemake.params, snakemake.input

@@ -1,10 +1,10 @@
 """neuron_contrast statistics: t-tests per neuron, t-SNE, DBSCAN and k-means, for every tested layer."""
 
-from interpflow.activation_store import load_store
-from interpflow.atomic_io import write_parquet, write_safetensors
 from interpflow.methods.neuron_contrast.analysis import analyse
-from interpflow.stage_logging import start_stage
-from interpflow.texts import read_text_set
+from interpflow.runtime.atomic_io import write_parquet, write_safetensors
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.activation_store import load_store
+from interpflow.stores.texts import read_text_set
 
 log = start_stage(snakemake)
 params = snakemake.params

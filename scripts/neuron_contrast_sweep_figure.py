@@ -4,7 +4,7 @@ import pandas as pd
 
 from interpflow.methods.neuron_contrast.figures import layer_sweep
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 tests = pd.read_parquet(snakemake.input.neuron_tests)

@@ -1,7 +1,7 @@
 """Copy a hub model (safetensors + tokenizer) into its model folder, from the HF cache or the hub."""
 
-from interpflow.models import ModelUnavailableError, provision_hub_model
-from interpflow.stage_logging import start_stage
+from interpflow.models.loading import ModelUnavailableError, provision_hub_model
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 params = snakemake.params

@@ -1,9 +1,9 @@
 """repeated_token_mi statistics: MI of every pair of target occurrences, every layer and sublayer, both estimators."""
 
-from interpflow.activation_store import load_store
-from interpflow.atomic_io import write_parquet
 from interpflow.methods.repeated_token_mi import analysis as repeated_token_mi
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.atomic_io import write_parquet
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.activation_store import load_store
 
 log = start_stage(snakemake)
 params = snakemake.params

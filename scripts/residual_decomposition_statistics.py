@@ -1,9 +1,9 @@
 """residual_decomposition statistics: correlations per block, and the values behind the figure."""
 
-from interpflow.activation_store import load_store
-from interpflow.atomic_io import write_parquet
 from interpflow.methods.residual_decomposition.analysis import comparison_values, correlation_table
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.atomic_io import write_parquet
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.activation_store import load_store
 
 log = start_stage(snakemake)
 params = snakemake.params

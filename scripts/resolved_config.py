@@ -2,8 +2,8 @@
 
 import yaml
 
-from interpflow.atomic_io import write_text
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.atomic_io import write_text
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False), snakemake.output[0])

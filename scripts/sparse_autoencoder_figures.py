@@ -5,11 +5,11 @@ import json
 import pandas as pd
 from safetensors.numpy import load_file
 
-from interpflow.atomic_io import write_text
 from interpflow.methods.sparse_autoencoder import figures as plots
 from interpflow.methods.sparse_autoencoder.analysis import ranked
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.atomic_io import write_text
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 params, inputs, output = snakemake.params, snakemake.input, snakemake.output

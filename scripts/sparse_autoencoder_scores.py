@@ -3,10 +3,10 @@
 import pandas as pd
 from safetensors.numpy import load_file
 
-from interpflow.atomic_io import write_parquet
 from interpflow.methods.sparse_autoencoder.analysis import latent_scores
-from interpflow.stage_logging import start_stage
-from interpflow.word_categories import category_positions
+from interpflow.runtime.atomic_io import write_parquet
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.word_categories import category_positions
 
 log = start_stage(snakemake)
 category = snakemake.params.category

@@ -2,12 +2,12 @@
 
 import json
 
-from interpflow.activation_store import load_store
-from interpflow.atomic_io import write_parquet, write_safetensors, write_text
-from interpflow.devices import resolve_device
 from interpflow.methods.sparse_autoencoder.analysis import sae_dimensions
+from interpflow.models.devices import resolve_device
+from interpflow.runtime.atomic_io import write_parquet, write_safetensors, write_text
+from interpflow.runtime.stage_logging import start_stage
 from interpflow.sae.autoencoder import SAEConfig, fraction_of_variance_unexplained, latent_activations, train
-from interpflow.stage_logging import start_stage
+from interpflow.stores.activation_store import load_store
 
 log = start_stage(snakemake)
 params = snakemake.params

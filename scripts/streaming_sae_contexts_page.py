@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from interpflow.atomic_io import write_text
 from interpflow.methods.streaming_sae.figures import contexts_page
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.atomic_io import write_text
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 inputs, params = snakemake.input, snakemake.params

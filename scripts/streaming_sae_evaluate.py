@@ -2,12 +2,12 @@
 
 import pandas as pd
 
-from interpflow.atomic_io import write_parquet
-from interpflow.corpus_store import CorpusStore
-from interpflow.devices import resolve_device
 from interpflow.methods.streaming_sae.evaluation import evaluate
+from interpflow.models.devices import resolve_device
+from interpflow.runtime.atomic_io import write_parquet
+from interpflow.runtime.stage_logging import start_stage
 from interpflow.sae.streaming import heldout_shards, load_sae
-from interpflow.stage_logging import start_stage
+from interpflow.stores.corpus_store import CorpusStore
 
 log = start_stage(snakemake)
 params = snakemake.params

@@ -4,7 +4,7 @@ import pandas as pd
 
 from interpflow.methods.streaming_sae import figures as plots
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 inputs = snakemake.input

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from interpflow.atomic_io import write_parquet
-from interpflow.corpus_store import CorpusStore
-from interpflow.devices import resolve_device
+from interpflow.models.devices import resolve_device
+from interpflow.runtime.atomic_io import write_parquet
+from interpflow.runtime.stage_logging import start_stage
 from interpflow.sae.streaming import StreamingSAEConfig, save_sae, train
-from interpflow.stage_logging import start_stage
+from interpflow.stores.corpus_store import CorpusStore
 
 log = start_stage(snakemake)
 params = snakemake.params

@@ -1,11 +1,11 @@
 """subspace_removal, one layer from the cache: original vs reconstructed activations and covariances."""
 
-from interpflow.activation_store import load_store
-from interpflow.atomic_io import write_parquet, write_safetensors
 from interpflow.methods.subspace_removal.analysis import spectrum_table
 from interpflow.methods.subspace_removal.subspace import inspection_matrices
-from interpflow.sites import block_site
-from interpflow.stage_logging import start_stage
+from interpflow.models.sites import block_site
+from interpflow.runtime.atomic_io import write_parquet, write_safetensors
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.activation_store import load_store
 
 log = start_stage(snakemake)
 params = snakemake.params

@@ -4,9 +4,9 @@ import pandas as pd
 from safetensors.numpy import load_file
 
 from interpflow.methods.subspace_removal import figures as plots
+from interpflow.models.sites import block_site
 from interpflow.plotting.style import save_figures
-from interpflow.sites import block_site
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 params = snakemake.params

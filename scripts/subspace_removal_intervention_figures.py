@@ -5,7 +5,7 @@ from safetensors.numpy import load_file
 
 from interpflow.methods.subspace_removal import figures as plots
 from interpflow.plotting.style import save_figures
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 params, inputs = snakemake.params, snakemake.input

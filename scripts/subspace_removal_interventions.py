@@ -1,12 +1,12 @@
 """subspace_removal model stage: intervened runs at the intervention layer (and every layer when sweeping)."""
 
-from interpflow.activation_store import load_store
-from interpflow.atomic_io import write_parquet, write_safetensors
-from interpflow.devices import resolve_device
 from interpflow.methods.subspace_removal.analysis import intervention_outputs
 from interpflow.methods.subspace_removal.interventions import run_interventions
-from interpflow.models import load_model
-from interpflow.stage_logging import start_stage
+from interpflow.models.devices import resolve_device
+from interpflow.models.loading import load_model
+from interpflow.runtime.atomic_io import write_parquet, write_safetensors
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.activation_store import load_store
 
 log = start_stage(snakemake)
 params = snakemake.params

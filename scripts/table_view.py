@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from interpflow.atomic_io import write_text
 from interpflow.plotting.table_view import table_page
-from interpflow.provenance import read
-from interpflow.stage_logging import start_stage
+from interpflow.runtime.atomic_io import write_text
+from interpflow.runtime.provenance import read
+from interpflow.runtime.stage_logging import start_stage
 
 log = start_stage(snakemake)
 frame = pd.read_parquet(snakemake.input.table)

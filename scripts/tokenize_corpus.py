@@ -1,9 +1,9 @@
 """Tokenize a corpus into the windows of its shards (tokens.parquet) and write the vocabulary's strings."""
 
-from interpflow.corpus import Corpus, CorpusError
-from interpflow.corpus_store import write_token_table, write_vocabulary
-from interpflow.models import load_tokenizer
-from interpflow.stage_logging import start_stage
+from interpflow.models.loading import load_tokenizer
+from interpflow.runtime.stage_logging import start_stage
+from interpflow.stores.corpus import Corpus, CorpusError
+from interpflow.stores.corpus_store import write_token_table, write_vocabulary
 
 log = start_stage(snakemake)
 corpus = Corpus.from_config(snakemake.wildcards.corpus, snakemake.params.corpus, files=snakemake.input.files)

@@ -20,14 +20,14 @@ def project_config() -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    from interpflow.models import build_embedded_model
+    from interpflow.models.loading import build_embedded_model
 
     return build_embedded_model(TINY_SPEC, TOKENIZER_DIR, tmp_path_factory.mktemp("models") / "tiny")
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir):
-    from interpflow.models import load_model
+    from interpflow.models.loading import load_model
 
     return load_model(tiny_model_dir, "cpu", n_layer=TINY_SPEC["n_layer"])
 
@@ -53,9 +53,9 @@ TINY_CORPUS_SITES = ["blocks.0.mlp.hook_pre", "blocks.1.hook_resid_pre"]
 def tiny_corpus(tmp_path_factory, tiny_model):
     """The lecture texts as a corpus of 16-token windows in 4 shards, extracted by the tiny model:
     ``(Corpus, folder)``; the folder holds tokens.parquet, shard-<i>.safetensors and manifest.json."""
-    from interpflow.corpus import Corpus
-    from interpflow.corpus_store import write_manifest, write_token_table
-    from interpflow.shard_extraction import extract_shard
+    from interpflow.stores.corpus import Corpus
+    from interpflow.stores.corpus_store import write_manifest, write_token_table
+    from interpflow.stores.shard_extraction import extract_shard
 
     folder = tmp_path_factory.mktemp("tiny_corpus")
     files = tuple(sorted((ROOT / "resources" / "texts").glob("*.txt")))

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, MistralConfig, Qwen2Config
 
-from interpflow.architectures import FAMILIES, Llama
-from interpflow.models import vendored_tokenizer
+from interpflow.models.architectures import FAMILIES, Llama
+from interpflow.models.loading import vendored_tokenizer
 from tests.conftest import TOKENIZER_DIR
 
 # Variants of the families: Mistral and Qwen2 run through the Llama adapter, and GPT-NeoX also

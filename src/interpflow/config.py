@@ -34,10 +34,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-from interpflow.errors import ConfigError
-from interpflow.layers import resolve_layer
+from interpflow.models.layers import resolve_layer
 from interpflow.registry import METHODS
-from interpflow.schema import workflow_schema
+from interpflow.runtime.errors import ConfigError
+from interpflow.runtime.schema import workflow_schema
 
 VENDORED_TOKENIZER = "resources/gpt2-tokenizer"
 
@@ -84,7 +84,7 @@ def check_unique_keys(paths) -> None:
 
 
 def load_schema() -> dict[str, Any]:
-    """The configuration schema of the registered methods (:func:`interpflow.schema.workflow_schema`)."""
+    """The configuration schema of the registered methods (:func:`interpflow.runtime.schema.workflow_schema`)."""
     return workflow_schema(METHODS)
 
 
@@ -221,7 +221,7 @@ def check_references(config: dict[str, Any], base_dir: str | Path, checked_files
     """Check what the schema cannot: files read, names resolve, layers exist, texts suit the methods.
 
     ``checked_files``: a folder where each version of a corpus file read to its end is remembered,
-    so that later start-ups skip it (:func:`interpflow.corpus.check_files`)."""
+    so that later start-ups skip it (:func:`interpflow.stores.corpus.check_files`)."""
     for name, entry in config["models"].items():
         if entry["source"] == "embedded" and entry["n_embd"] % entry["n_head"]:
             raise ConfigError(f"models.{name}.n_head", f"n_embd {entry['n_embd']} is not divisible by n_head")
@@ -258,7 +258,7 @@ def check_references(config: dict[str, Any], base_dir: str | Path, checked_files
 
 def check_corpus_entry(name: str, entry: dict[str, Any], base_dir: Path, tokenizer, checked: Path | None) -> None:
     """The corpus's files exist, read to their ends, and give at least one window per shard."""
-    from interpflow.corpus import Corpus, CorpusError, check_corpus
+    from interpflow.stores.corpus import Corpus, CorpusError, check_corpus
 
     try:
         check_corpus(Corpus.from_config(name, entry, base_dir), tokenizer, checked)
@@ -290,14 +290,14 @@ def model_config_json(config: dict[str, Any], model: str, base_dir: Path) -> dic
     """The ``config.json`` of the model a run would load, where it is at hand: a local model's folder; for a
     hub model, its provisioned folder if provisioned at the configured revision, else the Hugging Face
     cache's copy at that revision (what provisioning would copy); ``None`` where neither is at hand."""
-    from interpflow.model_records import model_folder
+    from interpflow.runtime.model_records import model_folder
 
     entry = config["models"][model]
     folder = model_folder(config, model)
     folder = folder if folder.is_absolute() else base_dir / folder
     path: str | Path | None = folder / "config.json"
     if entry["source"] == "hub" and provisioned_revision(folder) != entry.get("revision"):
-        from interpflow.hub_cache import cached_file
+        from interpflow.models.hub_cache import cached_file
 
         path = cached_file(entry["hub_id"], "config.json", entry.get("revision"))
     return json.loads(Path(path).read_text(encoding="utf-8")) if path and Path(path).is_file() else None
@@ -305,7 +305,7 @@ def model_config_json(config: dict[str, Any], model: str, base_dir: Path) -> dic
 
 def provisioned_revision(folder: Path) -> str | None | bool:
     """The revision a hub model folder was provisioned at (``None``: the default branch); ``False`` if it was not."""
-    from interpflow.model_records import MODEL_RECORD
+    from interpflow.runtime.model_records import MODEL_RECORD
 
     record = folder / MODEL_RECORD
     return json.loads(record.read_text(encoding="utf-8")).get("revision") if record.is_file() else False
@@ -313,10 +313,10 @@ def provisioned_revision(folder: Path) -> str | None | bool:
 
 def check_model_folder(config: dict[str, Any], model: str, base_dir: Path) -> None:
     """A local model's folder exists and holds a model; a model folder at hand (local, or a hub model
-    already provisioned) is of a family with an adapter (:mod:`interpflow.architectures`) and has the
+    already provisioned) is of a family with an adapter (:mod:`interpflow.models.architectures`) and has the
     configured ``n_layer``."""
-    from interpflow.architectures import ADAPTERS, supported_model_types
-    from interpflow.model_records import model_folder
+    from interpflow.models.architectures import ADAPTERS, supported_model_types
+    from interpflow.runtime.model_records import model_folder
 
     entry = config["models"][model]
     key = f"models.{model}." + ("path" if entry["source"] == "local" else "hub_id")
@@ -369,7 +369,7 @@ def model_widths(config: dict[str, Any], model: str, base_dir: str | Path) -> tu
 
 def check_sae_width(config: dict[str, Any], model: str, site: str, sae: dict[str, Any], key: str, base_dir) -> None:
     """An SAE's ``k`` is at most its latents (``latent_factor`` times the width of the ``site`` it reads)."""
-    from interpflow.sites import NEURON_HOOKS, parse_site
+    from interpflow.models.sites import NEURON_HOOKS, parse_site
 
     widths = model_widths(config, model, base_dir)
     if widths is None or sae.get("k") is None:
@@ -421,7 +421,7 @@ class TokenizedTexts:
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            from interpflow.vendored_tokenizer import VendoredTokenizer
+            from interpflow.models.vendored_tokenizer import VendoredTokenizer
 
             self._tokenizer = VendoredTokenizer(self.base_dir / VENDORED_TOKENIZER)
         return self._tokenizer
@@ -430,9 +430,9 @@ class TokenizedTexts:
         return self.base_dir / self.config["texts"][text_name]["path"]
 
     def text_set(self, text_name: str):
-        """The :class:`interpflow.texts.TextSet` of a configured text set; ConfigError if it does not read."""
+        """The :class:`interpflow.stores.texts.TextSet` of a configured text set; ConfigError if it does not read."""
         if text_name not in self._sets:
-            from interpflow.texts import TextSetError, read_text_set
+            from interpflow.stores.texts import TextSetError, read_text_set
 
             entry = self.config["texts"][text_name]
             try:

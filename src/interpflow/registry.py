@@ -35,7 +35,7 @@ METHODS: dict[str, Method] = {name: _load(name) for name in METHOD_NAMES}
 def required_sites(config: dict, model: str, text: str, kind: str = "text") -> list[str]:
     """Every site that any instance of any method running on ``model`` over ``text`` (a text set, or
     a corpus when ``kind`` is ``"corpus"``) needs."""
-    from interpflow.sites import sort_sites
+    from interpflow.models.sites import sort_sites
 
     n_layer = config["models"][model]["n_layer"]
     sites: list[str] = []

@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from interpflow.extraction import extract_activations
 from interpflow.methods.subspace_removal import analysis as sr
 from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
 from interpflow.methods.subspace_removal.method import METHOD as SR_METHOD
-from interpflow.models import load_model
+from interpflow.models.loading import load_model
 from interpflow.sae.autoencoder import SAEConfig, train
+from interpflow.stores.extraction import extract_activations
 from tests.conftest import ROOT, TINY_SPEC
 
 pytestmark = [
@@ -62,9 +62,9 @@ def test_sae_training_on_cuda_follows_the_cpu_loss_curve(stores):
 @pytest.fixture(scope="module")
 def corpus_store(models, tmp_path_factory):
     """The lecture texts as a 4-shard corpus, extracted on each device: ``{device: CorpusStore}``."""
-    from interpflow.corpus import Corpus
-    from interpflow.corpus_store import CorpusStore, write_manifest, write_token_table
-    from interpflow.shard_extraction import extract_shard
+    from interpflow.stores.corpus import Corpus
+    from interpflow.stores.corpus_store import CorpusStore, write_manifest, write_token_table
+    from interpflow.stores.shard_extraction import extract_shard
 
     folder = tmp_path_factory.mktemp("corpus")
     corpus = Corpus("texts", tuple(sorted((ROOT / "resources" / "texts").glob("*.txt"))), "text", 16, None, 4, True)

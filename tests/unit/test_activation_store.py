@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interpflow.activation_store import TOKEN_COLUMNS, ActivationStore, load_store, save_store, store_metadata
-from interpflow.atomic_io import atomic_path, write_parquet
-from interpflow.extraction import extract_activations
+from interpflow.runtime.atomic_io import atomic_path, write_parquet
+from interpflow.stores.activation_store import TOKEN_COLUMNS, ActivationStore, load_store, save_store, store_metadata
+from interpflow.stores.extraction import extract_activations
 
 TEXTS = [
     "I saw him at the market.",
@@ -121,7 +121,7 @@ def test_sigterm_mid_write_leaves_no_output(tmp_path):
     stage = f"""
 import os, signal, sys
 from pathlib import Path
-from interpflow.atomic_io import atomic_path, exit_on_sigterm
+from interpflow.runtime.atomic_io import atomic_path, exit_on_sigterm
 exit_on_sigterm()
 with atomic_path(Path({str(tmp_path / "table.parquet")!r})) as tmp:
     tmp.write_bytes(b"half a parquet file")
@@ -136,7 +136,7 @@ with atomic_path(Path({str(tmp_path / "table.parquet")!r})) as tmp:
 WRITE_TWO_KEYS = """
 import sys
 import numpy as np
-from interpflow.atomic_io import write_safetensors
+from interpflow.runtime.atomic_io import write_safetensors
 write_safetensors({"b": np.arange(3, dtype=np.float32), "a": np.ones(2, np.float32)}, sys.argv[1],
                   metadata={"zeta": "1", "alpha": "2", "mid": "é"})
 """
@@ -163,7 +163,7 @@ def test_safetensors_bytes_do_not_depend_on_the_process(tmp_path):
 def test_the_store_written_a_batch_at_a_time_is_the_store_held_in_memory(batched_store, tiny_model, tmp_path):
     """extract_to_files (the workflow's stage) writes exactly what extract_activations + save_store would,
     padded attention patterns included, readable by safetensors itself."""
-    from interpflow.extraction import extract_to_files
+    from interpflow.stores.extraction import extract_to_files
 
     model, tokenizer = tiny_model
     sites = [*SITES, "blocks.1.attn.hook_pattern", "blocks.0.attn.hook_k"]

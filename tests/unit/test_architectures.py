@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from interpflow.architectures import UnsupportedArchitectureError, adapter_of
-from interpflow.extraction import extract_activations
-from interpflow.hooks import capture
 from interpflow.methods.residual_decomposition import analysis as residual_decomposition
 from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
-from interpflow.models import load_model, vendored_tokenizer
-from interpflow.sites import BLOCK_HOOKS, FINAL_NORMALIZED, FINAL_OUTPUT, block_site, residual_streams
+from interpflow.models.architectures import UnsupportedArchitectureError, adapter_of
+from interpflow.models.hooks import capture
+from interpflow.models.loading import load_model, vendored_tokenizer
+from interpflow.models.sites import BLOCK_HOOKS, FINAL_NORMALIZED, FINAL_OUTPUT, block_site, residual_streams
+from interpflow.stores.extraction import extract_activations
 from tests.conftest import ROOT, TOKENIZER_DIR
 from tests.model_zoo import VARIANTS, tiny_model
 

@@ -1,6 +1,6 @@
 """The workflow sees which package modules each script imports (transitively)."""
 
-from interpflow.code_dependencies import imported_package_files, package_module_files
+from interpflow.runtime.code_dependencies import imported_package_files, package_module_files
 from tests.conftest import ROOT
 
 SRC = ROOT / "src"
@@ -26,14 +26,19 @@ def test_transitive_imports_and_package_inits(tmp_path):
 
 def test_extraction_depends_on_hooks_but_not_on_methods():
     files = names(imported_package_files(ROOT / "scripts" / "extract_activations.py", SRC))
-    assert {"interpflow/hooks.py", "interpflow/extraction.py", "interpflow/models.py", "interpflow/sites.py"} <= files
+    assert {
+        "interpflow/models/hooks.py",
+        "interpflow/stores/extraction.py",
+        "interpflow/models/loading.py",
+        "interpflow/models/sites.py",
+    } <= files
     assert not any(name.startswith("interpflow/methods/") or "plotting" in name for name in files)
 
 
 def test_statistics_depend_on_their_analysis_only():
     files = names(imported_package_files(ROOT / "scripts" / "residual_decomposition_statistics.py", SRC))
     assert "interpflow/methods/residual_decomposition/analysis.py" in files
-    assert "interpflow/hooks.py" not in files and "interpflow/models.py" not in files
+    assert "interpflow/models/hooks.py" not in files and "interpflow/models/loading.py" not in files
     others = {name for name in files if name.startswith("interpflow/methods/") and "residual_decomposition" not in name}
     assert others <= {"interpflow/methods/__init__.py", "interpflow/methods/contract.py"}, "and on no other method"
 
@@ -41,8 +46,8 @@ def test_statistics_depend_on_their_analysis_only():
 def test_sae_training_does_not_load_the_model_code():
     """SAE training needs torch, not transformers: importing the model code would cost seconds per run."""
     files = names(imported_package_files(ROOT / "scripts" / "sparse_autoencoder_train.py", SRC))
-    assert {"interpflow/sae/autoencoder.py", "interpflow/devices.py"} <= files
-    assert "interpflow/models.py" not in files
+    assert {"interpflow/sae/autoencoder.py", "interpflow/models/devices.py"} <= files
+    assert "interpflow/models/loading.py" not in files
 
 
 def test_a_module_loaded_by_name_brings_its_packages_and_imports():
@@ -54,7 +59,7 @@ def test_a_module_loaded_by_name_brings_its_packages_and_imports():
         "interpflow/methods/__init__.py",
         "interpflow/methods/residual_decomposition/__init__.py",
         "interpflow/methods/residual_decomposition/comparison.py",
-        "interpflow/comparison.py",
+        "interpflow/runtime/comparison.py",
         "interpflow/plotting/comparison.py",
     } <= files
     others = {name for name in files if name.startswith("interpflow/methods/") and "residual_decomposition" not in name}

@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interpflow.comparison import Run, depth_axis, read_run_file, relative_depth, stack_runs
 from interpflow.methods.neuron_contrast import comparison as neuron_contrast
 from interpflow.methods.repeated_token_mi import comparison as repeated_token_mi
 from interpflow.methods.residual_decomposition import comparison as residual_decomposition
@@ -13,6 +12,7 @@ from interpflow.methods.sparse_autoencoder import comparison as sparse_autoencod
 from interpflow.methods.streaming_sae import comparison as streaming_sae
 from interpflow.methods.subspace_removal import comparison as subspace_removal
 from interpflow.registry import METHODS
+from interpflow.runtime.comparison import Run, depth_axis, read_run_file, relative_depth, stack_runs
 
 matplotlib.use("Agg")
 

@@ -682,7 +682,7 @@ def test_command_line_lists_and_entries_under_one_of_are_typed(project_config, e
 
 def test_the_demo_corpus_reads_a_folder_of_its_own(embedded_overlay):
     """A file dropped into resources/texts/ (a new text set, say) never joins the demo corpus."""
-    from interpflow.corpus import corpus_files
+    from interpflow.stores.corpus import corpus_files
 
     patterns = embedded_overlay["corpora"]["demo_corpus"]["paths"]
     files = corpus_files(patterns, ROOT)

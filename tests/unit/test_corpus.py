@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interpflow import corpus as corpus_module
-from interpflow.corpus import Corpus, CorpusError, check_corpus, corpus_files, windows
-from interpflow.vendored_tokenizer import VendoredTokenizer
+from interpflow.models.vendored_tokenizer import VendoredTokenizer
+from interpflow.stores import corpus as corpus_module
+from interpflow.stores.corpus import Corpus, CorpusError, check_corpus, corpus_files, windows
 from tests.conftest import ROOT, TOKENIZER_DIR
 
 EOS = 50256
@@ -159,7 +159,7 @@ def test_a_bad_byte_in_a_text_file_is_named_in_the_job_too(tmp_path, tokenizer):
 
 
 def test_a_file_read_to_its_end_once_is_remembered_until_it_changes(tmp_path, tokenizer, monkeypatch):
-    from interpflow import corpus as corpus_module
+    from interpflow.stores import corpus as corpus_module
 
     path = write_jsonl(tmp_path / "a.jsonl", DOCUMENTS * 20)
     read = []

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from interpflow.corpus import windows
-from interpflow.corpus_store import CorpusStore, shard_windows
-from interpflow.hooks import capture
-from interpflow.model_records import sha256_of_file
-from interpflow.shard_extraction import extract_shard
+from interpflow.models.hooks import capture
+from interpflow.runtime.model_records import sha256_of_file
+from interpflow.stores.corpus import windows
+from interpflow.stores.corpus_store import CorpusStore, shard_windows
+from interpflow.stores.shard_extraction import extract_shard
 from tests.conftest import TINY_CORPUS_SITES
 
 
@@ -66,7 +66,7 @@ def test_half_precision_storage_halves_the_disk(tiny_corpus, tiny_model, tmp_pat
     token_bytes = 4 * 16 * CorpusStore(folder / "manifest.json").windows(0)
     assert (data_bytes[path] - token_bytes) / (data_bytes[full] - token_bytes) == pytest.approx(0.5, abs=0.01)
     store = CorpusStore(folder / "manifest.json")
-    from interpflow.tensor_stream import TensorStreamReader
+    from interpflow.stores.tensor_stream import TensorStreamReader
 
     with TensorStreamReader(path) as reader:
         for site in TINY_CORPUS_SITES:

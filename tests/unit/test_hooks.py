@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from interpflow.hooks import capture, hooked, site_access
+from interpflow.models.hooks import capture, hooked, site_access
 
 
 def hook_count(model):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from interpflow.models import MODEL_RECORD, build_embedded_model, load_model, read_model_record
+from interpflow.models.loading import MODEL_RECORD, build_embedded_model, load_model, read_model_record
 from tests.conftest import TINY_SPEC, TOKENIZER_DIR
 
 
@@ -49,7 +49,7 @@ def test_declared_layer_count_is_checked(tiny_model_dir):
 def provision_in_subprocess(name, hub_id, out_dir, hf_home, revision=None):
     """Provision as a workflow job does: a fresh process that reads HF_HOME / HF_HUB_OFFLINE at start."""
     code = (
-        "import logging, sys; logging.basicConfig(); from interpflow.models import provision_hub_model; "
+        "import logging, sys; logging.basicConfig(); from interpflow.models.loading import provision_hub_model; "
         "provision_hub_model(*sys.argv[1:])"
     )
     env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}

@@ -6,9 +6,9 @@ import pytest
 from scipy import stats
 from sklearn.metrics import adjusted_rand_score
 
-from interpflow.activation_store import ActivationStore
 from interpflow.methods.neuron_contrast import analysis as nc
 from interpflow.methods.neuron_contrast.method import preview, target_positions
+from interpflow.stores.activation_store import ActivationStore
 
 SECTION = {
     "tsne": {"perplexity": 30, "seed": 0},

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from interpflow import output_locks
-from interpflow.output_locks import Holder, OutputsBeingWritten, hold, lock_file, writers
+from interpflow.runtime import output_locks
+from interpflow.runtime.output_locks import Holder, OutputsBeingWritten, hold, lock_file, writers
 
 HOLD_THEN_WAIT = """
 import sys, time
-from interpflow.output_locks import hold
+from interpflow.runtime.output_locks import hold
 hold(sys.argv[1:], rule="train")
 print("held", flush=True)
 time.sleep(600)

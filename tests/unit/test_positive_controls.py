@@ -16,19 +16,19 @@ import pandas as pd
 import pytest
 import torch
 
-from interpflow.activation_store import ActivationStore
 from interpflow.config import DefaultFillingValidator, load_schema
-from interpflow.corpus_store import CorpusStore, write_manifest
-from interpflow.extraction import extract_activations
 from interpflow.methods.neuron_contrast import analysis as neuron_contrast
 from interpflow.methods.repeated_token_mi import analysis as repeated_token_mi
 from interpflow.methods.subspace_removal import analysis as subspace_removal
 from interpflow.methods.subspace_removal.interventions import run_interventions
-from interpflow.models import vendored_tokenizer
+from interpflow.models.loading import vendored_tokenizer
+from interpflow.models.sites import block_site, residual_streams
 from interpflow.sae import autoencoder as lecture_sae
 from interpflow.sae import streaming as streaming_sae
-from interpflow.sites import block_site, residual_streams
-from interpflow.tensor_stream import TensorStreamWriter
+from interpflow.stores.activation_store import ActivationStore
+from interpflow.stores.corpus_store import CorpusStore, write_manifest
+from interpflow.stores.extraction import extract_activations
+from interpflow.stores.tensor_stream import TensorStreamWriter
 from tests.conftest import TOKENIZER_DIR
 from tests.model_zoo import tiny_model
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from interpflow.progress import Progress
+from interpflow.runtime.progress import Progress
 
 
 class FakeClock:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interpflow import atomic_io, provenance
-from interpflow.model_records import read_model_record
+from interpflow.runtime import atomic_io, provenance
+from interpflow.runtime.model_records import read_model_record
 
 
 @pytest.fixture

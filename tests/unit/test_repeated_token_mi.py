@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from interpflow.errors import ConfigError
 from interpflow.methods.repeated_token_mi import analysis as mi_analysis
 from interpflow.methods.repeated_token_mi.method import METHOD as MI_METHOD
 from interpflow.methods.repeated_token_mi.mutual_information import (
@@ -15,6 +14,7 @@ from interpflow.methods.repeated_token_mi.mutual_information import (
     outlier_mask,
     trimmed_histogram_mutual_information,
 )
+from interpflow.runtime.errors import ConfigError
 from tests.unit.test_neuron_contrast import benjamini_hochberg
 
 

@@ -5,8 +5,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from interpflow.activation_store import ActivationStore
-from interpflow.extraction import extract_activations
 from interpflow.methods.residual_decomposition.analysis import (
     COMPARISONS,
     BlockDecomposition,
@@ -14,6 +12,8 @@ from interpflow.methods.residual_decomposition.analysis import (
     correlation_table,
 )
 from interpflow.methods.residual_decomposition.method import METHOD
+from interpflow.stores.activation_store import ActivationStore
+from interpflow.stores.extraction import extract_activations
 
 SECTION = {"text": "plants", "layer": 1, "all_layers": True, "clip_threshold": None}
 

@@ -17,7 +17,7 @@ from interpflow.sae.autoencoder import (
     loss_terms,
     train,
 )
-from interpflow.word_categories import category_positions
+from interpflow.stores.word_categories import category_positions
 
 
 def toy_data(n_tokens=64, width=24, seed=0):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from interpflow.corpus_store import CorpusStore
 from interpflow.methods.sparse_autoencoder.analysis import latent_scores
 from interpflow.methods.streaming_sae.evaluation import evaluate
 from interpflow.sae.streaming import StreamingSAEConfig, token_rows, train
-from interpflow.word_categories import category_positions
+from interpflow.stores.corpus_store import CorpusStore
+from interpflow.stores.word_categories import category_positions
 
 SITE = "blocks.1.hook_resid_pre"
 WORDS = ["coffee", "fruit", "the", "Hungary", "Ravel", "pálinka"]

@@ -13,15 +13,15 @@ import inspect
 
 import pytest
 
-from interpflow import shard_extraction
 from interpflow.methods.repeated_token_mi import analysis as repeated_token_mi
 from interpflow.methods.repeated_token_mi import mutual_information
 from interpflow.methods.streaming_sae import evaluation as sae_interpretation
 from interpflow.methods.subspace_removal import interventions
 from interpflow.methods.subspace_removal.subspace import inspection_matrices, remove_top_components
+from interpflow.runtime.schema import option_defaults
 from interpflow.sae import autoencoder as sae
 from interpflow.sae import streaming as streaming_sae
-from interpflow.schema import option_defaults
+from interpflow.stores import shard_extraction
 
 # (code, schema section, {parameter: option} where the names differ)
 CODE_WITH_OPTIONS = [

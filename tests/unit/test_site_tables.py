@@ -6,7 +6,7 @@ import re
 import docutils.core
 import pytest
 
-from interpflow import architectures, sites
+from interpflow.models import architectures, sites
 
 
 @pytest.mark.parametrize("module", [sites, architectures], ids=lambda module: module.__name__)

@@ -1,6 +1,6 @@
 import pytest
 
-from interpflow.sites import (
+from interpflow.models.sites import (
     FINAL_NORMALIZED,
     FINAL_OUTPUT,
     Site,

@@ -5,13 +5,13 @@ import os
 import subprocess
 import sys
 
-from interpflow.stage_logging import stage_usage
+from interpflow.runtime.stage_logging import stage_usage
 
 STAGE = """
 import time
 import numpy as np
 time.sleep(0.5)  # slow imports
-from interpflow.stage_logging import log_to
+from interpflow.runtime.stage_logging import log_to
 log = log_to({log!r})
 log.info("working")
 block = np.ones(300 * 2**20 // 8)  # 300 MiB, touched
@@ -50,7 +50,7 @@ subprocess.run([sys.executable, "-c", {STAGE.format(log=str(log))!r}], check=Tru
 THREADS = """
 import json, torch, sklearn.cluster
 from threadpoolctl import threadpool_info
-from interpflow.stage_logging import compute_on_threads
+from interpflow.runtime.stage_logging import compute_on_threads
 before = {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}
 compute_on_threads(1)
 after = {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}

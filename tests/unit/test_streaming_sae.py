@@ -7,7 +7,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from interpflow.corpus_store import CorpusStore
 from interpflow.sae.autoencoder import decorrelation_penalty_covariance
 from interpflow.sae.streaming import (
     StreamingSAEConfig,
@@ -20,6 +19,7 @@ from interpflow.sae.streaming import (
     token_rows,
     train,
 )
+from interpflow.stores.corpus_store import CorpusStore
 
 SITE = "blocks.1.hook_resid_pre"
 

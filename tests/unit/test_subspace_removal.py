@@ -6,12 +6,12 @@ import pytest
 import torch
 from scipy import stats
 
-from interpflow.errors import ConfigError
-from interpflow.extraction import extract_activations
 from interpflow.methods.subspace_removal import analysis as sr
 from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
 from interpflow.methods.subspace_removal.method import METHOD as SR_METHOD
 from interpflow.methods.subspace_removal.subspace import remove_top_components, token_covariance
+from interpflow.runtime.errors import ConfigError
+from interpflow.stores.extraction import extract_activations
 
 TEXT = "Joseph Maurice Ravel (7 March 1875 - 28 December 1937) was a French composer, pianist and conductor."
 

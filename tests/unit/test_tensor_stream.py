@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from interpflow.atomic_io import FILE_MODE
-from interpflow.tensor_stream import TensorStreamReader, TensorStreamWriter
+from interpflow.runtime.atomic_io import FILE_MODE
+from interpflow.stores.tensor_stream import TensorStreamReader, TensorStreamWriter
 
 
 @pytest.fixture

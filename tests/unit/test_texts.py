@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from interpflow.texts import TextSet, TextSetError, read_text_set
+from interpflow.stores.texts import TextSet, TextSetError, read_text_set
 from tests.conftest import ROOT
 
 ROWS = [

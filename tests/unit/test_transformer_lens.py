@@ -28,9 +28,9 @@ from transformer_lens.pretrained.weight_conversions import (  # noqa: E402
     convert_qwen2_weights,
 )
 
-from interpflow.architectures import FAMILIES, Gemma2, HookPoint, adapter_of  # noqa: E402
-from interpflow.hooks import capture  # noqa: E402
-from interpflow.sites import BLOCK_HOOKS, FINAL_NORMALIZED, FINAL_OUTPUT, block_site  # noqa: E402
+from interpflow.models.architectures import FAMILIES, Gemma2, HookPoint, adapter_of  # noqa: E402
+from interpflow.models.hooks import capture  # noqa: E402
+from interpflow.models.sites import BLOCK_HOOKS, FINAL_NORMALIZED, FINAL_OUTPUT, block_site  # noqa: E402
 from tests.model_zoo import SPEC, VARIANTS, tiny_model  # noqa: E402
 
 CONVERTERS = {
@@ -198,7 +198,7 @@ def test_the_cross_check_catches_broken_adapters_on_perturbed_models(tmp_path, m
     model = tiny_model("gemma2", True, tmp_path)
     hooked = hooked_transformer("gemma2", model, tmp_path)
     monkeypatch.setitem(FAMILIES, "gemma2", broken)
-    monkeypatch.setattr("interpflow.architectures.ADAPTERS", {"gemma2": broken})
+    monkeypatch.setattr("interpflow.models.architectures.ADAPTERS", {"gemma2": broken})
     with torch.no_grad():
         logits, cache = hooked.run_with_cache(TOKENS)
         with capture(model, [site if site != "logits" else FINAL_OUTPUT]) as captured:

@@ -2,8 +2,8 @@
 
 from transformers import GPT2Tokenizer
 
-from interpflow.texts import read_text_set
-from interpflow.vendored_tokenizer import VendoredTokenizer
+from interpflow.models.vendored_tokenizer import VendoredTokenizer
+from interpflow.stores.texts import read_text_set
 from tests.conftest import ROOT
 
 FOLDER = ROOT / "resources" / "gpt2-tokenizer"

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from interpflow.output_locks import writers
+from interpflow.runtime.output_locks import writers
 from tests.workflow_helpers import SNAKEMAKE, copy_project, snakemake
 
 pytestmark = pytest.mark.e2e

@@ -40,7 +40,7 @@ WRITE_EVERY_KIND = """
 import os, sys
 from pathlib import Path
 import numpy as np, pandas as pd
-from interpflow import atomic_io
+from interpflow.runtime import atomic_io
 out = Path(sys.argv[1])
 atomic_io.write_safetensors({"x": np.zeros(3, np.float32)}, out / "a.safetensors")
 atomic_io.write_parquet(pd.DataFrame({"x": [1]}), out / "b.parquet")
@@ -71,7 +71,7 @@ def test_atomic_writers_follow_the_umask(tmp_path, umask):
 
 
 def test_a_killed_writer_leaves_nothing_the_next_write_keeps(tmp_path):
-    from interpflow.atomic_io import write_text
+    from interpflow.runtime.atomic_io import write_text
 
     stale = tmp_path / ".table.parquet.abc123.tmp"
     stale.write_text("half written by a job killed with SIGKILL")

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from safetensors.numpy import load_file
 
-from interpflow import provenance
 from interpflow.registry import METHODS
+from interpflow.runtime import provenance
 from tests.workflow_helpers import MODEL_STAGES, job_blocks, scheduled_jobs, scheduled_runs, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -838,8 +838,8 @@ def test_changing_a_revision_reprovisions_the_model(scratch, tiny_model_dir, tmp
 
 
 def test_every_result_records_its_provenance_and_a_clean_run_verifies(workdir):
-    from interpflow.model_records import read_model_record
-    from interpflow.provenance import PACKAGES, read, verify
+    from interpflow.runtime.model_records import read_model_record
+    from interpflow.runtime.provenance import PACKAGES, read, verify
 
     weights = read_model_record(workdir / "models" / "embedded" / "embedded")["weights_sha256"]
     files = sorted(p for p in (workdir / "results").rglob("*") if p.suffix in (".parquet", ".safetensors"))

@@ -43,20 +43,20 @@ class Method(ABC):
 
     @abstractmethod
     def required_sites(self, instance: dict[str, Any], n_layer: int) -> list[str]:
-        """The sites (:mod:`interpflow.sites` names) the activation store must hold for one run."""
+        """The sites (:mod:`interpflow.models.sites` names) the activation store must hold for one run."""
 
     @abstractmethod
     def run_files(self, instance: dict[str, Any], n_layer: int) -> list[str]:
         """Every file of one run, relative to its folder (figures as ``figures/<name>.png`` and ``.svg``)."""
 
     def check_text(self, instance: dict[str, Any], key: str, tokenized) -> None:
-        """For a text method: raise :class:`interpflow.errors.ConfigError` when the text set does not suit
+        """For a text method: raise :class:`interpflow.runtime.errors.ConfigError` when the text set does not suit
         the instance. ``key`` is the instance's config key, ``tokenized`` an
         :class:`interpflow.config.TokenizedTexts`. Default: no check."""
         return None
 
     def check_corpus(self, instance: dict[str, Any], key: str, corpus: dict[str, Any]) -> None:
-        """For a corpus method: raise :class:`interpflow.errors.ConfigError` when the corpus entry (its
+        """For a corpus method: raise :class:`interpflow.runtime.errors.ConfigError` when the corpus entry (its
         ``corpora`` options) does not suit the instance. Default: no check."""
         return None
 

@@ -6,8 +6,8 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from interpflow.comparison import depth_axis
 from interpflow.plotting.style import CATEGORICAL_CMAP, FULL_WIDTH
+from interpflow.runtime.comparison import depth_axis
 
 
 def run_colours(table: pd.DataFrame) -> dict[tuple[str, str], tuple]:
@@ -79,8 +79,8 @@ def curves_and_finals(
 
 def write_comparison(table: pd.DataFrame, draw, outputs) -> None:
     """Write a comparison table (``outputs.table``, Parquet) and its figure ``draw(table)`` (``png``, ``svg``)."""
-    from interpflow.atomic_io import write_parquet
     from interpflow.plotting.style import save_figure
+    from interpflow.runtime.atomic_io import write_parquet
 
     write_parquet(table, outputs.table)
     save_figure(draw(table), outputs.png, outputs.svg)

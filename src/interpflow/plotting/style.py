@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from interpflow.atomic_io import atomic_path  # noqa: E402
+from interpflow.runtime.atomic_io import atomic_path  # noqa: E402
 
 PNG_DPI = 150  # dots per inch of every PNG; the SVG twin is vector
 # Colour maps by the kind of value shown; figures name these, never a map of their own.

@@ -41,7 +41,7 @@ def provenance_summary(record: dict | None) -> str:
 
 def table_page(frame: pd.DataFrame, title: str, max_rows: int = 2000, provenance: dict | None = None) -> str:
     """An HTML page showing ``frame`` (its first ``max_rows`` rows, saying so when it has more) and,
-    under it, what made it (``provenance``: the table's record, see :mod:`interpflow.provenance`)."""
+    under it, what made it (``provenance``: the table's record, see :mod:`interpflow.runtime.provenance`)."""
     shown = frame.head(max_rows)
     note = (
         f"first {len(shown):,} of {len(frame):,} rows; the full table is the Parquet file"

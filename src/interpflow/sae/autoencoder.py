@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from interpflow.progress import Progress
-from interpflow.schema import option_defaults
+from interpflow.runtime.progress import Progress
+from interpflow.runtime.schema import option_defaults
 
 log = logging.getLogger(__name__)
 

@@ -38,11 +38,11 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from interpflow.atomic_io import write_safetensors
-from interpflow.corpus_store import CorpusStore
-from interpflow.progress import Progress
+from interpflow.runtime.atomic_io import write_safetensors
+from interpflow.runtime.progress import Progress
+from interpflow.runtime.schema import option_defaults
 from interpflow.sae.autoencoder import KSparseAutoencoder, SAEConfig, decorrelation_penalty_gram
-from interpflow.schema import option_defaults
+from interpflow.stores.corpus_store import CorpusStore
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from interpflow.methods.neuron_contrast.method import (
     target_positions,
     tested_layers,
 )
-from interpflow.progress import Progress
-from interpflow.sites import block_site
+from interpflow.models.sites import block_site
+from interpflow.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from interpflow.comparison import Run, stack_runs
 from interpflow.plotting.comparison import by_depth, legend_below, panels
+from interpflow.runtime.comparison import Run, stack_runs
 
 COMPARISON_COLUMNS = ["instance", "model", "n_layer", "layer", "relative_depth", "n_significant", "n_neurons"]
 

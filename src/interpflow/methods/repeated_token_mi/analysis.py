@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from interpflow.methods.repeated_token_mi.method import SUBLAYERS
-from interpflow.progress import Progress
-from interpflow.schema import option_defaults
-from interpflow.sites import block_site
+from interpflow.models.sites import block_site
+from interpflow.runtime.progress import Progress
+from interpflow.runtime.schema import option_defaults
 
 log = logging.getLogger(__name__)
 

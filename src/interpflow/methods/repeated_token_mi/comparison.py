@@ -5,10 +5,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from interpflow.comparison import Run, stack_runs
 from interpflow.methods.repeated_token_mi.analysis import SUMMARY_COLUMNS
 from interpflow.plotting.comparison import by_depth, legend_below
 from interpflow.plotting.style import FULL_WIDTH
+from interpflow.runtime.comparison import Run, stack_runs
 
 COMPARISON_COLUMNS = ["instance", "model", "n_layer", "layer", "relative_depth", *SUMMARY_COLUMNS[1:]]
 

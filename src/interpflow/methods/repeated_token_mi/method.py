@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from interpflow.errors import ConfigError, leading_space_hint
 from interpflow.methods.contract import Method, figure_files
-from interpflow.sites import block_site
+from interpflow.models.sites import block_site
+from interpflow.runtime.errors import ConfigError, leading_space_hint
 
 SUBLAYERS = {"attn": "hook_attn_out", "mlp": "hook_mlp_out"}
 TABLES = ["pairwise_mi", "layer_summary", "sublayer_tests", "example_points", "example_mi"]

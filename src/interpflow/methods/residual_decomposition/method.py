@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from interpflow.layers import resolve_layer
 from interpflow.methods.contract import Method, figure_files
-from interpflow.sites import block_site, residual_stream
+from interpflow.models.layers import resolve_layer
+from interpflow.models.sites import block_site, residual_stream
 
 
 def figure_layer(instance: dict, n_layer: int) -> int:

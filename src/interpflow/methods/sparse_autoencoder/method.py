@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from interpflow.errors import ConfigError
-from interpflow.layers import resolve_layer
 from interpflow.methods.contract import Method, figure_files
-from interpflow.sites import block_site
-from interpflow.word_categories import category_positions
+from interpflow.models.layers import resolve_layer
+from interpflow.models.sites import block_site
+from interpflow.runtime.errors import ConfigError
+from interpflow.stores.word_categories import category_positions
 
 FIGURES = ["loss_curves", "latent_activations", "latent_statistics"]
 HEATMAPS = ["heatmap_activity", "heatmap_density", "heatmap_score"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from interpflow.comparison import Run, stack_runs
 from interpflow.plotting.comparison import curves_and_finals
+from interpflow.runtime.comparison import Run, stack_runs
 
 COMPARISON_COLUMNS = ["instance", "model", "n_layer", "step", "tokens", "fvu", "l0", "dead_fraction", "heldout_fvu"]
 

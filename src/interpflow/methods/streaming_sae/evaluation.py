@@ -24,10 +24,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from interpflow.corpus_store import CorpusStore
-from interpflow.progress import Progress
+from interpflow.runtime.progress import Progress
 from interpflow.sae.streaming import token_rows
-from interpflow.word_categories import category_positions
+from interpflow.stores.corpus_store import CorpusStore
+from interpflow.stores.word_categories import category_positions
 
 EVALUATION_COLUMNS = ["tokens", "fvu", "mse", "l0", "dead_fraction"]
 CONTEXT_COLUMNS = ["latent", "rank", "activation", "shard", "window", "position", "before", "token", "after"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from interpflow.errors import ConfigError
-from interpflow.layers import resolve_layer
 from interpflow.methods.contract import Method, figure_files
-from interpflow.sites import block_site
+from interpflow.models.layers import resolve_layer
+from interpflow.models.sites import block_site
+from interpflow.runtime.errors import ConfigError
 
 FIGURES = ["loss_curves", "latent_statistics"]
 TABLES = ["evaluation", "latents", "top_contexts"]

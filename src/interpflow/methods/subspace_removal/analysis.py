@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from interpflow.sites import block_site, residual_stream
+from interpflow.models.sites import block_site, residual_stream
 
 HIDDEN_STATE_IMPACT_COLUMNS = ["intervention_layer", "hidden_state", "diff_norm"]
 LOGIT_IMPACT_COLUMNS = ["intervention_layer", "position", "token_id", "token", "delta_logprob"]

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from interpflow.architectures import Adapter, adapter_of
-from interpflow.hooks import block_arguments, capture, hooked, run_block
 from interpflow.methods.subspace_removal.subspace import remove_top_components
-from interpflow.progress import Progress
-from interpflow.schema import option_defaults
-from interpflow.sites import block_site, residual_streams
+from interpflow.models.architectures import Adapter, adapter_of
+from interpflow.models.hooks import block_arguments, capture, hooked, run_block
+from interpflow.models.sites import block_site, residual_streams
+from interpflow.runtime.progress import Progress
+from interpflow.runtime.schema import option_defaults
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class InterventionRun:
     """One intervened forward pass of one text.
 
     ``diff_norms``: ``(n_layer + 1,)`` Frobenius norm of clean minus intervened residual stream ``i``
-    (:func:`interpflow.sites.residual_streams`: ``hook_resid_pre`` of each block, then the final norm);
+    (:func:`interpflow.models.sites.residual_streams`: ``hook_resid_pre`` of each block, then the final norm);
     ``delta_logprob``: ``(n_tokens - 1,)`` log-probability of each actual next token, clean minus
     intervened (entry ``p - 1`` is the token at position ``p``), in nats;
     ``hidden_after``: ``(n_tokens, d_model)`` intervened residual stream ``L + 1``.
@@ -106,7 +106,7 @@ def sweep_from_cache(
 ) -> list[InterventionRun]:
     """The same runs as :func:`sweep_reference`, started from the activation store.
 
-    ``store`` must hold the residual streams (:func:`interpflow.sites.residual_streams`), and
+    ``store`` must hold the residual streams (:func:`interpflow.models.sites.residual_streams`), and
     ``hook_attn_out`` and ``neuron_hook`` of every swept block. Runs go through in groups of
     ``batch_size``; within a group, a run joins the batch at its own block, so no block runs for a
     run before its layer.
@@ -142,7 +142,7 @@ class SweepContext:
     """What every group of a cached sweep shares.
 
     ``arguments``: per block, what the model passes it besides the residual stream
-    (:func:`interpflow.hooks.block_arguments`); ``cached``: site name -> ``(tokens, width)`` tensor of
+    (:func:`interpflow.models.hooks.block_arguments`); ``cached``: site name -> ``(tokens, width)`` tensor of
     the swept text; ``clean_hidden``: the text's ``n_layer + 1`` clean residual streams.
     """
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from interpflow.errors import ConfigError
-from interpflow.layers import resolve_layer
 from interpflow.methods.contract import Method, figure_files
-from interpflow.sites import block_site, residual_streams
+from interpflow.models.layers import resolve_layer
+from interpflow.models.sites import block_site, residual_streams
+from interpflow.runtime.errors import ConfigError
 
 INTERVENTION_FIGURES = ["hidden_state_impact", "cosine_similarity", "logit_impact_stem", "logit_impact_text"]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
 SHARED_SCHEMA = SCHEMA_DIR / "config.schema.yaml"
 
 

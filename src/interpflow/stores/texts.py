@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from interpflow.utf8 import NotUTF8, check_utf8
+from interpflow.stores.utf8 import NotUTF8, check_utf8
 
 TABLE_FORMATS = (".tsv", ".csv", ".jsonl", ".parquet")
 FORMATS = (".txt", *TABLE_FORMATS)

@@ -13,9 +13,9 @@ under the key ``interpflow.provenance``, one JSON record:
   identified by the commit).
 
 Nothing in it varies between identical runs (no time stamps, no host names), so identical runs
-still give byte-identical files. Read it with ``python -m interpflow.provenance FILE``; compare a
+still give byte-identical files. Read it with ``python -m interpflow.runtime.provenance FILE``; compare a
 whole results folder with the environment and the model folders at hand with
-``python -m interpflow.provenance verify results/``.
+``python -m interpflow.runtime.provenance verify results/``.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def project_identity() -> dict[str, Any]:
 
 
 def model_identity(name: str, folder: str | Path) -> dict[str, Any]:
-    """A model's identity from its folder's record (see :func:`interpflow.models.read_model_record`)."""
-    from interpflow.model_records import read_model_record
+    """A model's identity from its folder's record (see :func:`interpflow.models.loading.read_model_record`)."""
+    from interpflow.runtime.model_records import read_model_record
 
     record = read_model_record(folder)
     keep = ("source", "hub_id", "revision", "commit", "weights_sha256")
@@ -91,7 +91,7 @@ def model_identity(name: str, folder: str | Path) -> dict[str, Any]:
 
 def input_hashes(paths: list[str]) -> dict[str, str]:
     """``path -> sha256`` of input files; a folder (a model) by its weights hash."""
-    from interpflow.model_records import read_model_record, sha256_of_file
+    from interpflow.runtime.model_records import read_model_record, sha256_of_file
 
     return {
         path: read_model_record(path)["weights_sha256"] if Path(path).is_dir() else sha256_of_file(path)
@@ -118,7 +118,7 @@ def stage_record(snakemake) -> dict[str, Any]:
         },
         "inputs": input_hashes(data),
     }
-    from interpflow.model_records import model_folder
+    from interpflow.runtime.model_records import model_folder
 
     model = getattr(snakemake.wildcards, "model", None)
     if model and model_folder(snakemake.config, model).is_dir():  # (not while the model is being made)
@@ -156,7 +156,7 @@ def verify(results: str | Path, workflow_dir: str | Path = ".") -> list[str]:
     Checks each file's package versions against the installed ones, its model's weights against the
     model folder (hashed anew), and its commit against the checkout at ``workflow_dir``.
     """
-    from interpflow.model_records import file_hashes, weights_sha256
+    from interpflow.runtime.model_records import file_hashes, weights_sha256
 
     installed, now = package_versions(), git_state(workflow_dir)
     weights: dict[str, str | None] = {}
@@ -186,7 +186,9 @@ def verify(results: str | Path, workflow_dir: str | Path = ".") -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interpflow.provenance", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m interpflow.runtime.provenance", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("command_or_file", help="a .parquet or .safetensors file, or 'verify'")
     parser.add_argument("results", nargs="?", default="results", help="with verify: the results folder")
     args = parser.parse_args(argv)

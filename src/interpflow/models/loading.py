@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Tokenizer, PreTrainedTokenizerBase
 
-from interpflow.architectures import FAMILIES, adapter_for
-from interpflow.atomic_io import atomic_directory
-from interpflow.hub_cache import ModelUnavailableError, unavailable_message  # noqa: F401 (re-exported)
-from interpflow.model_records import MODEL_RECORD, read_model_record, write_model_record  # noqa: F401 (re-exported)
+from interpflow.models.architectures import FAMILIES, adapter_for
+from interpflow.models.hub_cache import ModelUnavailableError, unavailable_message  # noqa: F401 (re-exported)
+from interpflow.runtime.atomic_io import atomic_directory
+from interpflow.runtime.model_records import MODEL_RECORD, read_model_record, write_model_record  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
 def load_model(model_dir: str | Path, device: torch.device | str = "cpu", n_layer: int | None = None):
     """Load a model folder of any supported family in eval mode (dropout off) in float32, with its tokenizer.
 
-    The family's adapter (:mod:`interpflow.architectures`) is checked first, so an unsupported
+    The family's adapter (:mod:`interpflow.models.architectures`) is checked first, so an unsupported
     ``model_type`` stops before any weight is read. ``n_layer``, when given, is checked against the
     loaded model (the config declares it so the workflow can validate layers before any model is loaded).
     """

@@ -2,9 +2,9 @@
 
 A site is read from a module's output (a forward hook) or its input (a forward pre-hook), cut from
 that tensor where it is part of it (one head group of a fused projection, say);
-:mod:`interpflow.architectures` says which module, which side and which part per family. Captured
+:mod:`interpflow.models.architectures` says which module, which side and which part per family. Captured
 tensors keep the batch dimension and the token axis second: ``(batch, tokens, *shape)``
-(:mod:`interpflow.sites` gives each site's shape).
+(:mod:`interpflow.models.sites` gives each site's shape).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from interpflow.architectures import OUTPUT, SiteAccess, adapter_of
-from interpflow.sites import parse_site
+from interpflow.models.architectures import OUTPUT, SiteAccess, adapter_of
+from interpflow.models.sites import parse_site
 
 
 def site_access(model: nn.Module, site: str) -> SiteAccess:

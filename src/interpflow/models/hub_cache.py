@@ -1,7 +1,7 @@
 """Whether a hub model can be had before any job tries: offline, it must be in the Hugging Face cache.
 
 Light (no torch): the Snakefile asks this before a run starts, for the models the run would
-provision (:func:`refuse_unavailable_hub_models`); :func:`interpflow.models.provision_hub_model`
+provision (:func:`refuse_unavailable_hub_models`); :func:`interpflow.models.loading.provision_hub_model`
 gives the same message from inside the job where the hub was reachable but the download failed.
 """
 

@@ -4,7 +4,7 @@ A name that contains ``hook_`` is a TransformerLens hook name and holds what Tra
 ``HookedTransformer`` records there (weights converted with its ``convert_*_weights``, no weight
 processing), checked site by site in ``tests/unit/test_transformer_lens.py``. ``ln_final.output`` is
 interpflow's own name: TransformerLens has no hook on the final norm's output.
-:mod:`interpflow.architectures` says where each site is read in each family's modules.
+:mod:`interpflow.models.architectures` says where each site is read in each family's modules.
 
 Every captured or stored tensor keeps the token axis first: ``(batch, tokens, *shape)`` from a hook,
 ``(n_tokens, *shape)`` in an activation store, with ``shape`` per token as below (``H`` query heads,

@@ -2,13 +2,13 @@
 
 On disk, under ``results/activations/<model>/<corpus>/``:
 
-- ``tokens.parquet``: the corpus's windows (:mod:`interpflow.corpus`), one row per token:
+- ``tokens.parquet``: the corpus's windows (:mod:`interpflow.stores.corpus`), one row per token:
   ``shard``, ``window`` (index of the window within its shard), ``position`` (0-based within the
   window), ``token_id``. Each row group holds windows of one shard only, so a shard's extraction
   reads its own row groups, a group at a time.
 - ``shard-<i>.safetensors``: one tensor per site, ``(windows, context_size, width)`` in the storage
   dtype, and ``token_ids`` ``(windows, context_size)`` int32; written a batch of windows at a time
-  (:func:`interpflow.shard_extraction.extract_shard`).
+  (:func:`interpflow.stores.shard_extraction.extract_shard`).
 - ``manifest.json``: what the shards hold (sites and widths, dtype, windows and tokens per shard,
   each shard's sha256) and where it came from (model identity, corpus options). Every stage
   downstream of the extraction reads the manifest and the shards it lists, never the model.
@@ -28,10 +28,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from interpflow import atomic_io
-from interpflow.corpus import Corpus, CorpusError, windows
-from interpflow.model_records import sha256_of_file
-from interpflow.tensor_stream import STORAGE_DTYPES, TensorStreamReader
+from interpflow.runtime import atomic_io
+from interpflow.runtime.model_records import sha256_of_file
+from interpflow.stores.corpus import Corpus, CorpusError, windows
+from interpflow.stores.tensor_stream import STORAGE_DTYPES, TensorStreamReader
 
 TOKEN_COLUMNS = ["shard", "window", "position", "token_id"]
 TOKEN_SCHEMA = pa.schema(

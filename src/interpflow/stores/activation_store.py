@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from safetensors import safe_open
 
-from interpflow.atomic_io import write_parquet, write_safetensors
+from interpflow.runtime.atomic_io import write_parquet, write_safetensors
 
 TOKEN_COLUMNS = ["text_id", "position", "token_id", "token"]
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from interpflow.utf8 import NotUTF8, check_utf8, utf8_lines
+from interpflow.stores.utf8 import NotUTF8, check_utf8, utf8_lines
 
 PIECE_CHARS = 1 << 20
 FORMATS = (".txt", ".jsonl", ".parquet")
@@ -230,7 +230,7 @@ def windows(corpus: Corpus, tokenizer) -> Iterator[np.ndarray]:
 def check_file(path: Path, text_field: str) -> None:
     """Raise :class:`CorpusError` at the first thing in ``path`` that the corpus's jobs could not read.
 
-    ``.txt``: every byte is UTF-8 (:mod:`interpflow.utf8` names the line and byte). ``.jsonl``: every
+    ``.txt``: every byte is UTF-8 (:mod:`interpflow.stores.utf8` names the line and byte). ``.jsonl``: every
     line too, and every non-blank line is a JSON object whose ``text_field`` is a string. ``.parquet``:
     the table has a string column ``text_field`` (Parquet's strings are UTF-8 by format). Reads the
     whole file, a line at a time: about 1 s per 100 MB of JSON lines on one core.
@@ -276,7 +276,7 @@ def check_files(corpus: Corpus, checked: Path | None = None) -> None:
                 continue
         check_file(path, corpus.text_field)
         if record is not None:
-            from interpflow.atomic_io import write_text
+            from interpflow.runtime.atomic_io import write_text
 
             with contextlib.suppress(OSError):  # a folder this user cannot write: check again next time
                 write_text(json.dumps(record), remembered)

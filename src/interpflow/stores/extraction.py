@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from interpflow.activation_store import TOKEN_COLUMNS, ActivationStore, store_header
-from interpflow.atomic_io import write_parquet
-from interpflow.hooks import capture
-from interpflow.progress import Progress
-from interpflow.sites import parse_site
-from interpflow.tensor_stream import TensorStreamWriter
+from interpflow.models.hooks import capture
+from interpflow.models.sites import parse_site
+from interpflow.runtime.atomic_io import write_parquet
+from interpflow.runtime.progress import Progress
+from interpflow.stores.activation_store import TOKEN_COLUMNS, ActivationStore, store_header
+from interpflow.stores.tensor_stream import TensorStreamWriter
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def extract_activations(model, tokenizer, texts: list[str], sites: list[str], ba
 
     Texts go through in batches of ``batch_size``, right-padded with an attention mask; only
     the transformer runs (no LM head). Padding positions are dropped before anything is kept,
-    so the store holds ``(n_real_tokens, *shape)`` float32 arrays (:mod:`interpflow.sites`); an
+    so the store holds ``(n_real_tokens, *shape)`` float32 arrays (:mod:`interpflow.models.sites`); an
     attention pattern's key axis spans the longest text, zero past each token's own position.
     :func:`extract_to_files` writes the same store to disk a batch at a time.
     """
@@ -54,7 +54,7 @@ def extract_to_files(
     metadata: dict | None = None,
     batch_size: int = 16,
 ) -> int:
-    """:func:`extract_activations`, written as :func:`interpflow.activation_store.save_store` writes
+    """:func:`extract_activations`, written as :func:`interpflow.stores.activation_store.save_store` writes
     it, a batch at a time: memory holds one batch's activations and the token table, whatever the
     number of texts. Returns the number of tokens stored."""
     sites = list(dict.fromkeys(sites))
@@ -111,7 +111,7 @@ def concatenate_rows(chunks: list[np.ndarray]) -> np.ndarray:
 
 
 def texts_token_table(tokenizer, token_ids: list[list[int]]) -> pd.DataFrame:
-    """The store's token table (:mod:`interpflow.activation_store`) of texts with these token ids."""
+    """The store's token table (:mod:`interpflow.stores.activation_store`) of texts with these token ids."""
     return pd.concat([token_table(tokenizer, text_id, ids) for text_id, ids in enumerate(token_ids)], ignore_index=True)
 
 

@@ -1,7 +1,7 @@
 """Model records: where a model folder came from and the sha256 of its files (no torch needed).
 
 Every model folder the workflow makes holds ``interpflow_model.json``; results record the model's
-identity from it (:mod:`interpflow.provenance`), and ``verify`` hashes the folder anew to compare.
+identity from it (:mod:`interpflow.runtime.provenance`), and ``verify`` hashes the folder anew to compare.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from interpflow.atomic_io import write_text
+from interpflow.runtime.atomic_io import write_text
 
 MODEL_RECORD = "interpflow_model.json"
 

@@ -1,5 +1,5 @@
 """One adapter per decoder-only architecture family: the only code that knows module paths and
-block internals. Everything else speaks in site names (:mod:`interpflow.sites`).
+block internals. Everything else speaks in site names (:mod:`interpflow.models.sites`).
 
 An adapter says, for one family of Hugging Face causal language models,
 
@@ -35,7 +35,7 @@ hook_mlp_out       mlp.c_proj out   mlp.dense_4h_to_h out    mlp.down_proj out  
 Attention weights exist only where the model computes them: under the ``eager`` attention
 implementation the module returns them; under ``sdpa`` (the default of most families) a hook on
 ``attn.hook_pattern`` has the family's own eager attention function compute them beside the
-``sdpa`` call (:func:`interpflow.hooks.hooked`), so every other site keeps the ``sdpa`` values.
+``sdpa`` call (:func:`interpflow.models.hooks.hooked`), so every other site keeps the ``sdpa`` values.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from interpflow.sites import FINAL_NORMALIZED, FINAL_OUTPUT, Site
+from interpflow.models.sites import FINAL_NORMALIZED, FINAL_OUTPUT, Site
 
 OUTPUT, INPUT = "output", "input"
 

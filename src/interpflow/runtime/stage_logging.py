@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 
-from interpflow.atomic_io import exit_on_sigterm
+from interpflow.runtime.atomic_io import exit_on_sigterm
 
 # Environment the jobs start with (set by the Snakefile, kept where the user set it): MKL in
 # conditional-numerical-reproducibility mode, so that a product gives the same bits in every process
@@ -43,10 +43,10 @@ def log_to(log_file: str) -> logging.Logger:
 
 def start_stage(snakemake) -> logging.Logger:
     """Start a workflow stage: log to its log file (:func:`log_to`), lock its outputs against other
-    writers (:mod:`interpflow.output_locks`), compute on the rule's ``threads``
-    (:func:`compute_on_threads`) and store its provenance (:mod:`interpflow.provenance`) in every
+    writers (:mod:`interpflow.runtime.output_locks`), compute on the rule's ``threads``
+    (:func:`compute_on_threads`) and store its provenance (:mod:`interpflow.runtime.provenance`) in every
     Parquet and safetensors file it writes."""
-    from interpflow import atomic_io, output_locks, provenance
+    from interpflow.runtime import atomic_io, output_locks, provenance
 
     log = log_to(snakemake.log[0])
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interpflow.atomic_io import atomic_path, provenance_metadata
+from interpflow.runtime.atomic_io import atomic_path, provenance_metadata
 
 # safetensors dtype name -> (torch dtype, NumPy dtype the bytes are read as)
 DTYPES = {

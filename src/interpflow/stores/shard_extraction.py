@@ -1,7 +1,7 @@
 """Extract a corpus shard: a forward pass per batch of windows, every needed site written as it comes.
 
-The shard's windows come from the token table (:mod:`interpflow.corpus_store`); the activations go
-to one safetensors file, written a batch at a time (:class:`interpflow.tensor_stream.TensorStreamWriter`),
+The shard's windows come from the token table (:mod:`interpflow.stores.corpus_store`); the activations go
+to one safetensors file, written a batch at a time (:class:`interpflow.stores.tensor_stream.TensorStreamWriter`),
 so memory holds one batch, whatever the shard's size.
 """
 
@@ -16,11 +16,11 @@ from contextlib import ExitStack
 import numpy as np
 import torch
 
-from interpflow.corpus_store import shard_windows
-from interpflow.hooks import capture, hooked
-from interpflow.progress import Progress
-from interpflow.sites import parse_site, sort_sites
-from interpflow.tensor_stream import STORAGE_DTYPES, TensorStreamWriter
+from interpflow.models.hooks import capture, hooked
+from interpflow.models.sites import parse_site, sort_sites
+from interpflow.runtime.progress import Progress
+from interpflow.stores.corpus_store import shard_windows
+from interpflow.stores.tensor_stream import STORAGE_DTYPES, TensorStreamWriter
 
 
 class StopForward(Exception):
