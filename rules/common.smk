@@ -14,13 +14,22 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 )
 
-from interpflow.runtime.code_dependencies import imported_package_files, package_module_files
+from interpflow.runtime.code_dependencies import (
+    imported_package_files,
+    package_module_files,
+)
 from interpflow.runtime.comparison import Run
 from interpflow.config import ConfigError, check_unique_keys, instances, validate_config
-from interpflow.models.hub_cache import ModelUnavailableError, refuse_unavailable_hub_models
+from interpflow.models.hub_cache import (
+    ModelUnavailableError,
+    refuse_unavailable_hub_models,
+)
 from interpflow.models.layers import resolve_layer
 from interpflow.runtime.model_records import model_folder
-from interpflow.runtime.output_locks import OutputsBeingWritten, refuse_outputs_being_written
+from interpflow.runtime.output_locks import (
+    OutputsBeingWritten,
+    refuse_outputs_being_written,
+)
 from interpflow.runtime.provenance import export_git_state
 from interpflow.registry import METHODS, required_sites
 from interpflow.runtime.stage_logging import export_numerics_environment

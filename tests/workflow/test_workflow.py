@@ -699,7 +699,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(text_plots, 1))
     edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # every figure imports the style
     assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(RUN_PLOTS, 1)) | dict.fromkeys(COMPARISONS, 1)
-    edit(workdir / "src" / "interpflow" / "hooks.py")
+    edit(workdir / "src" / "interpflow" / "models" / "hooks.py")
     expected = {
         "extract_activations": 6,
         "neuron_contrast_statistics": 2,
