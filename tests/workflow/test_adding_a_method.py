@@ -27,7 +27,8 @@ REGISTRY = "src/interpflow/registry.py"
 FILE_BLOCK = re.compile(r"^\*\*`(?P<path>[^`]+)`\*\*\n\n```\w*\n(?P<text>.*?)^```$", flags=re.M | re.S)
 # The registry line: the last entry of the METHOD_NAMES the page shows.
 REGISTRY_LINE = re.compile(
-    r"`METHOD_NAMES` of \*\*`src/interpflow/registry\.py`\*\*\.\n\n```python\nMETHOD_NAMES = \[\n.*?\n(?P<line>[^\n]*)\n\]\n```",
+    r"`METHOD_NAMES` of \*\*`src/interpflow/registry\.py`\*\*\.\n\n"
+    r"```python\nMETHOD_NAMES = \[\n.*?\n(?P<line>[^\n]*)\n\]\n```",
     flags=re.S,
 )
 
