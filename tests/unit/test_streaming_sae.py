@@ -9,8 +9,10 @@ from safetensors.torch import load_file
 
 from interpflow.sae.autoencoder import decorrelation_penalty_covariance
 from interpflow.sae.streaming import (
+    VARIANTS,
     StreamingSAEConfig,
     TopKAutoencoder,
+    Variant,
     build_model,
     load_sae,
     loss_terms,
@@ -73,7 +75,7 @@ def test_tied_variant_adds_l1_and_the_decorrelation_in_gram_form():
     tied = config(variant="tied_ksparse", latent_dim=96, k=10, l1_weight=0.5, decorrelation_weight=0.01)
     model = build_model(tied)
     x = torch.randn(40, 32)
-    terms, _ = loss_terms(model, x)
+    terms, _ = loss_terms(model, x, "tied_ksparse")
     x_hat, z = model(x)  # the full forward: every latent, the covariance form as the reference
     mse = ((x_hat - x) ** 2).mean()
     expected = mse + 0.5 * z.abs().sum() / (40 * 96) + 0.01 * decorrelation_penalty_covariance(z)
@@ -172,3 +174,25 @@ def test_saved_weights_load_to_the_same_model(store, tmp_path):
 def test_a_buffer_smaller_than_a_minibatch_is_an_error_not_a_hang(store):
     with pytest.raises(ValueError, match="raise sae.buffer_tokens or lower sae.batch_tokens"):
         next(minibatches(store, config(batch_tokens=64, buffer_tokens=32)))
+
+
+def test_a_variant_registered_by_name_trains_through_the_same_loop(store, monkeypatch):
+    """The trainer knows variants only through :data:`VARIANTS`: a new entry (here a TopK SAE whose
+    decoder is left free) trains, saves and loads with no change to the trainer."""
+    calls = []
+
+    def free_decoder(model):
+        calls.append("gradient")
+
+    free = Variant(VARIANTS["topk"].build, VARIANTS["topk"].loss_terms, constrain_gradient=free_decoder)
+    monkeypatch.setitem(VARIANTS, "topk_free_decoder", free)
+    model, log = train(store, config(variant="topk_free_decoder", token_budget=30 * 20))
+    assert calls == ["gradient"] * 20 and len(log) > 0
+    assert not torch.allclose(model.W_dec.norm(dim=1), torch.ones(64))  # no renormalization ran
+    reference, _ = train(store, config(token_budget=30 * 20))
+    torch.testing.assert_close(reference.W_dec.norm(dim=1), torch.ones(64))
+
+
+def test_an_unknown_variant_names_the_registered_ones():
+    with pytest.raises(ValueError, match="one of topk, tied_ksparse"):
+        config(variant="gated")

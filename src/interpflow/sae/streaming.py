@@ -1,6 +1,6 @@
 """Sparse autoencoders trained on a sharded corpus store, a minibatch at a time, with resume.
 
-Two variants (``variant``):
+Two variants (``variant``; :data:`VARIANTS` says how to build, score and constrain each):
 
 - ``topk``: the standard untied TopK SAE. ``z = topk_k(relu(W_enc (x - b_pre) + b_enc))``,
   ``x_hat = W_dec z + b_pre``; decoder rows (one per latent) have unit norm (their gradient's
@@ -46,7 +46,6 @@ from interpflow.stores.corpus_store import CorpusStore
 
 log = logging.getLogger(__name__)
 
-VARIANTS = ("topk", "tied_ksparse")
 LOG_COLUMNS = ["step", "tokens", "loss", "mse", "fvu", "l0", "dead_fraction"]
 
 
@@ -128,11 +127,18 @@ class TopKAutoencoder(nn.Module):
         self.W_dec /= self.W_dec.norm(dim=1, keepdim=True)
 
 
-def build_model(config: StreamingSAEConfig) -> nn.Module:
-    """A fresh SAE of ``config.variant``, initialized from ``config.seed``."""
-    if config.variant == "topk":
-        generator = torch.Generator().manual_seed(config.seed)
-        return TopKAutoencoder(config.input_dim, config.latent_dim, config.k, generator)
+def _build_topk(config: StreamingSAEConfig) -> TopKAutoencoder:
+    generator = torch.Generator().manual_seed(config.seed)
+    return TopKAutoencoder(config.input_dim, config.latent_dim, config.k, generator)
+
+
+def _topk_loss_terms(model: TopKAutoencoder, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    x_hat, z = model(x)
+    mse = ((x_hat - x) ** 2).mean()
+    return {"loss": mse, "mse": mse, "x_hat": x_hat}, z
+
+
+def _build_tied_ksparse(config: StreamingSAEConfig) -> KSparseAutoencoder:
     tied = SAEConfig(
         input_dim=config.input_dim,
         latent_dim=config.latent_dim,
@@ -147,18 +153,56 @@ def build_model(config: StreamingSAEConfig) -> nn.Module:
         return KSparseAutoencoder(tied)
 
 
-def loss_terms(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The loss (``loss``) and its parts for a minibatch ``x``, and the latents ``z``."""
-    if isinstance(model, TopKAutoencoder):
-        x_hat, z = model(x)
-        mse = ((x_hat - x) ** 2).mean()
-        return {"loss": mse, "mse": mse, "x_hat": x_hat}, z
+def _tied_ksparse_loss_terms(model: KSparseAutoencoder, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], None]:
     x_hat, z = model.forward_active(x)
     config = model.config
     mse = ((x_hat - x) ** 2).mean()
     l1 = config.l1_weight * z.abs().sum() / (z.shape[0] * config.latent_dim)
     decorrelation = config.decorrelation_weight * decorrelation_penalty_gram(z)
     return {"loss": mse + l1 + decorrelation, "mse": mse, "x_hat": x_hat}, None
+
+
+def _unconstrained(model: nn.Module) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the trainer builds, scores and constrains one kind of SAE (registered in :data:`VARIANTS`).
+
+    ``build(config)``: a fresh model from ``config.seed``. ``loss_terms(model, x)``: ``{"loss", "mse",
+    "x_hat"}`` for a minibatch ``x`` ``(tokens, input_dim)``, and the latents ``(tokens, latent_dim)``
+    (``None``: the trainer encodes ``x`` again to count what fired). ``constrain_gradient(model)`` runs
+    between ``backward`` and the optimizer step, ``constrain_weights(model)`` after it.
+    """
+
+    build: Callable[[StreamingSAEConfig], nn.Module]
+    loss_terms: Callable[[nn.Module, torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor | None]]
+    constrain_gradient: Callable[[nn.Module], None] = _unconstrained
+    constrain_weights: Callable[[nn.Module], None] = _unconstrained
+
+
+# ``StreamingSAEConfig.variant`` -> how to train it. A new variant is one more entry (and its name in the
+# schema's ``streaming_sae.sae.variant``); the trainer, checkpoints and saved files need no change.
+VARIANTS: dict[str, Variant] = {
+    "topk": Variant(
+        _build_topk,
+        _topk_loss_terms,
+        constrain_gradient=TopKAutoencoder.remove_radial_gradient,
+        constrain_weights=TopKAutoencoder.normalize_decoder,
+    ),
+    "tied_ksparse": Variant(_build_tied_ksparse, _tied_ksparse_loss_terms),
+}
+
+
+def build_model(config: StreamingSAEConfig) -> nn.Module:
+    """A fresh SAE of ``config.variant``, initialized from ``config.seed``."""
+    return VARIANTS[config.variant].build(config)
+
+
+def loss_terms(model: nn.Module, x: torch.Tensor, variant: str) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """The loss (``loss``) and its parts for a minibatch ``x`` of an SAE of ``variant``, and its latents."""
+    return VARIANTS[variant].loss_terms(model, x)
 
 
 # --- data order ---------------------------------------------------------------------------------
@@ -302,19 +346,17 @@ def train(
     run = fingerprint(config, store.manifest)
     if checkpoint is not None and load_checkpoint(state, checkpoint, run):
         log.info("resuming from the checkpoint at step %d of %d", state.step, config.steps)
-    model, optimizer = state.model, state.optimizer
+    model, optimizer, variant = state.model, state.optimizer, VARIANTS[config.variant]
     progress = Progress(config.steps - state.step, "steps", "trained", log)
     batches = minibatches(store, config, start_step=state.step)
     while state.step < config.steps:
         x = next(batches).to(device)
         optimizer.zero_grad()
-        terms, z = loss_terms(model, x)
+        terms, z = variant.loss_terms(model, x)
         terms["loss"].backward()
-        if isinstance(model, TopKAutoencoder):
-            model.remove_radial_gradient()
+        variant.constrain_gradient(model)
         optimizer.step()
-        if isinstance(model, TopKAutoencoder):
-            model.normalize_decoder()
+        variant.constrain_weights(model)
         state.step += 1
         with torch.no_grad():
             fired = (z != 0) if z is not None else (model.encode(x) != 0)
