@@ -874,7 +874,7 @@ def test_verify_reports_a_changed_package_version_and_a_changed_weight_byte(scra
     content[len(content) // 2] ^= 1
     weights.write_bytes(bytes(content))
     result = subprocess.run(
-        [sys.executable, "-m", "interpflow.provenance", "verify", "results"],
+        [sys.executable, "-m", "interpflow.runtime.provenance", "verify", "results"],
         cwd=scratch,
         capture_output=True,
         text=True,
