@@ -679,7 +679,15 @@ def test_figures_target_redraws_every_figure_without_a_model(workdir):
 
 
 def edit(path):
-    path.write_text(path.read_text() + "\n# edited by the rerun test\n")
+    """Append a comment to ``path``; returns a function that puts back its bytes and its times."""
+    text, stat = path.read_text(), path.stat()
+    path.write_text(text + "\n# edited by the rerun test\n")
+
+    def restore():
+        path.write_text(text)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    return restore
 
 
 def every_run_stage(count_per_instance: dict[str, int]) -> dict[str, int]:
@@ -687,19 +695,22 @@ def every_run_stage(count_per_instance: dict[str, int]) -> dict[str, int]:
 
 
 def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
-    """Also shows determinism: the rerun from a fresh extraction reproduces every output exactly."""
+    """Each edit schedules the stages whose scripts import the module (directly or not) and what follows
+    them. The last edit is run: its fresh corpus extraction and training reproduce every output exactly
+    (a fresh text extraction does too: test_interruption.py). The earlier edits are put back, bytes and
+    times, so they schedule nothing more."""
     outputs = sorted(p for p in (workdir / "results").rglob("*") if p.suffix in (".parquet", ".safetensors"))
     before = {path: path.read_bytes() for path in outputs}
-    edit(workdir / "src" / "interpflow" / "methods" / "residual_decomposition" / "analysis.py")
+    restores = [edit(workdir / "src" / "interpflow" / "methods" / "residual_decomposition" / "analysis.py")]
     rd = {"residual_decomposition_statistics": 2, VIEW: 2, "residual_decomposition_comparison": 1}
     assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(RD_PLOTS, 1))
     # imported by the subspace_removal and sparse_autoencoder figures, not by their comparisons
-    edit(workdir / "src" / "interpflow" / "plotting" / "text_heatmap.py")
+    restores.append(edit(workdir / "src" / "interpflow" / "plotting" / "text_heatmap.py"))
     text_plots = RD_PLOTS | SR_PLOTS | {"sparse_autoencoder_figures"}
     assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(text_plots, 1))
-    edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # every figure imports the style
+    restores.append(edit(workdir / "src" / "interpflow" / "plotting" / "style.py"))  # every figure imports it
     assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(RUN_PLOTS, 1)) | dict.fromkeys(COMPARISONS, 1)
-    edit(workdir / "src" / "interpflow" / "models" / "hooks.py")
+    restores.append(edit(workdir / "src" / "interpflow" / "models" / "hooks.py"))
     expected = {
         "extract_activations": 6,
         "neuron_contrast_statistics": 2,
@@ -716,6 +727,20 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
         VIEW: 14,
         **every_run_stage(dict.fromkeys(RUN_PLOTS, 1)),
         **dict.fromkeys(COMPARISONS, 1),
+    }
+    assert dry_run(workdir) == expected
+    for restore in restores:
+        restore()
+    assert dry_run(workdir) == {}
+    edit(workdir / "src" / "interpflow" / "stores" / "shard_extraction.py")  # the corpus shards' extraction
+    expected = {
+        "extract_corpus_shard": 4,
+        "corpus_manifest": 1,
+        "streaming_sae_train": 2,
+        "streaming_sae_evaluate": 2,
+        VIEW: 2,
+        **every_run_stage(dict.fromkeys(SS_PLOTS, 1)),
+        "streaming_sae_comparison": 1,
     }
     assert dry_run(workdir) == expected
     run = snakemake(workdir)
