@@ -14,24 +14,24 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 )
 
-from interpflow.runtime.code_dependencies import (
-    imported_package_files,
-    package_module_files,
-)
-from interpflow.runtime.comparison import Run
 from interpflow.config import ConfigError, check_unique_keys, instances, validate_config
 from interpflow.models.hub_cache import (
     ModelUnavailableError,
     refuse_unavailable_hub_models,
 )
 from interpflow.models.layers import resolve_layer
+from interpflow.registry import METHODS, required_sites
+from interpflow.runtime.code_dependencies import (
+    imported_package_files,
+    package_module_files,
+)
+from interpflow.runtime.comparison import Run
 from interpflow.runtime.model_records import model_folder
 from interpflow.runtime.output_locks import (
     OutputsBeingWritten,
     refuse_outputs_being_written,
 )
 from interpflow.runtime.provenance import export_git_state
-from interpflow.registry import METHODS, required_sites
 from interpflow.runtime.stage_logging import export_numerics_environment
 
 try:
@@ -68,12 +68,10 @@ onstart:
 MODEL_DIR = config["model_dir"]
 # What each kind of stage asks of the machine or the cluster (config `resources`), declared once: each
 # stage names its kind, `threads: <KIND>_STAGE["threads"]` and `resources: **<KIND>_RESOURCES`.
-MODEL_STAGE = config["resources"][
-    "model_stage"
-]  # runs a model: extraction, interventions, SAE training
-CPU_STAGE = config["resources"][
-    "cpu_stage"
-]  # statistics, scores and figures from cached files
+# Model stages run a model (extraction, interventions, SAE training); CPU stages compute statistics,
+# scores and figures from cached files.
+MODEL_STAGE = config["resources"]["model_stage"]
+CPU_STAGE = config["resources"]["cpu_stage"]
 MODEL_RESOURCES = {key: value for key, value in MODEL_STAGE.items() if key != "threads"}
 CPU_RESOURCES = {key: value for key, value in CPU_STAGE.items() if key != "threads"}
 # Where each run (an instance of a method on one model) keeps its results and logs.
@@ -192,14 +190,6 @@ def run_paths(method, files, instance_names=None):
         for run in runs(method, instance_names)
         for file in files
     ]
-
-
-def run_figures(method, names, instance_names=None):
-    return run_paths(
-        method,
-        [f"figures/{name}.{ext}" for name in names for ext in ("png", "svg")],
-        instance_names,
-    )
 
 
 def figure_outputs(method, folder, *names, **labels):
