@@ -129,31 +129,29 @@ def stage_manifest(folder: Path) -> dict:
 def stage_train(folder: Path, site: str, device: str, train_tokens: int) -> dict:
     import torch
 
-    from interpflow.sae.streaming import StreamingSAEConfig, flops_per_token, train
+    from interpflow.runtime.schema import option_defaults
+    from interpflow.sae.config import SAEConfig
+    from interpflow.sae.streaming import StreamingSchedule, train_streaming
+    from interpflow.sae.training import flops_per_token
     from interpflow.stores.corpus_store import CorpusStore
 
     store = CorpusStore(folder / "manifest.json")
     width = store.width(site)
-    config = StreamingSAEConfig(
-        site=site,
-        input_dim=width,
-        latent_dim=8 * width,
-        k=32,
-        batch_tokens=4096,
-        buffer_tokens=65536,
-        token_budget=train_tokens,
-        log_every=50,
-        checkpoint_every=10**9,
+    defaults = option_defaults("streaming_sae.sae")  # the workflow's, for what this benchmark leaves out
+    sae = {name: defaults[name] for name in ("l1_weight", "decorrelation_weight", "learning_rate", "seed")}
+    config = SAEConfig("topk", site, input_dim=width, latent_dim=8 * width, k=32, **sae)
+    schedule = StreamingSchedule(
+        batch_tokens=4096, buffer_tokens=65536, token_budget=train_tokens, log_every=50, checkpoint_every=10**9
     )
     started = time.perf_counter()
-    model, log = train(store, config, device)
+    model, log = train_streaming(store, config, schedule, device)
     synchronize(device)
     seconds = time.perf_counter() - started
     del model, log
     torch.cuda.empty_cache() if device != "cpu" else None
     return {
         "seconds": seconds,
-        "tokens": config.steps * config.batch_tokens,
+        "tokens": schedule.steps * schedule.batch_tokens,
         "flops_per_token": flops_per_token(config),
     }
 

@@ -6,7 +6,7 @@ At gpt2 shape: ``blocks.6.mlp.hook_pre`` activations (3072 wide) of a random-wei
 - ``covariance``: the direct form, the 6144 x 6144 latent covariance every epoch, over all latents;
 - ``gram``: the same loop with the tokens x tokens Gram form (interpflow.sae.decorrelation_penalty_gram);
 - ``gram_active``: the loop the workflow runs, Gram form and products over the active latents only
-  (interpflow.sae.KSparseAutoencoder.forward_active).
+  (interpflow.sae.tied_ksparse.KSparseAutoencoder.forward_active).
 
 Their loss curves must agree (1e-4 relative). The target is the loop as a whole: ``gram_active``
 at least 10x faster than ``covariance``. The benchmark also times the decorrelation term alone and
@@ -21,6 +21,7 @@ curves; writes benchmarks/out/sae_decorrelation.json (sae_decorrelation_cuda.jso
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -98,31 +99,33 @@ def main() -> None:
 
     import torch
 
-    from interpflow.sae.autoencoder import (
-        KSparseAutoencoder,
-        SAEConfig,
-        decorrelation_penalty_covariance,
-        decorrelation_penalty_gram,
-        train,
-    )
+    from interpflow.methods.sparse_autoencoder.analysis import sae_config
+    from interpflow.runtime.schema import option_defaults
+    from interpflow.sae import tied_ksparse
+    from interpflow.sae.tied_ksparse import decorrelation_penalty_covariance, decorrelation_penalty_gram
+    from interpflow.sae.training import train_full_batch
+    from interpflow.sae.variants import Variant
 
     torch.set_num_threads(args.threads)
     x = palinka_activations()
-    config = SAEConfig(input_dim=x.shape[1], latent_dim=2 * x.shape[1], k=x.shape[1] // 3, epochs=args.epochs)
-    variants = {
+    config = sae_config(f"blocks.{LAYER}.mlp.hook_pre", x.shape[1], option_defaults("sparse_autoencoder.sae"))
+    ways = {
         "covariance": {"penalty": decorrelation_penalty_covariance, "active_only": False},
         "gram": {"penalty": decorrelation_penalty_gram, "active_only": False},
         "gram_active": {"penalty": decorrelation_penalty_gram, "active_only": True},
     }
     speed_before = matmul_gflops(args.threads)
     runs = {}
-    for name, options in variants.items():
+    for name, options in ways.items():
+        loss_terms = functools.partial(tied_ksparse.loss_terms, **options)
         started = time.perf_counter()
-        _, log = train(x, config, args.device, **options)
-        runs[name] = {"seconds": time.perf_counter() - started, "loss": log["total_loss"].to_numpy()}
+        _, log = train_full_batch(
+            x, config, args.epochs, args.device, variant_override=Variant(tied_ksparse.build, loss_terms)
+        )
+        runs[name] = {"seconds": time.perf_counter() - started, "loss": log["loss"].to_numpy()}
         print(f"{name:>11}: {runs[name]['seconds']:7.1f} s for {args.epochs} epochs", flush=True)
     with torch.no_grad():
-        z = KSparseAutoencoder(config).encode(torch.from_numpy(x)).to(args.device)
+        z = tied_ksparse.build(config).encode(torch.from_numpy(x)).to(args.device)
     term = {
         "covariance": time_penalty_alone(decorrelation_penalty_covariance, z),
         "gram": time_penalty_alone(decorrelation_penalty_gram, z),

@@ -18,6 +18,7 @@ rule sparse_autoencoder_train:
         config=f"{SAE_RUN}/sae_config.json",
         latents=f"{SAE_RUN}/latents.safetensors",
         training_log=f"{SAE_RUN}/training_log.parquet",
+        evaluation=f"{SAE_RUN}/evaluation.parquet",
     log:
         f"{SAE_LOGS}/train.log",
     conda:

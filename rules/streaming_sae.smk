@@ -18,6 +18,7 @@ rule streaming_sae_train:
         code=code("scripts/streaming_sae_train.py"),
     output:
         weights=f"{SS_RUN}/sae.safetensors",
+        config=f"{SS_RUN}/sae_config.json",
         training_log=f"{SS_RUN}/training_log.parquet",
     log:
         f"{SS_LOGS}/train.log",
@@ -39,6 +40,7 @@ rule streaming_sae_train:
 rule streaming_sae_evaluate:
     input:
         weights=f"{SS_RUN}/sae.safetensors",
+        config=f"{SS_RUN}/sae_config.json",
         manifest=lambda wildcards: instance_corpus_store("streaming_sae")(wildcards)[
             "manifest"
         ],

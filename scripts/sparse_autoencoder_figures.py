@@ -23,8 +23,8 @@ figures = {
 }
 score_column = f"{params.category}_score"
 chosen = {
-    "heatmap_activity": ("mean_nonzero", params.plot["activity_rank"], "activity rank"),
-    "heatmap_density": ("density_pct", params.plot["density_rank"], "density rank"),
+    "heatmap_activity": ("mean_activation", params.plot["activity_rank"], "activity rank"),
+    "heatmap_density": ("density", params.plot["density_rank"], "density rank"),
     "heatmap_score": (score_column, params.plot["score_rank"], f"{params.category} score rank"),
 }
 for name, (column, rank, reason) in chosen.items():

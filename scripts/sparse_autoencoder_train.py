@@ -1,41 +1,27 @@
-"""sparse_autoencoder model stage: train the k-sparse autoencoder on cached MLP neurons (neuron_site)."""
+"""sparse_autoencoder model stage: train the k-sparse autoencoder on cached MLP neurons (neuron_site)
+full batch, and evaluate it on the tokens it was trained on."""
 
-import json
-
-from interpflow.methods.sparse_autoencoder.analysis import sae_dimensions
+from interpflow.methods.sparse_autoencoder.analysis import encode_and_evaluate, sae_config
 from interpflow.models.devices import resolve_device
-from interpflow.runtime.atomic_io import write_parquet, write_safetensors, write_text
+from interpflow.runtime.atomic_io import write_parquet, write_safetensors
 from interpflow.runtime.stage_logging import start_stage
-from interpflow.sae.autoencoder import SAEConfig, fraction_of_variance_unexplained, latent_activations, train
+from interpflow.sae.files import save_sae
+from interpflow.sae.training import train_full_batch
 from interpflow.stores.activation_store import load_store
 
 log = start_stage(snakemake)
-params = snakemake.params
+params, output, wildcards = snakemake.params, snakemake.output, snakemake.wildcards
 store = load_store(snakemake.input.tensors, snakemake.input.tokens, sites=[params.site])
 x = store[params.site]
-sae = params.sae
-config = SAEConfig(
-    input_dim=x.shape[1],
-    **sae_dimensions(sae, x.shape[1]),
-    l1_weight=sae["l1_weight"],
-    decorrelation_weight=sae["decorrelation_weight"],
-    learning_rate=sae["learning_rate"],
-    epochs=sae["epochs"],
-    seed=sae["seed"],
-)
+config = sae_config(params.site, x.shape[1], params.sae)
+epochs = params.sae["epochs"]
 log.info("training on %s: %d tokens x %d, %s", params.site, *x.shape, config)
-model, training_log = train(x, config, resolve_device(params.device))
-fvu = fraction_of_variance_unexplained(model, x)
-write_safetensors({"encoder.weight": model.encoder.weight.detach().cpu().numpy()}, snakemake.output.weights)
-wildcards = snakemake.wildcards
-run = {
-    "sae": config.to_dict(),
-    "site": params.site,
-    "instance": wildcards.instance,
-    "model": wildcards.model,
-    "fvu": fvu,
-}
-write_text(json.dumps(run, indent=2, sort_keys=True) + "\n", snakemake.output.config)
-write_safetensors({"latents": latent_activations(model, x)}, snakemake.output.latents)
-write_parquet(training_log, snakemake.output.training_log)
-log.info("final loss %.5f, fraction of variance unexplained %.4f", training_log["total_loss"].iloc[-1], fvu)
+model, training_log = train_full_batch(x, config, epochs, resolve_device(params.device))
+latents, evaluation = encode_and_evaluate(model, x)
+save_sae(
+    model, config, output.weights, output.config, {"epochs": epochs}, instance=wildcards.instance, model=wildcards.model
+)
+write_safetensors({"latents": latents}, output.latents)
+write_parquet(training_log, output.training_log)
+write_parquet(evaluation, output.evaluation)
+log.info("final loss %.5f; on the training tokens: %s", training_log["loss"].iloc[-1], evaluation.iloc[0].to_dict())

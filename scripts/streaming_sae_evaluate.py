@@ -6,13 +6,13 @@ from interpflow.methods.streaming_sae.evaluation import evaluate
 from interpflow.models.devices import resolve_device
 from interpflow.runtime.atomic_io import write_parquet
 from interpflow.runtime.stage_logging import start_stage
-from interpflow.sae.streaming import heldout_shards, load_sae
+from interpflow.sae.files import load_sae
+from interpflow.sae.streaming import heldout_shards
 from interpflow.stores.corpus_store import CorpusStore
 
 log = start_stage(snakemake)
 params = snakemake.params
-device = resolve_device(params.device)
-model, config = load_sae(snakemake.input.weights, device)
+model, config = load_sae(snakemake.input.weights, snakemake.input.config, resolve_device(params.device))
 store = CorpusStore(snakemake.input.manifest)
 vocabulary = pd.read_parquet(snakemake.input.vocabulary)["token"].tolist()
 shards = heldout_shards(store, params.heldout_shards)
@@ -23,15 +23,13 @@ evaluation, latents, contexts = evaluate(
     config.site,
     shards,
     vocabulary,
-    category_words=(params.category or {}).get("words"),
+    category=params.category,
     top_k=options["top_k"],
     block_tokens=params.batch_tokens,
     context_before=options["context_before"],
     context_after=options["context_after"],
     log=log,
 )
-if params.category:
-    latents = latents.rename(columns={"category_score": f"{params.category['name']}_score"})
 for name, table in {"evaluation": evaluation, "latents": latents, "top_contexts": contexts}.items():
     write_parquet(table, snakemake.output[name])
 log.info("held-out shards %s: %s", shards, evaluation.iloc[0].to_dict())

@@ -16,6 +16,12 @@ tensors); files only the new run has are counted, not compared. Exit status 1 on
 ``--rename-tensor ln_final.hook_normalized=ln_final.output`` for runs from before the final norm's
 output got a name of its own (``ln_final.hook_normalized`` now means what TransformerLens means).
 
+``--rename-column [FILE_GLOB:]OLD=NEW[*SCALE|+OFFSET]`` (repeatable) compares a table column of the
+old run with a renamed one of the new run, optionally rescaled: ``density_pct=density*100`` reads
+the new ``density`` times 100 where the old table had ``density_pct``; ``epoch=step+-1`` reads
+``step - 1`` for ``epoch``. ``FILE_GLOB`` limits a rename to the tables whose path matches it
+(e.g. ``sparse_autoencoder/*``). Columns only the new table has are not compared.
+
 ``--legacy-sites N_LAYER`` reads the tensors of an old run named with the GPT-2 module names of
 before the TransformerLens vocabulary (``hidden_states.<i>``, ``h.<L>.attn.c_proj``,
 ``h.<L>.mlp.c_fc``, ``h.<L>.mlp.c_proj``) under their new names, for models of ``N_LAYER`` blocks.
@@ -24,6 +30,7 @@ before the TransformerLens vocabulary (``hidden_states.<i>``, ``h.<L>.attn.c_pro
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import re
 import sys
 from pathlib import Path
@@ -53,14 +60,44 @@ def legacy_site_name(name: str, n_layer: int) -> str:
     return name
 
 
+def parse_column_rename(text: str) -> tuple[str, str, str, str, float]:
+    """``[FILE_GLOB:]OLD=NEW[*SCALE|+OFFSET]`` -> ``(glob, old, new, operation, number)``."""
+    glob, _, rename = text.rpartition(":")
+    old, new = rename.split("=", 1)
+    if match := re.fullmatch(r"(.+?)([*+])(-?[\d.eE+-]+)", new):
+        number = float(match.group(3))
+        return glob or "*", old, match.group(1), match.group(2), int(number) if number.is_integer() else number
+    return glob or "*", old, new, "*", 1
+
+
+def new_table_as_old(new_table: pd.DataFrame, relative: str, column_renames: list) -> pd.DataFrame:
+    """The new table with the renamed columns given their old names and values."""
+    table = new_table.copy()
+    for glob, old, new, operation, number in column_renames:
+        if fnmatch.fnmatch(relative, glob) and new in table:
+            values = table.pop(new)
+            table[old] = values * number if operation == "*" else values + number
+    return table
+
+
 def compare(
-    old: Path, new: Path, atol: float, legacy_n_layer: int | None = None, renames: dict[str, str] | None = None
+    old: Path,
+    new: Path,
+    atol: float,
+    legacy_n_layer: int | None = None,
+    renames: dict[str, str] | None = None,
+    column_renames: list | None = None,
+    relative: str = "",
 ) -> str | None:
     """A description of the first difference, or None when the files agree."""
     if old.suffix == ".parquet":
+        before = pd.read_parquet(old)
+        after = new_table_as_old(pd.read_parquet(new), relative, column_renames or [])
+        if missing := [column for column in before if column not in after]:
+            return f"columns missing in the new table: {missing}"
         try:
             pd.testing.assert_frame_equal(
-                pd.read_parquet(old), pd.read_parquet(new), atol=atol, rtol=0, check_exact=False
+                before, after[list(before.columns)], atol=atol, rtol=0, check_exact=False, check_dtype=False
             )
         except AssertionError as error:
             return str(error).splitlines()[0]
@@ -84,10 +121,12 @@ def main(argv=None) -> int:
     parser.add_argument("--map", action="append", default=[], metavar="OLD=NEW")
     parser.add_argument("--atol", type=float, default=1e-7)
     parser.add_argument("--rename-tensor", action="append", default=[], metavar="OLD=NEW")
+    parser.add_argument("--rename-column", action="append", default=[], metavar="[GLOB:]OLD=NEW[*SCALE|+OFFSET]")
     parser.add_argument("--legacy-sites", type=int, metavar="N_LAYER")
     args = parser.parse_args(argv)
     mapping = [tuple(item.split("=", 1)) for item in args.map]
     renames = dict(item.split("=", 1) for item in args.rename_tensor)
+    column_renames = [parse_column_rename(item) for item in args.rename_column]
     files = sorted(p for p in args.old.rglob("*") if p.suffix in (".parquet", ".safetensors"))
     seen, failures = set(), 0
     for old in files:
@@ -95,7 +134,9 @@ def main(argv=None) -> int:
         seen.add(relative)
         new = args.new / relative
         problem = (
-            "missing in the new run" if not new.exists() else compare(old, new, args.atol, args.legacy_sites, renames)
+            "missing in the new run"
+            if not new.exists()
+            else compare(old, new, args.atol, args.legacy_sites, renames, column_renames, relative)
         )
         failures += problem is not None
         verdict = f"DIFFERS: {problem}" if problem else "same"

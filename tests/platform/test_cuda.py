@@ -5,11 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
+from interpflow.methods.sparse_autoencoder.analysis import sae_config
 from interpflow.methods.subspace_removal import analysis as sr
 from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
 from interpflow.methods.subspace_removal.method import METHOD as SR_METHOD
 from interpflow.models.loading import load_model
-from interpflow.sae.autoencoder import SAEConfig, train
+from interpflow.runtime.schema import option_defaults
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.training import train_full_batch
 from interpflow.stores.extraction import extract_activations
 from tests.conftest import ROOT, TINY_SPEC
 
@@ -52,10 +55,10 @@ def test_cached_sweep_on_cuda_equals_the_cpu_reference_loop(models, stores):
 
 def test_sae_training_on_cuda_follows_the_cpu_loss_curve(stores):
     x = stores["cpu"]["blocks.1.mlp.hook_pre"]
-    config = SAEConfig(input_dim=x.shape[1], latent_dim=2 * x.shape[1], k=x.shape[1] // 3, epochs=30, seed=1)
-    _, cpu = train(x, config, "cpu")
-    model, cuda = train(x, config, "cuda")
-    assert model.encoder.weight.is_cuda
+    config = sae_config("blocks.1.mlp.hook_pre", x.shape[1], {**option_defaults("sparse_autoencoder.sae"), "seed": 1})
+    _, cpu = train_full_batch(x, config, 30, "cpu")
+    model, cuda = train_full_batch(x, config, 30, "cuda")
+    assert model.W_enc.is_cuda
     pd.testing.assert_frame_equal(cuda, cpu, rtol=1e-4, atol=1e-7)
 
 
@@ -89,20 +92,11 @@ def test_corpus_shard_extraction_on_cuda_equals_cpu(corpus_store):
 
 
 def test_streaming_sae_on_cuda_follows_the_cpu_log(corpus_store):
-    from interpflow.sae.streaming import StreamingSAEConfig
-    from interpflow.sae.streaming import train as train_streaming
+    from interpflow.sae.streaming import StreamingSchedule, train_streaming
 
-    config = StreamingSAEConfig(
-        site="blocks.1.hook_resid_pre",
-        input_dim=TINY_SPEC["n_embd"],
-        latent_dim=64,
-        k=4,
-        batch_tokens=32,
-        buffer_tokens=128,
-        token_budget=32 * 40,
-        log_every=5,
-    )
-    _, cpu = train_streaming(corpus_store["cpu"], config, "cpu")
-    model, cuda = train_streaming(corpus_store["cpu"], config, "cuda")
+    config = SAEConfig("topk", "blocks.1.hook_resid_pre", TINY_SPEC["n_embd"], 64, 4, 0.0, 0.0, 4e-4, seed=0)
+    schedule = StreamingSchedule(batch_tokens=32, buffer_tokens=128, token_budget=32 * 40, log_every=5)
+    _, cpu = train_streaming(corpus_store["cpu"], config, schedule, "cpu")
+    model, cuda = train_streaming(corpus_store["cpu"], config, schedule, "cuda")
     assert model.W_dec.is_cuda
     pd.testing.assert_frame_equal(cuda, cpu, rtol=1e-3, atol=1e-6)

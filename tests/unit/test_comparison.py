@@ -59,10 +59,9 @@ def test_residual_decomposition_keeps_the_identity_rows_only():
 
 
 def test_sparse_autoencoder_attaches_each_run_final_fvu():
-    log = pd.DataFrame({"epoch": [0, 1], "total_loss": [2.0, 1.0], "mse_loss": [1.5, 0.5], "l1_loss": [0.5] * 2})
-    table = sparse_autoencoder.comparison_table(
-        [SHALLOW, DEEP], training_logs=[log, log], sae_configs=[{"fvu": 0.3}, {"fvu": 0.2}]
-    )
+    log = pd.DataFrame({"step": [1, 2], "tokens": [9, 18], "loss": [2.0, 1.0], "mse": [1.5, 0.5], "l1": [0.5] * 2})
+    evaluations = [pd.DataFrame({"fvu": [0.3]}), pd.DataFrame({"fvu": [0.2]})]
+    table = sparse_autoencoder.comparison_table([SHALLOW, DEEP], training_logs=[log, log], evaluations=evaluations)
     assert list(table.columns) == sparse_autoencoder.COMPARISON_COLUMNS
     assert table["final_fvu"].tolist() == [0.3, 0.3, 0.2, 0.2] and "relative_depth" not in table
 
@@ -137,8 +136,9 @@ def comparison_fixture(method) -> pd.DataFrame:
     layers = [pd.DataFrame({"layer": range(3)}), pd.DataFrame({"layer": range(5)})]
     runs = [SHALLOW, DEEP]
     if method is sparse_autoencoder:
-        log = pd.DataFrame({"epoch": range(4), "total_loss": [4.0, 3, 2, 1], "mse_loss": [2.0, 1.5, 1, 0.5]})
-        return method.comparison_table(runs, training_logs=[log, log], sae_configs=[{"fvu": 0.4}, {"fvu": 0.3}])
+        log = pd.DataFrame({"step": range(1, 5), "loss": [4.0, 3, 2, 1], "mse": [2.0, 1.5, 1, 0.5]})
+        evaluations = [pd.DataFrame({"fvu": [0.4]}), pd.DataFrame({"fvu": [0.3]})]
+        return method.comparison_table(runs, training_logs=[log, log], evaluations=evaluations)
     if method is streaming_sae:
         log = pd.DataFrame({"step": [1, 2], "tokens": [8, 16], "fvu": [0.9, 0.5], "l0": 4.0, "dead_fraction": 0.0})
         evaluations = [pd.DataFrame({"fvu": [0.6]}), pd.DataFrame({"fvu": [0.4]})]

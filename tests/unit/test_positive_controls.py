@@ -19,12 +19,16 @@ import torch
 from interpflow.config import DefaultFillingValidator, load_schema
 from interpflow.methods.neuron_contrast import analysis as neuron_contrast
 from interpflow.methods.repeated_token_mi import analysis as repeated_token_mi
+from interpflow.methods.sparse_autoencoder.analysis import encode_and_evaluate
 from interpflow.methods.subspace_removal import analysis as subspace_removal
 from interpflow.methods.subspace_removal.interventions import run_interventions
 from interpflow.models.loading import vendored_tokenizer
 from interpflow.models.sites import block_site, residual_streams
-from interpflow.sae import autoencoder as lecture_sae
-from interpflow.sae import streaming as streaming_sae
+from interpflow.runtime.schema import option_defaults
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.streaming import StreamingSchedule, train_streaming
+from interpflow.sae.training import train_full_batch
+from interpflow.sae.variants import build_model
 from interpflow.stores.activation_store import ActivationStore
 from interpflow.stores.corpus_store import CorpusStore, write_manifest
 from interpflow.stores.extraction import extract_activations
@@ -257,19 +261,10 @@ def test_streaming_topk_sae_recovers_the_planted_features(tmp_path):
     site = "blocks.0.hook_resid_pre"
     directions, activations = sparse_features(4 * 8 * 128)
     store = synthetic_corpus_store(tmp_path, activations, site)
-    config = streaming_sae.StreamingSAEConfig(
-        site=site,
-        input_dim=WIDTH,
-        latent_dim=2 * N_FEATURES,
-        k=PER_TOKEN,
-        learning_rate=4e-3,
-        batch_tokens=256,
-        buffer_tokens=4096,
-        token_budget=200_000,
-        checkpoint_every=10**9,
-    )
-    model, log = streaming_sae.train(store, config)
-    untrained = streaming_sae.build_model(config)
+    config = SAEConfig("topk", site, WIDTH, 2 * N_FEATURES, PER_TOKEN, 0.0, 0.0, learning_rate=4e-3, seed=0)
+    schedule = StreamingSchedule(batch_tokens=256, buffer_tokens=4096, token_budget=200_000, checkpoint_every=10**9)
+    model, log = train_streaming(store, config, schedule)
+    untrained = build_model(config)
     assert mean_max_cosine(model.W_dec.detach(), directions) >= 0.9
     assert mean_max_cosine(untrained.W_dec.detach(), directions) < 0.6
     assert log["fvu"].iloc[-1] < 0.1
@@ -278,13 +273,21 @@ def test_streaming_topk_sae_recovers_the_planted_features(tmp_path):
 def test_lecture_ksparse_sae_recovers_the_planted_features():
     """The lecture's tied k-sparse SAE (its L1 and decorrelation terms at their defaults), full batch."""
     directions, activations = sparse_features(2048)
-    config = lecture_sae.SAEConfig(
-        input_dim=WIDTH, latent_dim=2 * N_FEATURES, k=PER_TOKEN, learning_rate=1e-2, epochs=500
+    lecture = option_defaults("sparse_autoencoder.sae")
+    config = SAEConfig(
+        "tied_ksparse",
+        "blocks.0.mlp.hook_pre",
+        WIDTH,
+        2 * N_FEATURES,
+        PER_TOKEN,
+        lecture["l1_weight"],
+        lecture["decorrelation_weight"],
+        learning_rate=1e-2,
+        seed=lecture["seed"],
     )
-    model, _ = lecture_sae.train(activations.numpy(), config)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        untrained = lecture_sae.KSparseAutoencoder(config)
-    assert mean_max_cosine(model.encoder.weight.detach(), directions) >= 0.9
-    assert mean_max_cosine(untrained.encoder.weight.detach(), directions) < 0.6
-    assert lecture_sae.fraction_of_variance_unexplained(model, activations.numpy()) < 0.2
+    model, _ = train_full_batch(activations.numpy(), config, 500)
+    untrained = build_model(config)
+    assert mean_max_cosine(model.W_enc.detach(), directions) >= 0.9
+    assert mean_max_cosine(untrained.W_enc.detach(), directions) < 0.6
+    _, evaluation = encode_and_evaluate(model, activations.numpy())
+    assert evaluation["fvu"].iloc[0] < 0.2

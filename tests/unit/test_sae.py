@@ -1,4 +1,6 @@
-"""The k-sparse tied-weight autoencoder and the latent scores, against direct computations."""
+"""The lecture's tied k-sparse SAE, the full-batch trainer and the shared SAE metrics, against direct computations."""
+
+import functools
 
 import numpy as np
 import pandas as pd
@@ -6,17 +8,19 @@ import pytest
 import torch
 
 from interpflow.methods.sparse_autoencoder import analysis as sae_analysis
-from interpflow.sae.autoencoder import (
+from interpflow.runtime.schema import option_defaults
+from interpflow.sae import tied_ksparse
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.metrics import LatentStatistics, ReconstructionStatistics
+from interpflow.sae.tied_ksparse import (
     KSparseAutoencoder,
-    SAEConfig,
     decorrelation_penalty,
     decorrelation_penalty_covariance,
     decorrelation_penalty_gram,
-    fraction_of_variance_unexplained,
-    latent_activations,
     loss_terms,
-    train,
 )
+from interpflow.sae.training import LOG_COLUMNS, train_full_batch
+from interpflow.sae.variants import Variant
 from interpflow.stores.word_categories import category_positions
 
 
@@ -27,8 +31,16 @@ def toy_data(n_tokens=64, width=24, seed=0):
     ).astype(np.float32)
 
 
+def lecture_config(input_dim, latent_dim, k, **overrides) -> SAEConfig:
+    """The lecture's SAE at the schema's defaults, with ``overrides``."""
+    defaults = option_defaults("sparse_autoencoder.sae")
+    options = {name: defaults[name] for name in ("l1_weight", "decorrelation_weight", "learning_rate", "seed")}
+    site = "blocks.0.mlp.hook_pre"
+    return SAEConfig("tied_ksparse", site, input_dim, latent_dim, k, **(options | overrides))
+
+
 def model_for(x, k=8, **overrides):
-    config = SAEConfig(input_dim=x.shape[1], latent_dim=2 * x.shape[1], k=k, **overrides)
+    config = lecture_config(x.shape[1], 2 * x.shape[1], k, **overrides)
     torch.manual_seed(0)
     return KSparseAutoencoder(config)
 
@@ -43,9 +55,7 @@ def test_exactly_k_latents_per_token():
 def test_kept_latents_are_the_k_largest_and_ties_at_the_kth_are_kept():
     model = model_for(np.zeros((1, 3), np.float32), k=2)
     with torch.no_grad():
-        model.encoder.weight.copy_(
-            torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0], [-1, 0, 0], [0, 0, 0.5]])
-        )
+        model.W_enc.copy_(torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0], [-1, 0, 0], [0, 0, 0.5]]))
     z = model.encode(torch.tensor([[3.0, 2.0, 1.0]]))
     # pre-activations 3, 2, 1, 2, -3, 0.5: the k-th largest is 2, and both 2s are kept (as in the seed)
     assert z.tolist() == [[3.0, 2.0, 0.0, 2.0, 0.0, 0.0]]
@@ -55,15 +65,16 @@ def test_decoder_is_the_transposed_encoder():
     x = torch.from_numpy(toy_data())
     model = model_for(x.numpy())
     x_hat, z = model(x)
-    torch.testing.assert_close(x_hat, z @ model.encoder.weight)
-    assert [name for name, _ in model.named_parameters()] == ["encoder.weight"]
+    torch.testing.assert_close(x_hat, z @ model.W_enc)
+    assert [name for name, _ in model.named_parameters()] == ["W_enc"]
 
 
 def test_each_loss_term_against_a_direct_computation():
     x = torch.from_numpy(toy_data())
     model = model_for(x.numpy(), l1_weight=0.7, decorrelation_weight=0.01)
-    terms = loss_terms(model, x)
+    terms, fires = loss_terms(model, x)
     x_hat, z = model(x)
+    assert torch.equal(fires, z != 0)
     z_np = z.detach().double().numpy()
     covariance = np.cov(z_np, rowvar=False)
     off_diagonal = covariance - np.diag(np.diag(covariance))
@@ -71,7 +82,7 @@ def test_each_loss_term_against_a_direct_computation():
     assert terms["l1"].item() == pytest.approx(0.7 * np.abs(z_np).mean(), rel=1e-5)
     assert terms["decorrelation"].item() == pytest.approx(0.01 * (off_diagonal**2).sum(), rel=1e-4)
     assert decorrelation_penalty(z).item() == pytest.approx((off_diagonal**2).sum(), rel=1e-4)
-    assert terms["total"].item() == pytest.approx(sum(terms[k].item() for k in ("mse", "l1", "decorrelation")))
+    assert terms["loss"].item() == pytest.approx(sum(terms[k].item() for k in ("mse", "l1", "decorrelation")))
 
 
 def sparse_latents(n_tokens, n_latents, k, dtype, seed=0):
@@ -123,10 +134,10 @@ def test_active_latent_forward_gives_the_dense_values_and_gradients():
     values, gradients = [], []
     for active_only in (False, True):
         model.zero_grad()
-        terms = loss_terms(model, x, active_only=active_only)
-        terms["total"].backward()
-        values.append({name: term.item() for name, term in terms.items()})
-        gradients.append(model.encoder.weight.grad.clone())
+        terms, _ = loss_terms(model, x, active_only=active_only)
+        terms["loss"].backward()
+        values.append({name: term.item() for name, term in terms.items() if name != "x_hat"})
+        gradients.append(model.W_enc.grad.clone())
     for name, dense in values[0].items():
         assert values[1][name] == pytest.approx(dense, rel=1e-5), name
     scale = gradients[0].abs().max()
@@ -135,41 +146,75 @@ def test_active_latent_forward_gives_the_dense_values_and_gradients():
 
 def test_training_over_active_latents_follows_the_dense_loss_curve():
     x = data_with_idle_latents()
-    config = SAEConfig(input_dim=24, latent_dim=48, k=12, learning_rate=1e-2, epochs=30, seed=3)
-    _, dense = train(x, config, active_only=False)
-    _, active = train(x, config)
+    config = lecture_config(24, 48, 12, learning_rate=1e-2, seed=3)
+    dense_terms = Variant(tied_ksparse.build, functools.partial(loss_terms, active_only=False))
+    _, dense = train_full_batch(x, config, 30, variant_override=dense_terms)
+    _, active = train_full_batch(x, config, 30)
     pd.testing.assert_frame_equal(active, dense, rtol=1e-4, atol=0)
 
 
-def test_training_lowers_the_loss_and_is_deterministic():
+def test_full_batch_training_lowers_the_loss_is_deterministic_and_logs_the_shared_columns():
     x = toy_data()
-    config = SAEConfig(input_dim=24, latent_dim=48, k=8, learning_rate=1e-2, epochs=60, seed=3)
-    model, log = train(x, config)
-    assert list(log.columns) == ["epoch", "total_loss", "mse_loss", "l1_loss", "decorrelation_loss"]
-    assert log["epoch"].tolist() == list(range(60))
-    assert log["total_loss"].iloc[-1] < 0.5 * log["total_loss"].iloc[0]
-    _, again = train(x, config)
+    config = lecture_config(24, 48, 8, learning_rate=1e-2, seed=3)
+    model, log = train_full_batch(x, config, 60)
+    assert list(log.columns) == LOG_COLUMNS
+    assert log["step"].tolist() == list(range(1, 61)) and log["tokens"].tolist() == [64 * s for s in range(1, 61)]
+    assert log["loss"].iloc[-1] < 0.5 * log["loss"].iloc[0]
+    assert (log["l0"] == 8).all()  # no ties among the pre-activations of random data
+    np.testing.assert_allclose(log["loss"], log["mse"] + log["l1"] + log["decorrelation"], rtol=1e-6)
+    _, again = train_full_batch(x, config, 60)
     pd.testing.assert_frame_equal(log, again, check_exact=True)
     assert not model.training
 
 
-def test_fraction_of_variance_unexplained():
+def test_the_first_log_row_describes_the_initial_model_on_all_tokens():
     x = toy_data()
-    model = model_for(x)
+    config = lecture_config(24, 48, 8, learning_rate=1e-2, seed=3)
+    _, log = train_full_batch(x, config, 1)
+    initial = tied_ksparse.build(config)
     with torch.no_grad():
-        x_hat = model(torch.from_numpy(x))[0].numpy()
-    expected = ((x - x_hat) ** 2).sum() / ((x - x.mean(axis=0)) ** 2).sum()
-    assert fraction_of_variance_unexplained(model, x) == pytest.approx(expected, rel=1e-5)
-    assert latent_activations(model, x).shape == (64, 48)
+        x_hat, z = initial(torch.from_numpy(x))
+    fvu = ((x - x_hat.numpy()) ** 2).sum() / ((x - x.mean(axis=0)) ** 2).sum()
+    assert log["fvu"].iloc[0] == pytest.approx(fvu, rel=1e-5)
+    assert log["dead_fraction"].iloc[0] == pytest.approx(((z != 0).sum(0) == 0).float().mean().item())
 
 
-def test_latent_scores_by_hand():
+def test_reconstruction_statistics_against_a_direct_computation_and_any_block_size():
+    rng = np.random.default_rng(4)
+    x, x_hat = rng.normal(2.0, 1.5, size=(60, 5)), rng.normal(2.0, 1.5, size=(60, 5))
+    z = np.maximum(rng.normal(size=(60, 7)), 0)
+    z[:, 3] = 0  # a dead latent
+    expected = {
+        "tokens": 60,
+        "fvu": ((x - x_hat) ** 2).sum() / ((x - x.mean(axis=0)) ** 2).sum(),  # about the mean, not zero
+        "mse": ((x - x_hat) ** 2).mean(),
+        "l0": (z != 0).sum(1).mean(),
+        "dead_fraction": 1 / 7,
+    }
+    for block in (60, 7, 1):  # the same numbers whatever the evaluation batch
+        statistics = ReconstructionStatistics(5, 7)
+        for start in range(0, 60, block):
+            rows = slice(start, start + block)
+            statistics.add(*(torch.from_numpy(a[rows]) for a in (x, x_hat, z)))
+        row = statistics.table().iloc[0]
+        for name, value in expected.items():
+            assert row[name] == pytest.approx(value, rel=1e-12), (block, name)
+
+
+def test_latent_statistics_by_hand_and_split_into_blocks():
     latents = np.array([[0.0, 2.0, 1.0], [0.0, 4.0, 0.0], [0.0, 0.0, 3.0], [0.0, 6.0, 0.0]])
     is_target = np.array([True, True, False, False])
+    whole = LatentStatistics(3)
+    whole.add(torch.from_numpy(latents), torch.from_numpy(is_target))
+    halves = LatentStatistics(3)
+    for rows in (slice(0, 1), slice(1, 4)):
+        halves.add(torch.from_numpy(latents[rows]), torch.from_numpy(is_target[rows]))
+    pd.testing.assert_frame_equal(whole.table("geo"), halves.table("geo"))
     scores = sae_analysis.latent_scores(latents, is_target, "geo")
-    assert list(scores.columns) == ["latent", "density_pct", "mean_nonzero", "geo_score"]
-    np.testing.assert_allclose(scores["density_pct"], [0, 75, 50])
-    np.testing.assert_allclose(scores["mean_nonzero"], [0, 4, 2])
+    pd.testing.assert_frame_equal(scores, whole.table("geo"))
+    assert list(scores.columns) == ["latent", "density", "mean_activation", "geo_score"]
+    np.testing.assert_allclose(scores["density"], [0, 0.75, 0.5])
+    np.testing.assert_allclose(scores["mean_activation"], [0, 4, 2])
     # latent 1: target mean (2+4)/2 = 3, other tokens 6 -> 0.5; latent 2: 1 / 3; latent 0: none -> 0
     np.testing.assert_allclose(scores["geo_score"], [0, 0.5, 1 / 3])
 
@@ -181,7 +226,7 @@ def test_category_positions_match_whole_words_with_their_space():
 
 
 def test_ranked_latents():
-    scores = pd.DataFrame({"latent": [0, 1, 2, 3], "density_pct": [5.0, 50.0, 20.0, 50.0]})
-    assert [sae_analysis.ranked(scores, "density_pct", r) for r in range(4)] == [1, 3, 2, 0]
+    scores = pd.DataFrame({"latent": [0, 1, 2, 3], "density": [0.05, 0.5, 0.2, 0.5]})
+    assert [sae_analysis.ranked(scores, "density", r) for r in range(4)] == [1, 3, 2, 0]
     with pytest.raises(ValueError, match="rank 4 is out of range: there are 4 latents"):
-        sae_analysis.ranked(scores, "density_pct", 4)
+        sae_analysis.ranked(scores, "density", 4)

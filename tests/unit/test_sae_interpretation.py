@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from interpflow.methods.sparse_autoencoder.analysis import latent_scores
 from interpflow.methods.streaming_sae.evaluation import evaluate
-from interpflow.sae.streaming import StreamingSAEConfig, token_rows, train
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.streaming import StreamingSchedule, token_rows, train_streaming
 from interpflow.stores.corpus_store import CorpusStore
 from interpflow.stores.word_categories import category_positions
 
@@ -29,23 +29,25 @@ def vocabulary(tiny_model):
 
 @pytest.fixture(scope="module")
 def model(store):
-    config = StreamingSAEConfig(
-        site=SITE,
+    config = SAEConfig(
+        "topk",
+        SITE,
         input_dim=32,
         latent_dim=64,
         k=6,
-        batch_tokens=30,
-        buffer_tokens=64,
-        token_budget=30 * 40,
+        l1_weight=0.0,
+        decorrelation_weight=0.0,
         learning_rate=1e-3,
+        seed=0,
     )
-    return train(store, config)[0]
+    return train_streaming(store, config, StreamingSchedule(batch_tokens=30, buffer_tokens=64, token_budget=30 * 40))[0]
 
 
 @pytest.fixture(scope="module")
 def evaluated(model, store, vocabulary):
+    category = {"name": "category", "words": WORDS}
     return evaluate(
-        model, store, SITE, [2, 3], vocabulary, WORDS, top_k=3, block_tokens=40, context_before=3, context_after=2
+        model, store, SITE, [2, 3], vocabulary, category, top_k=3, block_tokens=40, context_before=3, context_after=2
     )
 
 
@@ -103,9 +105,15 @@ def test_held_out_statistics_equal_those_of_all_tokens_at_once(model, store, voc
     np.testing.assert_allclose(latents["density"], (z64 != 0).mean(0))
     marked = np.concatenate([category_positions(window, WORDS)[1:] for window in strings])
     assert marked.any()
-    lecture = latent_scores(z64, marked, "category")  # the lecture's score, on every held-out token
-    np.testing.assert_allclose(latents["mean_activation"], lecture["mean_nonzero"], rtol=1e-6)
-    np.testing.assert_allclose(latents["category_score"], lecture["category_score"], rtol=1e-6)
+
+    def mean_nonzero(values):  # per latent, 0 where it never fires
+        counts = (values != 0).sum(0)
+        return np.divide(values.sum(0), counts, out=np.zeros(values.shape[1]), where=counts > 0)
+
+    on, off = mean_nonzero(z64[marked]), mean_nonzero(z64[~marked])  # the lecture's score, on every held-out token
+    score = np.divide(on, off, out=np.zeros_like(on), where=(on > 0) & (off > 0))
+    np.testing.assert_allclose(latents["mean_activation"], mean_nonzero(z64), rtol=1e-6)
+    np.testing.assert_allclose(latents["category_score"], score, rtol=1e-6)
 
 
 def test_top_contexts_are_each_latents_largest_activations(model, store, vocabulary, evaluated):
@@ -132,10 +140,19 @@ def test_a_category_absent_from_the_held_out_windows_is_a_warning_and_zero_score
     """The held-out windows are first read by the evaluation, so words found nowhere there cannot be a
     start-up error; the job says so in its log, and no latent gets a score."""
     with caplog.at_level("WARNING", logger="interpflow.methods.streaming_sae.evaluation"):
-        _, scores, _ = evaluate(model, store, SITE, [2, 3], vocabulary, ["tungsten"], top_k=3, block_tokens=40)
+        _, scores, _ = evaluate(
+            model,
+            store,
+            SITE,
+            [2, 3],
+            vocabulary,
+            {"name": "category", "words": ["tungsten"]},
+            top_k=3,
+            block_tokens=40,
+        )
     assert "none of the category words ['tungsten'] occurs in the" in caplog.text
     assert (scores["category_score"] == 0).all()
     caplog.clear()
     with caplog.at_level("WARNING", logger="interpflow.methods.streaming_sae.evaluation"):
-        evaluate(model, store, SITE, [2, 3], vocabulary, WORDS, top_k=3, block_tokens=40)
+        evaluate(model, store, SITE, [2, 3], vocabulary, {"name": "category", "words": WORDS}, top_k=3, block_tokens=40)
     assert "none of the category words" not in caplog.text

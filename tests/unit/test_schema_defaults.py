@@ -19,14 +19,12 @@ from interpflow.methods.streaming_sae import evaluation as sae_interpretation
 from interpflow.methods.subspace_removal import interventions
 from interpflow.methods.subspace_removal.subspace import inspection_matrices, remove_top_components
 from interpflow.runtime.schema import option_defaults
-from interpflow.sae import autoencoder as sae
 from interpflow.sae import streaming as streaming_sae
 from interpflow.stores import shard_extraction
 
 # (code, schema section, {parameter: option} where the names differ)
 CODE_WITH_OPTIONS = [
-    (sae.SAEConfig, "sparse_autoencoder.sae", {}),
-    (streaming_sae.StreamingSAEConfig, "streaming_sae.sae", {}),
+    (streaming_sae.StreamingSchedule, "streaming_sae.sae", {}),
     (sae_interpretation.evaluate, "streaming_sae.interpretation", {}),
     (interventions.run_interventions, "subspace_removal", {}),
     (interventions.sweep_from_cache, "subspace_removal", {}),
@@ -72,7 +70,7 @@ def test_every_code_default_is_the_schemas(code, section, renamed):
 
 
 def test_the_check_catches_a_default_that_differs():
-    """The case that made this test: StreamingSAEConfig trained at 1e-4 where the schema says 4e-4."""
+    """The case that made this test: the streaming SAE's config trained at 1e-4 where the schema says 4e-4."""
 
     @dataclasses.dataclass
     class Drifted:

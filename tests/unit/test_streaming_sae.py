@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from interpflow.sae.autoencoder import decorrelation_penalty_covariance
-from interpflow.sae.streaming import (
-    VARIANTS,
-    StreamingSAEConfig,
-    TopKAutoencoder,
-    Variant,
-    build_model,
-    load_sae,
-    loss_terms,
-    minibatches,
-    save_sae,
-    token_rows,
-    train,
-)
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.files import load_sae, save_sae
+from interpflow.sae.streaming import StreamingSchedule, minibatches, streaming_configs, token_rows, train_streaming
+from interpflow.sae.tied_ksparse import decorrelation_penalty_covariance
+from interpflow.sae.topk import TopKAutoencoder
+from interpflow.sae.variants import VARIANTS, Variant, build_model, loss_terms
 from interpflow.stores.corpus_store import CorpusStore
 
 SITE = "blocks.1.hook_resid_pre"
@@ -31,24 +26,38 @@ def store(tiny_corpus):
     return CorpusStore(tiny_corpus[1] / "manifest.json")
 
 
-def config(**options) -> StreamingSAEConfig:
+SAE_OPTIONS = {field.name for field in dataclasses.fields(SAEConfig)}
+
+
+def config(**options) -> tuple[SAEConfig, StreamingSchedule]:
+    """A small run: the SAE and its schedule (schedule options left out take the schema's defaults)."""
     values = dict(
+        variant="topk",
         site=SITE,
         input_dim=32,
         latent_dim=64,
         k=4,
+        l1_weight=0.0,
+        decorrelation_weight=0.0,
+        learning_rate=1e-3,
+        seed=0,
         batch_tokens=30,
         buffer_tokens=64,
         token_budget=30 * 60,
         log_every=5,
         checkpoint_every=10,
-        learning_rate=1e-3,
     )
-    return StreamingSAEConfig(**{**values, **options})
+    values.update(options)
+    sae = SAEConfig(**{key: value for key, value in values.items() if key in SAE_OPTIONS})
+    return sae, StreamingSchedule(**{key: value for key, value in values.items() if key not in SAE_OPTIONS})
+
+
+def train(store, run, **options):
+    return train_streaming(store, *run, **options)
 
 
 def test_topk_encodes_k_largest_of_the_shifted_affine_map():
-    model = build_model(config())
+    model = build_model(config()[0])
     torch.nn.init.normal_(model.b_pre)
     torch.nn.init.normal_(model.b_enc)
     x = torch.randn(20, 32)
@@ -73,13 +82,14 @@ def test_topk_decoder_rows_stay_unit_norm_through_training(store):
 
 def test_tied_variant_adds_l1_and_the_decorrelation_in_gram_form():
     tied = config(variant="tied_ksparse", latent_dim=96, k=10, l1_weight=0.5, decorrelation_weight=0.01)
-    model = build_model(tied)
+    model = build_model(tied[0])
     x = torch.randn(40, 32)
-    terms, _ = loss_terms(model, x, "tied_ksparse")
+    terms, fires = loss_terms(model, x)
     x_hat, z = model(x)  # the full forward: every latent, the covariance form as the reference
     mse = ((x_hat - x) ** 2).mean()
     expected = mse + 0.5 * z.abs().sum() / (40 * 96) + 0.01 * decorrelation_penalty_covariance(z)
     torch.testing.assert_close(terms["loss"], expected, rtol=1e-5, atol=1e-7)
+    assert torch.equal(fires, z != 0)
 
 
 def test_each_epoch_sees_every_training_token_once_and_no_held_out_token(store):
@@ -88,20 +98,20 @@ def test_each_epoch_sees_every_training_token_once_and_no_held_out_token(store):
         [token_rows(store.activations(SITE, s, np.arange(store.windows(s))), True) for s in range(3)]
     )
     per_epoch = len(train_tokens) // 15
-    seen = torch.cat([batch for _, batch in zip(range(per_epoch), minibatches(store, run), strict=False)])
+    seen = torch.cat([batch for _, batch in zip(range(per_epoch), minibatches(store, *run), strict=False)])
     assert len(seen) == len(train_tokens)
     key = lambda rows: sorted(map(tuple, rows.numpy().round(6).tolist()))  # noqa: E731
     assert key(seen) == key(train_tokens)
 
 
 def test_the_data_order_depends_on_the_seed_and_resumes_at_any_step(store):
-    first = [batch for _, batch in zip(range(12), minibatches(store, config()), strict=False)]
-    again = [batch for _, batch in zip(range(12), minibatches(store, config()), strict=False)]
-    other = next(minibatches(store, config(seed=1)))
+    first = [batch for _, batch in zip(range(12), minibatches(store, *config()), strict=False)]
+    again = [batch for _, batch in zip(range(12), minibatches(store, *config()), strict=False)]
+    other = next(minibatches(store, *config(seed=1)))
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not torch.equal(first[0], other)
     for start in (1, 5, 7):
-        resumed = [batch for _, batch in zip(range(12 - start), minibatches(store, config(), start), strict=False)]
+        resumed = [batch for _, batch in zip(range(12 - start), minibatches(store, *config(), start), strict=False)]
         assert all(torch.equal(a, b) for a, b in zip(first[start:], resumed, strict=True))
 
 
@@ -149,7 +159,7 @@ def test_the_training_log_reports_the_minibatch_fvu_l0_and_dead_fraction(store):
     run = config(token_budget=30 * 10, log_every=10, dead_after_tokens=10**6)
     _, log = train(store, run)
     before, _ = train(store, config(token_budget=30 * 9, log_every=10, dead_after_tokens=10**6))
-    x = list(zip(range(10), minibatches(store, run), strict=False))[-1][1]
+    x = list(zip(range(10), minibatches(store, *run), strict=False))[-1][1]
     with torch.no_grad():
         x_hat, z = before(x)
     fvu = float(((x - x_hat) ** 2).sum() / ((x - x.mean(0)) ** 2).sum())
@@ -162,18 +172,40 @@ def test_the_training_log_reports_the_minibatch_fvu_l0_and_dead_fraction(store):
     assert all_dead["dead_fraction"].iloc[0] > 0.5  # fewer than half the latents fire in the last minibatch
 
 
-def test_saved_weights_load_to_the_same_model(store, tmp_path):
-    model, _ = train(store, config(token_budget=30 * 5))
-    save_sae(model, config(token_budget=30 * 5), tmp_path / "sae.safetensors")
-    loaded, loaded_config = load_sae(tmp_path / "sae.safetensors")
-    assert loaded_config == config(token_budget=30 * 5)
-    for name, value in load_file(tmp_path / "sae.safetensors").items():
+@pytest.mark.parametrize("variant", ["topk", "tied_ksparse"])
+def test_saved_weights_load_to_the_same_model(store, tmp_path, variant):
+    """One save format for every variant: the weights under their parameter names, the config beside them."""
+    sae, schedule = run = config(variant=variant, token_budget=30 * 5)
+    model, _ = train(store, run)
+    weights, record = tmp_path / "sae.safetensors", tmp_path / "sae_config.json"
+    save_sae(model, sae, weights, record, schedule.to_dict(), instance="demo", model="embedded")
+    loaded, loaded_config = load_sae(weights)
+    assert loaded_config == sae
+    saved = load_file(weights)
+    assert set(saved) == dict(topk={"W_enc", "b_enc", "W_dec", "b_pre"}, tied_ksparse={"W_enc"})[variant]
+    for name, value in saved.items():
         assert torch.equal(loaded.state_dict()[name], value)
+    assert json.loads(record.read_text()) == {
+        "sae": sae.to_dict(),
+        "training": schedule.to_dict(),
+        "instance": "demo",
+        "model": "embedded",
+    }
+
+
+def test_streaming_configs_split_the_options_into_the_sae_and_its_schedule():
+    options = {"variant": "topk", "latent_factor": 4, "k": 8, "l1_weight": 1.0, "decorrelation_weight": 0.0}
+    options |= {"learning_rate": 1e-3, "seed": 2, "batch_tokens": 64, "token_budget": 640}
+    sae, schedule = streaming_configs(SITE, 32, options)
+    assert (sae.latent_dim, sae.k, sae.seed, sae.site) == (128, 8, 2, SITE)
+    assert (schedule.batch_tokens, schedule.steps) == (64, 10)
+    with pytest.raises(ValueError, match="unknown SAE config keys"):
+        SAEConfig.from_dict({**sae.to_dict(), "epochs": 3})
 
 
 def test_a_buffer_smaller_than_a_minibatch_is_an_error_not_a_hang(store):
     with pytest.raises(ValueError, match="raise sae.buffer_tokens or lower sae.batch_tokens"):
-        next(minibatches(store, config(batch_tokens=64, buffer_tokens=32)))
+        next(minibatches(store, *config(batch_tokens=64, buffer_tokens=32)))
 
 
 def test_a_variant_registered_by_name_trains_through_the_same_loop(store, monkeypatch):

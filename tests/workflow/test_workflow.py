@@ -22,6 +22,10 @@ from safetensors.numpy import load_file
 
 from interpflow.registry import METHODS
 from interpflow.runtime import provenance
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.files import load_sae
+from interpflow.sae.metrics import EVALUATION_COLUMNS, LATENT_COLUMNS
+from interpflow.sae.training import LOG_COLUMNS
 from tests.workflow_helpers import MODEL_STAGES, job_blocks, scheduled_jobs, scheduled_runs, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -211,18 +215,22 @@ def test_sparse_autoencoder_outputs(workdir):
     palinka = results(workdir, "sparse_autoencoder", "palinka")
     run = json.loads((palinka / "sae_config.json").read_text())
     width = 4 * 128  # mlp.hook_pre of the embedded model
-    assert run["site"] == f"blocks.{N_LAYER // 2}.mlp.hook_pre" and run["sae"]["latent_dim"] == 2 * width
-    assert run["sae"]["k"] == width // 3 and 0 < run["fvu"] < 1
+    sae = run["sae"]
+    assert sae["site"] == f"blocks.{N_LAYER // 2}.mlp.hook_pre" and sae["latent_dim"] == 2 * width
+    assert (sae["variant"], sae["k"], run["training"]) == ("tied_ksparse", width // 3, {"epochs": 100})
     assert (run["instance"], run["model"]) == ("palinka", MODEL)
+    evaluation = pd.read_parquet(palinka / "evaluation.parquet")
+    assert list(evaluation.columns) == EVALUATION_COLUMNS and 0 < evaluation["fvu"].iloc[0] < 1
     log = pd.read_parquet(palinka / "training_log.parquet")
-    assert list(log.columns) == ["epoch", "total_loss", "mse_loss", "l1_loss", "decorrelation_loss"]
-    assert len(log) == 100 and log["total_loss"].iloc[-1] < log["total_loss"].iloc[0]
+    assert list(log.columns) == LOG_COLUMNS  # the same schema as the streaming SAE's
+    assert len(log) == 100 and log["loss"].iloc[-1] < log["loss"].iloc[0]
     latents = load_file(palinka / "latents.safetensors")["latents"]
     active = (latents != 0).sum(axis=1)  # k kept, fewer where fewer than k pre-activations are positive
     assert active.max() == width // 3 and (active <= width // 3).all()
-    assert load_file(palinka / "sae.safetensors")["encoder.weight"].shape == (2 * width, width)
+    model, config = load_sae(palinka / "sae.safetensors")
+    assert model.W_enc.shape == (2 * width, width) and config == SAEConfig.from_dict(sae)
     scores = pd.read_parquet(palinka / "latents.parquet")
-    assert list(scores.columns) == ["latent", "density_pct", "mean_nonzero", "geo_score"]
+    assert list(scores.columns) == [*LATENT_COLUMNS, "geo_score"]
     assert len(scores) == 2 * width and (scores["geo_score"] > 0).any()
     for name in ("heatmap_activity", "heatmap_density", "heatmap_score"):
         page = (palinka / "figures" / f"{name}.html").read_text()
@@ -231,7 +239,7 @@ def test_sparse_autoencoder_outputs(workdir):
     for figure in ("loss_curves", "latent_activations", "latent_statistics"):
         assert (palinka / "figures" / f"{figure}.svg").stat().st_size > 1000
     coffee = results(workdir, "sparse_autoencoder", "coffee")
-    assert json.loads((coffee / "sae_config.json").read_text())["site"] == "blocks.3.mlp.hook_pre"
+    assert json.loads((coffee / "sae_config.json").read_text())["sae"]["site"] == "blocks.3.mlp.hook_pre"
     assert "coffee_words_score" in pd.read_parquet(coffee / "latents.parquet").columns
 
 
@@ -246,15 +254,16 @@ def test_streaming_sae_outputs(workdir):
     assert len(manifest["shards"]) == 4 and manifest["model"]["weights_sha256"]
     topk = results(workdir, "streaming_sae", "demo_topk")
     log = pd.read_parquet(topk / "training_log.parquet")
-    assert list(log.columns) == ["step", "tokens", "loss", "mse", "fvu", "l0", "dead_fraction"]
-    assert log["step"].iloc[-1] == 2000 and (log["l0"] == 8).all()
+    assert list(log.columns) == LOG_COLUMNS
+    assert log["step"].iloc[-1] == 2000 and (log["l0"] == 8).all() and (log["l1"] == 0).all()
     assert log["fvu"].iloc[-5:].mean() < log["fvu"].iloc[:5].mean()
     evaluation = pd.read_parquet(topk / "evaluation.parquet")
-    assert list(evaluation.columns) == ["tokens", "fvu", "mse", "l0", "dead_fraction"]
+    assert list(evaluation.columns) == EVALUATION_COLUMNS
     assert evaluation["tokens"].iloc[0] == manifest["shards"][3]["windows"] * 31  # held out, BOS left out
     assert 0 < evaluation["fvu"].iloc[0] < 1
     latents = pd.read_parquet(topk / "latents.parquet")
-    assert list(latents.columns) == ["latent", "density", "mean_activation", "food_score"] and len(latents) == 512
+    assert list(latents.columns) == [*LATENT_COLUMNS, "food_score"] and len(latents) == 512
+    assert SAEConfig.from_dict(json.loads((topk / "sae_config.json").read_text())["sae"]).variant == "topk"
     contexts = pd.read_parquet(topk / "top_contexts.parquet")
     assert contexts.groupby("latent").size().max() == 5 and (contexts["activation"] > 0).all()
     assert (contexts["shard"] == 3).all()

@@ -6,7 +6,7 @@ instance of a method. :func:`workflow_schema` puts them together for the registe
 
 The schema is the one place that defines a default: the workflow fills every option an instance
 leaves out from it (:func:`interpflow.config.validate_config`), and the option objects that code builds
-by hand (``StreamingSAEConfig``, ``SAEConfig``; the benchmarks and tests that build them) take theirs
+by hand (``StreamingSchedule``; the benchmarks and tests that build them) take theirs
 from it through :func:`option_defaults`, so a default cannot mean one thing in a workflow run and
 another in a benchmark. ``tests/unit/test_schema_defaults.py`` fails when a default written in code
 differs from the schema's.

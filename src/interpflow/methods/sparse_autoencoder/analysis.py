@@ -1,46 +1,54 @@
 """sparse_autoencoder: what the latents of a k-sparse autoencoder on MLP neurons respond to.
 
-The SAE itself (:mod:`interpflow.sae.autoencoder`) trains in the model stage; this module says what to
-extract and scores the latents: density, mean non-zero activation, and a category score.
+The SAE (:mod:`interpflow.sae`, variant ``tied_ksparse``) trains full batch in the model stage; this
+module configures it from an instance's options and scores its latents with the metrics both SAE
+methods share (:mod:`interpflow.sae.metrics`): density, mean non-zero activation, a category score.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
-SCORE_COLUMNS = ["latent", "density_pct", "mean_nonzero"]
-
-
-def sae_dimensions(sae: dict, input_dim: int) -> dict:
-    """``latent_dim`` and ``k`` from the ``sae`` options (``k: null`` is ``input_dim // 3``, the lecture's choice)."""
-    return {"latent_dim": sae["latent_factor"] * input_dim, "k": sae["k"] or input_dim // 3}
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.metrics import LatentStatistics, ReconstructionStatistics
 
 
-def mean_nonzero(values: np.ndarray) -> np.ndarray:
-    """Per column: mean of the non-zero absolute values (0 for a column with none)."""
-    counts = (values != 0).sum(axis=0)
-    sums = np.abs(values).sum(axis=0)
-    return np.divide(sums, counts, out=np.zeros(values.shape[1]), where=counts > 0)
+def sae_config(site: str, input_dim: int, options: dict) -> SAEConfig:
+    """The lecture's SAE on ``site`` from an instance's ``sae`` options: ``latent_factor * input_dim``
+    latents, ``k`` of them non-zero per token (``k: null`` is ``input_dim // 3``, the lecture's choice)."""
+    return SAEConfig(
+        variant="tied_ksparse",
+        site=site,
+        input_dim=input_dim,
+        latent_dim=options["latent_factor"] * input_dim,
+        k=options["k"] or input_dim // 3,
+        l1_weight=options["l1_weight"],
+        decorrelation_weight=options["decorrelation_weight"],
+        learning_rate=options["learning_rate"],
+        seed=options["seed"],
+    )
+
+
+@torch.no_grad()
+def encode_and_evaluate(model: nn.Module, activations: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """The latents ``(tokens, latents)`` of ``activations`` ``(tokens, input_dim)`` and the SAE's
+    ``evaluation.parquet`` on them (:mod:`interpflow.sae.metrics`)."""
+    x = torch.as_tensor(np.asarray(activations, dtype=np.float32), device=next(model.parameters()).device)
+    x_hat, z = model(x)
+    statistics = ReconstructionStatistics(x.shape[1], z.shape[1])
+    statistics.add(x, x_hat, z)
+    return z.cpu().numpy(), statistics.table()
 
 
 def latent_scores(latents: np.ndarray, is_target: np.ndarray, category: str) -> pd.DataFrame:
-    """``latents.parquet``: one row per latent.
-
-    ``density_pct``: % of tokens where the latent is non-zero; ``mean_nonzero``: mean non-zero
-    activation; ``<category>_score``: mean non-zero activation on target tokens divided by that on
-    the other tokens (0 when either has no non-zero activation).
-    """
-    on_target, off_target = mean_nonzero(latents[is_target]), mean_nonzero(latents[~is_target])
-    score = np.divide(on_target, off_target, out=np.zeros_like(on_target), where=(on_target > 0) & (off_target > 0))
-    return pd.DataFrame(
-        {
-            "latent": np.arange(latents.shape[1]),
-            "density_pct": 100 * (latents != 0).mean(axis=0),
-            "mean_nonzero": mean_nonzero(latents),
-            f"{category}_score": score,
-        }
-    )
+    """``latents.parquet`` (:class:`interpflow.sae.metrics.LatentStatistics`) of ``latents``
+    ``(tokens, latents)``, scored for ``category`` on the tokens ``is_target`` marks."""
+    statistics = LatentStatistics(latents.shape[1])
+    statistics.add(torch.from_numpy(np.asarray(latents)), torch.from_numpy(np.asarray(is_target, dtype=bool)))
+    return statistics.table(category)
 
 
 def ranked(scores: pd.DataFrame, column: str, rank: int) -> int:

@@ -7,16 +7,18 @@ import pandas as pd
 from interpflow.plotting.comparison import curves_and_finals
 from interpflow.runtime.comparison import Run, stack_runs
 
-COMPARISON_COLUMNS = ["instance", "model", "n_layer", "epoch", "total_loss", "mse_loss", "final_fvu"]
+COMPARISON_COLUMNS = ["instance", "model", "n_layer", "step", "loss", "mse", "final_fvu"]
 
 
-def comparison_table(runs: list[Run], training_logs: list[pd.DataFrame], sae_configs: list[dict]) -> pd.DataFrame:
-    """``comparison.parquet``: every run's loss curves, one row per (instance, model, epoch), with
-    the run's fraction of variance unexplained after training (``final_fvu``: its ``sae_config.json``'s
-    ``fvu``, the same on each of its rows)."""
+def comparison_table(
+    runs: list[Run], training_logs: list[pd.DataFrame], evaluations: list[pd.DataFrame]
+) -> pd.DataFrame:
+    """``comparison.parquet``: every run's loss curves, one row per (instance, model, step), with
+    the run's fraction of variance unexplained after training (``final_fvu``: its
+    ``evaluation.parquet``'s ``fvu``, the same on each of its rows)."""
     logs = [
-        log[["epoch", "total_loss", "mse_loss"]].assign(final_fvu=sae_config["fvu"])
-        for log, sae_config in zip(training_logs, sae_configs, strict=True)
+        log[["step", "loss", "mse"]].assign(final_fvu=float(evaluation["fvu"].iloc[0]))
+        for log, evaluation in zip(training_logs, evaluations, strict=True)
     ]
     return stack_runs(logs, runs)[COMPARISON_COLUMNS]
 
@@ -24,10 +26,10 @@ def comparison_table(runs: list[Run], training_logs: list[pd.DataFrame], sae_con
 def comparison_figure(table: pd.DataFrame):
     """Every run's reconstruction loss by epoch, and its fraction of variance unexplained after training."""
     labels = {
-        "x": "Epoch",
+        "x": "Epoch (one full-batch step each)",
         "y": "reconstruction MSE",
         "curves": "Loss curves",
         "final": "fraction of variance unexplained",
         "finals": "FVU after training (lower is better)",
     }
-    return curves_and_finals(table, "epoch", "mse_loss", "final_fvu", labels, log_y=True)
+    return curves_and_finals(table, "step", "mse", "final_fvu", labels, log_y=True)

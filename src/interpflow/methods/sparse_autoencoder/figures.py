@@ -13,15 +13,16 @@ from interpflow.plotting.text_heatmap import text_heatmap
 
 
 def loss_curves(training_log: pd.DataFrame):
+    """The loss and its L1 and decorrelation terms by epoch (one full-batch step per epoch)."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     panels = (
-        ("total_loss", "Total loss", "s", "#e6b3b3"),
-        ("l1_loss", "Sparsity loss", "o", "#b3e6b3"),
-        ("decorrelation_loss", "Decorrelation loss", "^", "#b3b3e6"),
+        ("loss", "Total loss", "s", "#e6b3b3"),
+        ("l1", "Sparsity loss", "o", "#b3e6b3"),
+        ("decorrelation", "Decorrelation loss", "^", "#b3b3e6"),
     )
     for ax, (column, title, marker, colour) in zip(axes, panels, strict=True):
         ax.plot(
-            training_log["epoch"],
+            training_log["step"],
             training_log[column],
             marker + "-",
             color=colour,
@@ -52,12 +53,13 @@ def latent_image(latents: np.ndarray):
 
 def latent_statistics(scores: pd.DataFrame):
     """Density and mean non-zero activation per latent, and one against the other."""
-    dead = scores["density_pct"] == 0
+    scores = scores.assign(density_pct=100 * scores["density"])
+    dead = scores["density"] == 0
     alive = scores[~dead]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     for ax, column, label, colour in (
         (axes[0], "density_pct", "% tokens active", "#e6b3b3"),
-        (axes[1], "mean_nonzero", "Mean non-zero activation", "#b3e6b3"),
+        (axes[1], "mean_activation", "Mean non-zero activation", "#b3e6b3"),
     ):
         ax.plot(scores["latent"][dead], scores[column][dead], "rx", alpha=0.2)
         ax.plot(alive["latent"], alive[column], "o", color=colour, markeredgecolor="k", alpha=0.5, markersize=4)
@@ -65,7 +67,13 @@ def latent_statistics(scores: pd.DataFrame):
     axes[0].set_title(f"{100 * (1 - dead.mean()):.1f}% of latents ever active")
     axes[1].set_title("Latent activations")
     axes[2].plot(
-        alive["mean_nonzero"], alive["density_pct"], "o", color="#b3b3e6", markeredgecolor="k", alpha=0.5, markersize=4
+        alive["mean_activation"],
+        alive["density_pct"],
+        "o",
+        color="#b3b3e6",
+        markeredgecolor="k",
+        alpha=0.5,
+        markersize=4,
     )
     axes[2].set(xlabel="Mean non-zero activation", ylabel="% tokens active", title="Activation by density")
     fig.tight_layout()

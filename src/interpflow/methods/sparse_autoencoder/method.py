@@ -20,7 +20,7 @@ def sae_layer(instance: dict, n_layer: int) -> int:
 class SparseAutoencoder(Method):
     name = "sparse_autoencoder"
     report_tables = ("latents",)
-    comparison_inputs = {"training_logs": "training_log.parquet", "sae_configs": "sae_config.json"}
+    comparison_inputs = {"training_logs": "training_log.parquet", "evaluations": "evaluation.parquet"}
 
     def sae_site(self, instance, n_layer):
         """The site the SAE is trained on: the MLP neurons (``neuron_site``) of :func:`sae_layer`."""
@@ -49,7 +49,8 @@ class SparseAutoencoder(Method):
         )
 
     def run_files(self, instance, n_layer):
-        files = ["sae.safetensors", "sae_config.json", "latents.safetensors", "training_log.parquet", "latents.parquet"]
+        files = ["sae.safetensors", "sae_config.json", "latents.safetensors", "training_log.parquet"]
+        files += ["evaluation.parquet", "latents.parquet"]
         files += [f"figures/{heatmap}.html" for heatmap in HEATMAPS]
         return files + figure_files(*FIGURES, *HEATMAPS)
 

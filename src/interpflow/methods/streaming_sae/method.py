@@ -50,7 +50,12 @@ class StreamingSAE(Method):
             )
 
     def run_files(self, instance, n_layer):
-        files = ["sae.safetensors", "training_log.parquet", *(f"{table}.parquet" for table in TABLES)]
+        files = [
+            "sae.safetensors",
+            "sae_config.json",
+            "training_log.parquet",
+            *(f"{table}.parquet" for table in TABLES),
+        ]
         return [*files, "tables/top_contexts.html", *figure_files(*FIGURES)]
 
 

@@ -1,0 +1,50 @@
+"""One config object for every SAE variant: what defines the SAE and its objective.
+
+How the tokens reached the trainer (full batch for some epochs, or a streaming schedule) is recorded
+next to it in ``sae_config.json`` (:mod:`interpflow.sae.files`), not here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from interpflow.sae.variants import VARIANTS
+
+
+@dataclass(frozen=True)
+class SAEConfig:
+    """An SAE of ``variant`` reading ``site``: ``input_dim`` wide, ``latent_dim`` latents, ``k`` non-zero
+    per token.
+
+    ``l1_weight`` and ``decorrelation_weight`` weight the loss terms of variants that have them (0 for
+    the others); ``learning_rate`` is Adam's; ``seed`` draws the initial weights (and, streaming, the
+    data order). No defaults here: each method's schema section holds them.
+    """
+
+    variant: str
+    site: str
+    input_dim: int
+    latent_dim: int
+    k: int
+    l1_weight: float
+    decorrelation_weight: float
+    learning_rate: float
+    seed: int
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant {self.variant!r}: one of {', '.join(VARIANTS)}")
+        if not 1 <= self.k <= self.latent_dim:
+            raise ValueError(f"k = {self.k} must be in 1..latent_dim ({self.latent_dim})")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SAEConfig:
+        """The config ``to_dict`` gave; an unknown key is an error (a file of another format)."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        if unknown := sorted(set(values) - known):
+            raise ValueError(f"unknown SAE config keys {unknown}; known: {sorted(known)}")
+        return cls(**values)

@@ -1,0 +1,61 @@
+"""The SAE save format of both SAE methods: a folder holding ``sae.safetensors`` and ``sae_config.json``.
+
+- ``sae.safetensors``: the model's parameters under their names (float32): ``W_enc``
+  ``(latents, input)`` for ``tied_ksparse`` (the decoder is the same matrix); ``W_enc``, ``b_enc``,
+  ``W_dec`` ``(latents, input)`` and ``b_pre`` for ``topk``.
+- ``sae_config.json``: ``sae``, the :class:`~interpflow.sae.config.SAEConfig`; ``training``, how the
+  tokens reached the trainer (``{"epochs": ...}`` full batch, or the streaming schedule); and what
+  the run was (``instance``, ``model``).
+
+A writer to another format (SAELens's folder) reads these two files and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from interpflow.runtime.atomic_io import write_safetensors, write_text
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.variants import build_model
+
+WEIGHTS_FILE = "sae.safetensors"
+CONFIG_FILE = "sae_config.json"
+
+
+def save_sae(
+    sae: nn.Module,
+    config: SAEConfig,
+    weights_path: str | os.PathLike,
+    config_path: str | os.PathLike,
+    training: dict,
+    **run: str,
+) -> None:
+    """Write the two files atomically; ``run`` (e.g. ``instance``, ``model``) goes into the config file."""
+    tensors = {name: value.detach().cpu().numpy() for name, value in sae.state_dict().items()}
+    write_safetensors(tensors, weights_path)
+    record = {"sae": config.to_dict(), "training": training, **run}
+    write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", config_path)
+
+
+def read_sae_config(config_path: str | os.PathLike) -> tuple[SAEConfig, dict]:
+    """The :class:`SAEConfig` and the whole record of a ``sae_config.json``."""
+    record = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    return SAEConfig.from_dict(record["sae"]), record
+
+
+def load_sae(
+    weights_path: str | os.PathLike, config_path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, SAEConfig]:
+    """The saved SAE (eval mode, on ``device``) and its config; ``config_path`` defaults to the
+    ``sae_config.json`` beside the weights."""
+    config_path = config_path or Path(weights_path).with_name(CONFIG_FILE)
+    config, _ = read_sae_config(config_path)
+    model = build_model(config)
+    model.load_state_dict(load_file(str(weights_path)))
+    return model.to(device).eval(), config

@@ -1,0 +1,96 @@
+"""The SAE metrics of both SAE methods, accumulated a block of tokens at a time (sums in float64).
+
+- :class:`ReconstructionStatistics` -> ``evaluation.parquet`` (one row, :data:`EVALUATION_COLUMNS`):
+  ``tokens``; ``fvu``, the fraction of variance unexplained ``Σ‖x − x̂‖² / Σ‖x − mean(x)‖²`` (the
+  mean over all tokens evaluated, per dimension); ``mse`` (per element); ``l0``, mean number of
+  non-zero latents per token; ``dead_fraction``, the fraction of latents zero on every token.
+- :class:`LatentStatistics` -> ``latents.parquet``, one row per latent: ``latent``, ``density``
+  (fraction of tokens where it is non-zero), ``mean_activation`` (mean of its non-zero values; 0 if
+  none) and, with a word category, ``<category>_score``: its mean non-zero activation on the
+  category's tokens over that on all other tokens (0 where either has none), the lecture's score.
+
+Every sum is independent of how the tokens were split into blocks, up to float64 rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+EVALUATION_COLUMNS = ["tokens", "fvu", "mse", "l0", "dead_fraction"]
+LATENT_COLUMNS = ["latent", "density", "mean_activation"]
+
+
+class ReconstructionStatistics:
+    """Sums for :data:`EVALUATION_COLUMNS` over blocks of ``(tokens, width)`` activations."""
+
+    def __init__(self, width: int, latents: int):
+        self.tokens, self.error, self.active = 0, 0.0, 0
+        self.sums = torch.zeros(width, dtype=torch.float64)
+        self.squares = torch.zeros(width, dtype=torch.float64)
+        self.fires = torch.zeros(latents, dtype=torch.int64)
+
+    @torch.no_grad()
+    def add(self, x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor) -> None:
+        """A block: activations ``x``, their reconstruction ``x_hat`` and latents ``z`` ``(tokens, latents)``."""
+        self.error += float(((x - x_hat) ** 2).sum(dtype=torch.float64))
+        self.sums += x.sum(0, dtype=torch.float64).cpu()
+        self.squares += (x.double() ** 2).sum(0).cpu()
+        self.tokens += len(x)
+        active = (z != 0).cpu()
+        self.active += int(active.sum())
+        self.fires += active.sum(0)
+
+    def table(self) -> pd.DataFrame:
+        n, width = self.tokens, len(self.sums)
+        spread = float((self.squares - self.sums**2 / n).sum())
+        dead = float((self.fires == 0).double().mean())
+        row = (n, self.error / spread, self.error / (n * width), self.active / n, dead)
+        return pd.DataFrame([row], columns=EVALUATION_COLUMNS)
+
+
+class LatentStatistics:
+    """Sums for the latent table over blocks of latents ``(tokens, latents)``, optionally split by a
+    word category."""
+
+    def __init__(self, latents: int):
+        self.tokens, self.category_tokens = 0, 0
+        self.fires = torch.zeros(latents, dtype=torch.int64)
+        self.totals = torch.zeros(latents, dtype=torch.float64)
+        self.on_category = (torch.zeros(latents, dtype=torch.float64), torch.zeros(latents, dtype=torch.int64))
+        self.off_category = (torch.zeros(latents, dtype=torch.float64), torch.zeros(latents, dtype=torch.int64))
+
+    @torch.no_grad()
+    def add(self, z: torch.Tensor, in_category: torch.Tensor | None = None) -> None:
+        """A block of latents ``z``; ``in_category`` ``(tokens,)`` bool marks the category's tokens."""
+        active = (z != 0).cpu()
+        self.tokens += len(z)
+        self.fires += active.sum(0)
+        self.totals += z.sum(0, dtype=torch.float64).cpu()
+        if in_category is None:
+            return
+        in_category = in_category.cpu()
+        self.category_tokens += int(in_category.sum())
+        for (sums, counts), rows in ((self.on_category, in_category), (self.off_category, ~in_category)):
+            sums += z[rows.to(z.device)].sum(0, dtype=torch.float64).cpu()
+            counts += active[rows].sum(0)
+
+    def table(self, category: str | None = None) -> pd.DataFrame:
+        """``latents.parquet``; with ``category``, its ``<category>_score`` column."""
+        table = pd.DataFrame(
+            {
+                "latent": np.arange(len(self.fires)),
+                "density": (self.fires.double() / self.tokens).numpy(),
+                "mean_activation": _ratio(self.totals, self.fires),
+            }
+        )
+        if category is not None:
+            on, off = _ratio(*self.on_category), _ratio(*self.off_category)
+            table[f"{category}_score"] = np.divide(on, off, out=np.zeros_like(on), where=(on > 0) & (off > 0))
+        return table
+
+
+def _ratio(sums: torch.Tensor, counts: torch.Tensor) -> np.ndarray:
+    sums, counts = sums.numpy(), counts.numpy()
+    return np.divide(sums, counts, out=np.zeros(len(sums)), where=counts > 0)

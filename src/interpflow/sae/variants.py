@@ -1,0 +1,66 @@
+"""The SAE variants by name: how the trainer builds, scores and constrains each.
+
+A new variant is a module with ``build(config)`` and ``loss_terms(model, x)``, one more entry in
+:data:`VARIANTS`, and its name in the schema's ``variant`` options; the trainer, checkpoints,
+saved files and metrics need no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from interpflow.sae import tied_ksparse, topk
+
+if TYPE_CHECKING:
+    from interpflow.sae.config import SAEConfig
+
+LossTerms = Callable[[nn.Module, torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor]]
+
+
+def _unconstrained(model: nn.Module) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the trainer builds, scores and constrains one kind of SAE.
+
+    ``build(config)``: a fresh model from ``config.seed``; the model has ``encode`` ``(tokens, input)``
+    -> ``(tokens, latents)`` and ``decode`` back, and its parameters are named as they are saved.
+    ``loss_terms(model, x)``: the tensors ``loss`` (what is minimized), ``mse``, ``l1`` and
+    ``decorrelation`` (weighted; 0 where the variant has none) and ``x_hat`` for a minibatch ``x``
+    ``(tokens, input_dim)``, and where the latents fire (``(tokens, latent_dim)``, bool).
+    ``constrain_gradient(model)`` runs between ``backward`` and the optimizer step,
+    ``constrain_weights(model)`` after it.
+    """
+
+    build: Callable[[SAEConfig], nn.Module]
+    loss_terms: LossTerms
+    constrain_gradient: Callable[[nn.Module], None] = _unconstrained
+    constrain_weights: Callable[[nn.Module], None] = _unconstrained
+
+
+VARIANTS: dict[str, Variant] = {
+    "topk": Variant(
+        topk.build,
+        topk.loss_terms,
+        constrain_gradient=topk.TopKAutoencoder.remove_radial_gradient,
+        constrain_weights=topk.TopKAutoencoder.normalize_decoder,
+    ),
+    "tied_ksparse": Variant(tied_ksparse.build, tied_ksparse.loss_terms),
+}
+
+
+def build_model(config: SAEConfig) -> nn.Module:
+    """A fresh SAE of ``config.variant``, initialized from ``config.seed``."""
+    return VARIANTS[config.variant].build(config)
+
+
+def loss_terms(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The loss terms of ``model`` (of any variant) for a minibatch ``x``, and where its latents fire."""
+    return VARIANTS[model.config.variant].loss_terms(model, x)
