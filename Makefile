@@ -9,6 +9,8 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 CORES ?= 2
+# pytest-xdist workers for `make test`; --dist loadfile keeps each test file (and its module fixtures) on one worker.
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 
@@ -52,7 +54,7 @@ cluster-demo: $(VENV)/.installed
 		--configfile overlays/embedded.yaml
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint --configfile overlays/embedded.yaml

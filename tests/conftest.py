@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,11 +40,25 @@ def local_run(tmp_path_factory):
 
     Tests that change the run's configuration afterwards share the folder; ``tables`` keeps the
     reference that other ways of running the same config (e.g. on SLURM) are compared against.
+    Under pytest-xdist (``make test``) the first worker that asks makes the run in the session's
+    shared temporary folder, and each worker works in its own copy of it (times and Snakemake's
+    records kept, so the copy is as complete as the run).
     """
     from tests.workflow_helpers import LocalRun, copy_project, parquet_tables, snakemake
 
-    workdir = copy_project(tmp_path_factory.mktemp("project"))
-    snakemake(workdir)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        workdir = copy_project(tmp_path_factory.mktemp("project"))
+        snakemake(workdir)
+        return LocalRun(workdir, parquet_tables(workdir))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "local_run"  # one folder per session, for all workers
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "complete").exists():
+            snakemake(copy_project(shared / "project"))
+            (shared / "complete").touch()
+    workdir = tmp_path_factory.mktemp("project")
+    shutil.copytree(shared / "project", workdir, symlinks=True, dirs_exist_ok=True)
     return LocalRun(workdir, parquet_tables(workdir))
 
 

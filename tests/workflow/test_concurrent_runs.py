@@ -25,7 +25,8 @@ pytestmark = pytest.mark.e2e
 
 TARGET = "streaming_sae__demo_topk"
 RUN = "results/streaming_sae/demo_topk/embedded"
-OUTPUTS = [f"{RUN}/sae.safetensors", f"{RUN}/training_log.parquet"]
+OUTPUTS = [f"{RUN}/sae.safetensors", f"{RUN}/sae_config.json", f"{RUN}/training_log.parquet"]
+REFUSED = f"refused to start: {len(OUTPUTS)} output(s) are being written by another run"
 STORE = "results/activations/embedded/demo_corpus/manifest.json"
 
 
@@ -57,14 +58,14 @@ def test_a_second_writer_is_refused_even_after_another_run_deleted_snakemakes_lo
 
             again = snakemake(workdir, TARGET, check=False)
             assert again.returncode != 0
-            assert "refused to start: 2 output(s) are being written by another run" in again.stderr, again.stderr
+            assert REFUSED in again.stderr, again.stderr
             assert f"{OUTPUTS[0]}: rule streaming_sae_train, process {trainer.pid}" in again.stderr
             assert "rule streaming_sae_train:" not in again.stdout + again.stderr  # no job started
 
             unchecked = snakemake(workdir, TARGET, "--no-hooks", check=False)  # only the stage's own lock
             assert unchecked.returncode != 0
             log = (workdir / "logs/streaming_sae/demo_topk/embedded/train.log").read_text()
-            assert "refused to start: 2 output(s) are being written by another run" in log, log
+            assert REFUSED in log, log
             assert "resuming" not in log and "steps of" not in log  # it stopped before training
         finally:
             os.kill(trainer.pid, signal.SIGCONT)
