@@ -84,3 +84,30 @@ rule sparse_autoencoder_figures:
         plot=lookup(dpath="sparse_autoencoder/{instance}/plot", within=config),
     script:
         "../scripts/sparse_autoencoder_figures.py"
+
+
+rule sparse_autoencoder_saelens_export:
+    input:
+        weights=f"{SAE_RUN}/sae.safetensors",
+        config=f"{SAE_RUN}/sae_config.json",
+        latents=f"{SAE_RUN}/latents.parquet",
+        code=code("scripts/sae_saelens_export.py"),
+    output:
+        folder=directory(f"{SAE_RUN}/saelens"),
+    log:
+        f"{SAE_LOGS}/saelens_export.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: CPU_STAGE["threads"]
+    resources:
+        **CPU_RESOURCES,
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        # How the activations were taken: each text of the set whole, no BOS.
+        activations=lambda wildcards: {
+            "dataset_path": instance("sparse_autoencoder", wildcards)["text"],
+            "context_size": None,
+            "prepend_bos": False,
+        },
+    script:
+        "../scripts/sae_saelens_export.py"

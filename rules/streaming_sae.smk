@@ -123,3 +123,34 @@ rule streaming_sae_contexts_page:
         title=lambda wildcards: f"{wildcards.instance} · {wildcards.model}",
     script:
         "../scripts/streaming_sae_contexts_page.py"
+
+
+rule streaming_sae_saelens_export:
+    input:
+        weights=f"{SS_RUN}/sae.safetensors",
+        config=f"{SS_RUN}/sae_config.json",
+        latents=f"{SS_RUN}/latents.parquet",
+        code=code("scripts/sae_saelens_export.py"),
+    output:
+        folder=directory(f"{SS_RUN}/saelens"),
+    log:
+        f"{SS_LOGS}/saelens_export.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: CPU_STAGE["threads"]
+    resources:
+        **CPU_RESOURCES,
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        # How the activations were taken: windows of the corpus, BOS first or not.
+        activations=lambda wildcards: {
+            "dataset_path": instance("streaming_sae", wildcards)["corpus"],
+            "context_size": config["corpora"][
+                instance("streaming_sae", wildcards)["corpus"]
+            ]["context_size"],
+            "prepend_bos": config["corpora"][
+                instance("streaming_sae", wildcards)["corpus"]
+            ]["prepend_bos"],
+        },
+    script:
+        "../scripts/sae_saelens_export.py"

@@ -238,6 +238,9 @@ def test_sparse_autoencoder_outputs(workdir):
         assert (palinka / "figures" / f"{name}.png").stat().st_size > 1000
     for figure in ("loss_curves", "latent_activations", "latent_statistics"):
         assert (palinka / "figures" / f"{figure}.svg").stat().st_size > 1000
+    exported = json.loads((palinka / "saelens" / "cfg.json").read_text())
+    assert (exported["d_in"], exported["d_sae"], exported["k"]) == (width, 2 * width, width // 3)
+    assert exported["metadata"]["dataset_path"] == "palinka" and exported["metadata"]["prepend_bos"] is False
     coffee = results(workdir, "sparse_autoencoder", "coffee")
     assert json.loads((coffee / "sae_config.json").read_text())["sae"]["site"] == "blocks.3.mlp.hook_pre"
     assert "coffee_words_score" in pd.read_parquet(coffee / "latents.parquet").columns
@@ -270,6 +273,18 @@ def test_streaming_sae_outputs(workdir):
     page = (topk / "tables" / "top_contexts.html").read_text()
     assert page.count("<tr>") == min(1000, int((latents["density"] > 0).sum())) + 1
     assert page.count("<mark>") == len(contexts[contexts["latent"].isin(latents.loc[latents["density"] > 0, "latent"])])
+    exported = json.loads((topk / "saelens" / "cfg.json").read_text())
+    meta = exported["metadata"]
+    assert (exported["architecture"], exported["d_in"], exported["d_sae"], exported["k"]) == ("topk", 128, 512, 8)
+    assert (meta["hook_name"], meta["model_name"], meta["dataset_path"]) == (
+        f"blocks.{middle}.hook_resid_pre",
+        MODEL,
+        "demo_corpus",
+    )
+    assert (meta["context_size"], meta["prepend_bos"]) == (32, True)
+    assert meta["interpflow"]["provenance"]["stage"]["rule"] == "streaming_sae_train"
+    sparsity = load_file(topk / "saelens" / "sparsity.safetensors")["sparsity"]
+    np.testing.assert_allclose(sparsity, np.log10(latents["density"] + 1e-10), rtol=1e-6)
     tied = results(workdir, "streaming_sae", "demo_tied")
     assert "food_score" not in pd.read_parquet(tied / "latents.parquet").columns
     assert not list((workdir / "results" / "streaming_sae").rglob("checkpoint.safetensors"))  # removed when done
@@ -290,6 +305,7 @@ def test_corpus_shards_are_separate_jobs_and_sae_changes_do_not_reextract(workdi
         "streaming_sae_evaluate",
         "streaming_sae_figures",
         "streaming_sae_contexts_page",
+        "streaming_sae_saelens_export",
         "streaming_sae_comparison",
         VIEW,
     }
@@ -365,6 +381,8 @@ def test_model_stages_declare_a_gpu_and_cpu_stages_do_not(workdir):
         "neuron_contrast_statistics",
         "repeated_token_mi_statistics",
         "sparse_autoencoder_scores",
+        "sparse_autoencoder_saelens_export",
+        "streaming_sae_saelens_export",
         VIEW,
         *RUN_PLOTS,
         *COMPARISONS,
@@ -472,6 +490,7 @@ def test_sae_parameters_rerun_training_not_extraction(workdir):
     assert dry_run_instances(workdir, rank) == {("sparse_autoencoder_figures", "palinka")}
     epochs = overlay(workdir, "sae_epochs", {"sparse_autoencoder": {"coffee": {"sae": {"epochs": 50}}}})
     stages = {"sparse_autoencoder_train", "sparse_autoencoder_scores", "sparse_autoencoder_figures", VIEW}
+    stages.add("sparse_autoencoder_saelens_export")
     assert dry_run_instances(workdir, epochs) == {(rule, "coffee") for rule in stages} | {
         ("sparse_autoencoder_comparison", "")
     }
@@ -480,7 +499,7 @@ def test_sae_parameters_rerun_training_not_extraction(workdir):
         "sae_words",
         {"sparse_autoencoder": {"palinka": {"category": {"name": "fruit", "words": ["fruit", "fruits"]}}}},
     )
-    stages = {"sparse_autoencoder_scores", "sparse_autoencoder_figures", VIEW}
+    stages = {"sparse_autoencoder_scores", "sparse_autoencoder_figures", "sparse_autoencoder_saelens_export", VIEW}
     assert dry_run_instances(workdir, words) == {(rule, "palinka") for rule in stages}
 
 
@@ -726,6 +745,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
         "repeated_token_mi_statistics": 2,
         "sparse_autoencoder_train": 2,
         "sparse_autoencoder_scores": 2,
+        "sparse_autoencoder_saelens_export": 2,
         "residual_decomposition_statistics": 2,
         "subspace_removal_inspection": 2,
         "subspace_removal_interventions": 2,
@@ -733,6 +753,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
         "corpus_manifest": 1,
         "streaming_sae_train": 2,
         "streaming_sae_evaluate": 2,
+        "streaming_sae_saelens_export": 2,
         VIEW: 14,
         **every_run_stage(dict.fromkeys(RUN_PLOTS, 1)),
         **dict.fromkeys(COMPARISONS, 1),
@@ -747,6 +768,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
         "corpus_manifest": 1,
         "streaming_sae_train": 2,
         "streaming_sae_evaluate": 2,
+        "streaming_sae_saelens_export": 2,
         VIEW: 2,
         **every_run_stage(dict.fromkeys(SS_PLOTS, 1)),
         "streaming_sae_comparison": 1,

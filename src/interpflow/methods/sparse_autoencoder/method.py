@@ -50,7 +50,7 @@ class SparseAutoencoder(Method):
 
     def run_files(self, instance, n_layer):
         files = ["sae.safetensors", "sae_config.json", "latents.safetensors", "training_log.parquet"]
-        files += ["evaluation.parquet", "latents.parquet"]
+        files += ["evaluation.parquet", "latents.parquet", "saelens"]
         files += [f"figures/{heatmap}.html" for heatmap in HEATMAPS]
         return files + figure_files(*FIGURES, *HEATMAPS)
 

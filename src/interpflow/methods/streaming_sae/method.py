@@ -56,7 +56,7 @@ class StreamingSAE(Method):
             "training_log.parquet",
             *(f"{table}.parquet" for table in TABLES),
         ]
-        return [*files, "tables/top_contexts.html", *figure_files(*FIGURES)]
+        return [*files, "saelens", "tables/top_contexts.html", *figure_files(*FIGURES)]
 
 
 METHOD = StreamingSAE()

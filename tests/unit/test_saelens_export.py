@@ -1,0 +1,80 @@
+"""The SAELens folder of every variant interpflow trains loads in SAELens and encodes and decodes as
+interpflow does; its config says how the activations were taken."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sae_lens  # a test dependency: the reference the export is checked against
+import torch
+from safetensors.numpy import load_file
+
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.saelens import SAELENS_FORMAT_VERSION, write_saelens_folder
+from interpflow.sae.streaming import StreamingSchedule, token_rows, train_streaming
+from interpflow.sae.training import train_full_batch
+from interpflow.stores.corpus_store import CorpusStore
+
+SITE = "blocks.1.hook_resid_pre"
+
+
+@pytest.fixture(scope="module")
+def store(tiny_corpus):
+    return CorpusStore(tiny_corpus[1] / "manifest.json")
+
+
+def trained(variant: str, store: CorpusStore):
+    """A small SAE of ``variant`` trained on the store's training shards (tied: full batch, as the
+    lecture method trains it; TopK: streaming), and held-out activations ``(tokens, 32)``."""
+    config = SAEConfig(variant, SITE, 32, 96, 6, 0.5, 1e-3, 1e-3, seed=2)
+    heldout = token_rows(store.activations(SITE, 3, np.arange(store.windows(3))), True)
+    if variant == "tied_ksparse":
+        x = torch.cat([token_rows(store.activations(SITE, s, np.arange(store.windows(s))), True) for s in range(3)])
+        return train_full_batch(x.numpy(), config, 20)[0], config, heldout
+    schedule = StreamingSchedule(batch_tokens=30, buffer_tokens=64, token_budget=30 * 20)
+    return train_streaming(store, config, schedule)[0], config, heldout
+
+
+@pytest.mark.parametrize("variant", ["topk", "tied_ksparse"])
+def test_saelens_loads_the_export_and_encodes_and_decodes_as_interpflow(store, tmp_path, variant):
+    sae, config, x = trained(variant, store)
+    density = np.linspace(0, 0.5, 96)
+    record = {"sae": config.to_dict(), "training": {}}
+    metadata = {"model_name": "tiny", "context_size": 16, "prepend_bos": True, "dataset_path": "texts"}
+    write_saelens_folder(tmp_path / "saelens", sae, config, record, density, **metadata)
+
+    loaded = sae_lens.SAE.load_from_disk(str(tmp_path / "saelens"), device="cpu")
+    assert loaded.cfg.d_in == 32 and loaded.cfg.d_sae == 96 and loaded.cfg.k == 6
+    with torch.no_grad():
+        z, z_saelens = sae.encode(x), loaded.encode(x)
+        torch.testing.assert_close(z_saelens, z, rtol=0, atol=1e-6)
+        torch.testing.assert_close(loaded.decode(z_saelens), sae.decode(z), rtol=0, atol=1e-6)
+    assert (z != 0).sum(1).max() == 6  # the comparison covers active latents, not only zeros
+
+    cfg = json.loads((tmp_path / "saelens" / "cfg.json").read_text())
+    assert cfg["architecture"] == "topk" and cfg["apply_b_dec_to_input"] is True
+    meta = cfg["metadata"]
+    assert (meta["hook_name"], meta["model_name"], meta["context_size"], meta["prepend_bos"]) == (
+        SITE,
+        "tiny",
+        16,
+        True,
+    )
+    assert meta["model_from_pretrained_kwargs"]["center_writing_weights"] is False  # the residual stream as it is
+    assert meta["sae_lens_version"] == SAELENS_FORMAT_VERSION and meta["interpflow"] == record
+    sparsity = load_file(tmp_path / "saelens" / "sparsity.safetensors")["sparsity"]
+    np.testing.assert_allclose(sparsity, np.log10(density + 1e-10), rtol=1e-6)
+    weights = load_file(tmp_path / "saelens" / "sae_weights.safetensors")
+    assert {name: w.shape for name, w in weights.items()} == {
+        "W_enc": (32, 96),
+        "b_enc": (96,),
+        "W_dec": (96, 32),
+        "b_dec": (32,),
+    }
+
+
+def test_the_installed_saelens_is_the_release_the_format_follows():
+    """A newer sae-lens may change the folder layout: this fails so the writer is checked against it."""
+    assert sae_lens.__version__ == SAELENS_FORMAT_VERSION
