@@ -91,6 +91,7 @@ rule sparse_autoencoder_saelens_export:
         weights=f"{SAE_RUN}/sae.safetensors",
         config=f"{SAE_RUN}/sae_config.json",
         latents=f"{SAE_RUN}/latents.parquet",
+        model=model_input,
         code=code("scripts/sae_saelens_export.py"),
     output:
         folder=directory(f"{SAE_RUN}/saelens"),

@@ -130,6 +130,7 @@ rule streaming_sae_saelens_export:
         weights=f"{SS_RUN}/sae.safetensors",
         config=f"{SS_RUN}/sae_config.json",
         latents=f"{SS_RUN}/latents.parquet",
+        model=model_input,
         code=code("scripts/sae_saelens_export.py"),
     output:
         folder=directory(f"{SS_RUN}/saelens"),

@@ -11,6 +11,7 @@ import sae_lens  # a test dependency: the reference the export is checked agains
 import torch
 from safetensors.numpy import load_file
 
+from interpflow.models.hf_hook_names import hf_module_output
 from interpflow.sae.config import SAEConfig
 from interpflow.sae.saelens import SAELENS_FORMAT_VERSION, write_saelens_folder
 from interpflow.sae.streaming import StreamingSchedule, token_rows, train_streaming
@@ -78,3 +79,30 @@ def test_saelens_loads_the_export_and_encodes_and_decodes_as_interpflow(store, t
 def test_the_installed_saelens_is_the_release_the_format_follows():
     """A newer sae-lens may change the folder layout: this fails so the writer is checked against it."""
     assert sae_lens.__version__ == SAELENS_FORMAT_VERSION
+
+
+def test_hf_hook_name_is_the_module_whose_output_is_the_site(tiny_model):
+    """SAELens reads ``hf_hook_name`` as a module whose output it hooks: that output must be the site."""
+    model, tokenizer = tiny_model
+    ids = tokenizer("Palinka is a fruit brandy", return_tensors="pt")["input_ids"]
+    outputs = {}
+    hooks = [
+        model.get_submodule(name).register_forward_hook(
+            lambda module, args, output, name=name: outputs.__setitem__(
+                name, output[0] if isinstance(output, tuple) else output
+            )
+        )
+        for name in (hf_module_output("gpt2", f"blocks.{layer}.hook_resid_pre") for layer in (1, 2))
+    ]
+    try:
+        with torch.no_grad():
+            hidden = model(ids, output_hidden_states=True).hidden_states  # hidden_states[L]: block L's input
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for layer in (1, 2):
+        torch.testing.assert_close(outputs[f"transformer.h.{layer - 1}"], hidden[layer], rtol=0, atol=0)
+    assert hf_module_output("gpt2", "blocks.2.hook_resid_post") == "transformer.h.2"
+    assert hf_module_output("llama", "blocks.4.hook_resid_pre") == "model.layers.3"
+    assert hf_module_output("gpt2", "blocks.0.hook_resid_pre") is None  # the embeddings' sum: no module
+    assert hf_module_output("gpt2", "blocks.2.mlp.hook_pre") is None

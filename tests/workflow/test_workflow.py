@@ -241,6 +241,7 @@ def test_sparse_autoencoder_outputs(workdir):
     exported = json.loads((palinka / "saelens" / "cfg.json").read_text())
     assert (exported["d_in"], exported["d_sae"], exported["k"]) == (width, 2 * width, width // 3)
     assert exported["metadata"]["dataset_path"] == "palinka" and exported["metadata"]["prepend_bos"] is False
+    assert exported["metadata"]["hf_hook_name"] is None  # no module outputs the MLP's pre-activations
     coffee = results(workdir, "sparse_autoencoder", "coffee")
     assert json.loads((coffee / "sae_config.json").read_text())["sae"]["site"] == "blocks.3.mlp.hook_pre"
     assert "coffee_words_score" in pd.read_parquet(coffee / "latents.parquet").columns
@@ -281,7 +282,11 @@ def test_streaming_sae_outputs(workdir):
         MODEL,
         "demo_corpus",
     )
-    assert (meta["context_size"], meta["prepend_bos"]) == (32, True)
+    assert (meta["context_size"], meta["prepend_bos"], meta["hf_hook_name"]) == (
+        32,
+        True,
+        f"transformer.h.{middle - 1}",
+    )
     assert meta["interpflow"]["provenance"]["stage"]["rule"] == "streaming_sae_train"
     sparsity = load_file(topk / "saelens" / "sparsity.safetensors")["sparsity"]
     np.testing.assert_allclose(sparsity, np.log10(latents["density"] + 1e-10), rtol=1e-6)

@@ -6,7 +6,8 @@ The folder holds:
 - ``cfg.json``: ``architecture`` (``topk`` for both variants: the tied SAE is a TopK SAE whose
   decoder is its encoder's transpose and whose biases are zero), ``d_in``, ``d_sae``, ``k``,
   ``dtype``, ``device``, ``apply_b_dec_to_input``, ``normalize_activations``, and ``metadata``:
-  ``model_name``, ``hook_name`` (the interpflow site, a TransformerLens hook name), ``hf_hook_name``,
+  ``model_name``, ``hook_name`` (the interpflow site, a TransformerLens hook name), ``hf_hook_name``
+  (the Hugging Face module whose output the site is, where one is),
   ``context_size``, ``prepend_bos``, ``dataset_path``, ``model_from_pretrained_kwargs`` (how the
   activations were taken: the model as its weights are, nothing centred or folded),
   ``sae_lens_version`` (the release whose format this follows) and ``interpflow`` (the SAE's
@@ -65,7 +66,8 @@ def saelens_weights(sae: nn.Module, config: SAEConfig) -> dict[str, np.ndarray]:
 
 def saelens_config(config: SAEConfig, record: dict, **metadata) -> dict:
     """``cfg.json`` of the SAE ``config``; ``record`` is its ``sae_config.json``, ``metadata`` what the
-    run knows about the activations (``model_name``, ``context_size``, ``prepend_bos``, ``dataset_path``)."""
+    run knows about the model and the activations (``model_name``, ``hf_hook_name``, ``context_size``,
+    ``prepend_bos``, ``dataset_path``)."""
     return {
         "architecture": "topk",
         "d_in": config.input_dim,
@@ -79,7 +81,6 @@ def saelens_config(config: SAEConfig, record: dict, **metadata) -> dict:
         "rescale_acts_by_decoder_norm": False,
         "metadata": {
             "hook_name": config.site,
-            "hf_hook_name": None,
             "model_from_pretrained_kwargs": UNPROCESSED,
             "sae_lens_version": SAELENS_FORMAT_VERSION,
             "sae_lens_training_version": None,
