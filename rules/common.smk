@@ -283,6 +283,11 @@ def corpus_shards(wildcards):
     ]
 
 
+def instance_corpus(method, wildcards):
+    """The options of the job's instance corpus (defaults filled in)."""
+    return config["corpora"][instance(method, wildcards)["corpus"]]
+
+
 def instance_corpus_store(method):
     """An input function: the manifest and vocabulary of the store of the job's instance corpus under
     the job's model."""

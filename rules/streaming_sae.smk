@@ -146,12 +146,10 @@ rule streaming_sae_saelens_export:
         # How the activations were taken: windows of the corpus, BOS first or not.
         activations=lambda wildcards: {
             "dataset_path": instance("streaming_sae", wildcards)["corpus"],
-            "context_size": config["corpora"][
-                instance("streaming_sae", wildcards)["corpus"]
-            ]["context_size"],
-            "prepend_bos": config["corpora"][
-                instance("streaming_sae", wildcards)["corpus"]
-            ]["prepend_bos"],
+            "context_size": instance_corpus("streaming_sae", wildcards)[
+                "context_size"
+            ],
+            "prepend_bos": instance_corpus("streaming_sae", wildcards)["prepend_bos"],
         },
     script:
         "../scripts/sae_saelens_export.py"
