@@ -296,6 +296,58 @@ def instance_corpus_store(method):
     )
 
 
+# --- pretrained SAEs (config `saes`): hub SAEs are provisioned like hub models (rules/models.smk) -----
+from interpflow.sae.pretrained_entries import files_folder, provisioned_folder
+
+SAE_PROVISIONED = f"{MODEL_DIR}/saes/{{sae}}"
+
+
+wildcard_constraints:
+    sae="|".join(
+        re.escape(name)
+        for name, entry in config["saes"].items()
+        if entry["source"] == "hub"
+    )
+    or "(?!)",
+
+
+def instances_reading(method, pretrained):
+    """A wildcard pattern: the instances of ``method`` that read a pretrained SAE (``pretrained=True``) or
+    train their own."""
+    names = [
+        name
+        for name, options in instances(config, method).items()
+        if bool(options.get("pretrained")) == pretrained
+    ]
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def pretrained_sae_folder(method):
+    """An input function: the folder of the job's pretrained SAE (a local path, or its provisioned copy)."""
+
+    def folder(wildcards):
+        name = instance(method, wildcards)["pretrained"]
+        if config["saes"][name]["source"] == "local":
+            return config["saes"][name]["path"]
+        return str(provisioned_folder(config, name))
+
+    return folder
+
+
+def pretrained_sae(method):
+    """A params function: the job's pretrained SAE, ``{name, entry, files}`` (``files``: its own folder)."""
+
+    def options(wildcards):
+        name = instance(method, wildcards)["pretrained"]
+        return {
+            "name": name,
+            "entry": config["saes"][name],
+            "files": str(files_folder(config, name)),
+        }
+
+    return options
+
+
 # --- report and targets -----------------------------------------------------------------------
 def method_outputs(method, instance_names=None):
     """Every file of every run of the named instances of ``method`` (all when None)."""

@@ -4,6 +4,7 @@
 
 localrules:
     provision_hub_model,
+    provision_hub_sae,
     build_embedded_model,
 
 
@@ -36,3 +37,17 @@ rule build_embedded_model:
         spec=lambda wildcards: config["models"][wildcards.model],
     script:
         "../scripts/build_embedded_model.py"
+
+
+# Pretrained SAEs from the hub (config `saes`), provisioned once like hub models.
+rule provision_hub_sae:
+    output:
+        directory(SAE_PROVISIONED),
+    log:
+        "logs/saes/provision_{sae}.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        entry=lambda wildcards: config["saes"][wildcards.sae],
+    script:
+        "../scripts/provision_hub_sae.py"

@@ -22,6 +22,8 @@ rule streaming_sae_train:
         training_log=f"{SS_RUN}/training_log.parquet",
     log:
         f"{SS_LOGS}/train.log",
+    wildcard_constraints:
+        instance=instances_reading("streaming_sae", pretrained=False),
     conda:
         "../envs/torch.yaml"
     threads: MODEL_STAGE["threads"]
@@ -35,6 +37,32 @@ rule streaming_sae_train:
         device=config["device"],
     script:
         "../scripts/streaming_sae_train.py"
+
+
+# An instance with `pretrained` reads that SAE (config `saes`) instead of training one: its files are
+# written in interpflow's save format, with an empty training log, and every later stage is the same.
+rule streaming_sae_import:
+    input:
+        sae=pretrained_sae_folder("streaming_sae"),
+        model=model_input,
+        code=code("scripts/streaming_sae_import.py"),
+    output:
+        weights=f"{SS_RUN}/sae.safetensors",
+        config=f"{SS_RUN}/sae_config.json",
+        training_log=f"{SS_RUN}/training_log.parquet",
+    log:
+        f"{SS_LOGS}/import.log",
+    wildcard_constraints:
+        instance=instances_reading("streaming_sae", pretrained=True),
+    conda:
+        "../envs/torch.yaml"
+    threads: CPU_STAGE["threads"]
+    resources:
+        **CPU_RESOURCES,
+    params:
+        sae=pretrained_sae("streaming_sae"),
+    script:
+        "../scripts/streaming_sae_import.py"
 
 
 rule streaming_sae_evaluate:

@@ -139,6 +139,9 @@ def render(schema: dict[str, Any]) -> str:
     text_set = top["texts"]["additionalProperties"]
     parts.append(section("Text sets", f"`texts.<name>`: {top['texts']['description']}.", s.rows(text_set)))
     parts.append(section("Corpora", f"`corpora.<name>`: {top['corpora']['description']}.", s.rows(s.defs["corpus"])))
+    for kind, title in (("hub_sae", "hub"), ("local_sae", "local")):
+        text = f"`saes.<name>` with `source: {title}`: {s.defs[kind]['properties']['source']['description']}."
+        parts.append(section(f"Pretrained SAEs: {title}", text, s.rows(s.defs[kind])))
     for method in METHODS:
         text = f"`{method}.<instance>`: one instance of the method ([Methods](methods.md)); `null` removes it."
         parts.append(section(f"Method: {method}", text, s.rows(s.defs[method])))

@@ -241,7 +241,7 @@ def check_references(config: dict[str, Any], base_dir: str | Path, checked_files
                 for option, layer in method.configured_layers(instance, n_layer):
                     check_layer(layer, n_layer, f"{key}.{option}", model)
                 sae_site = method.sae_site(instance, n_layer)
-                if sae_site is not None:
+                if sae_site is not None and not instance.get("pretrained"):
                     check_sae_width(config, model, sae_site, instance["sae"], key, base_dir)
             if method.input_kind == "corpus":
                 check_corpus_instance(config, method, instance, key, Path(base_dir))
@@ -360,21 +360,20 @@ def model_widths(config: dict[str, Any], model: str, base_dir: str | Path) -> tu
     if entry["source"] == "embedded":
         gated = entry.get("architecture") in ("llama", "gemma2")  # the families whose d_mlp is configurable
         return entry["n_embd"], (gated and entry.get("d_mlp")) or 4 * entry["n_embd"]
+    from interpflow.models.dimensions import model_widths as widths_of
+
     values = model_config_json(config, model, Path(base_dir))
-    if values is None:
-        return None
-    d_model = values.get("n_embd") or values["hidden_size"]
-    return d_model, values.get("n_inner") or values.get("intermediate_size") or 4 * d_model
+    return None if values is None else widths_of(values)
 
 
 def check_sae_width(config: dict[str, Any], model: str, site: str, sae: dict[str, Any], key: str, base_dir) -> None:
     """An SAE's ``k`` is at most its latents (``latent_factor`` times the width of the ``site`` it reads)."""
-    from interpflow.models.sites import NEURON_HOOKS, parse_site
+    from interpflow.models.dimensions import site_width
 
     widths = model_widths(config, model, base_dir)
     if widths is None or sae.get("k") is None:
         return
-    width = widths[1] if parse_site(site).hook in NEURON_HOOKS else widths[0]
+    width = site_width(widths, site)
     latents = sae["latent_factor"] * width
     if sae["k"] > latents:
         raise ConfigError(
@@ -466,10 +465,94 @@ def validate_config(
     schema = load_schema()
     type_command_line_strings(config, schema)
     remove_null_instances(config)
+    check_pretrained_instance_options(config)
     check_schema(config, schema)
+    resolve_pretrained_instances(config, base_dir, schema)
     if references:
         check_references(config, base_dir, checked_files)
     canonicalize_entries(config)
+
+
+# --- pretrained SAEs (section saes): an instance with `pretrained` reads one instead of training -----
+PRETRAINED_SAE_OPTIONS = ("heldout_shards", "batch_tokens")  # of `sae`: how it is evaluated
+
+
+def check_pretrained_instance_options(config: dict[str, Any]) -> None:
+    """Before defaults are filled in: an instance that reads a pretrained SAE names no layer or site (the SAE's
+    files say them) and, of ``sae``, only how it is evaluated."""
+    for method in METHODS:
+        for name, instance in instances(config, method).items():
+            if not isinstance(instance, dict) or instance.get("pretrained") is None:
+                continue
+            key, sae = f"{method}.{name}", instance.get("sae") or {}
+            given = [option for option in ("layer", "site") if option in instance]
+            given += [f"sae.{option}" for option in sae if option not in PRETRAINED_SAE_OPTIONS]
+            if given:
+                raise ConfigError(
+                    f"{key}.{given[0]}",
+                    f"the instance reads the pretrained SAE '{instance['pretrained']}', whose files say its layer and "
+                    f"site and hold its weights; leave out {', '.join(given)} (of sae, only "
+                    f"{' and '.join(PRETRAINED_SAE_OPTIONS)} apply: how it is evaluated)",
+                )
+
+
+def resolve_pretrained_instances(config: dict[str, Any], base_dir: str | Path, schema: dict[str, Any]) -> None:
+    """Each instance with ``pretrained`` takes its layer and site from the SAE's files, after checking that the
+    SAE exists, reads a site the method reads, on the instance's model, as wide as that site, from windows
+    that begin as the corpus's do. Runs in every process of a run (the layer and site shape the DAG);
+    reads each SAE's ``cfg.json`` once."""
+    from interpflow.models.dimensions import site_width
+    from interpflow.models.sites import parse_site
+    from interpflow.sae.pretrained_entries import entry_spec, trained_on
+
+    specs: dict[str, Any] = {}
+    for method in METHODS:
+        for name, instance in instances(config, method).items():
+            sae_name = instance.get("pretrained")
+            if sae_name is None:
+                continue
+            key = f"{method}.{name}"
+            if sae_name not in config["saes"]:
+                known = ", ".join(sorted(config["saes"])) or "none configured"
+                raise ConfigError(f"{key}.pretrained", f"unknown SAE '{sae_name}' (known: {known}); add it under saes")
+            if sae_name not in specs:
+                specs[sae_name] = entry_spec(config, sae_name, base_dir)
+            spec = specs[sae_name]
+            readable = schema["$defs"][method]["properties"]["site"]["enum"]
+            try:
+                site = parse_site(spec.sae.site)
+            except ValueError:
+                site = None
+            if site is None or site.layer is None or site.hook not in readable:
+                raise ConfigError(
+                    f"saes.{sae_name}",
+                    f"the SAE reads {spec.sae.site!r}; {method} reads one of {', '.join(readable)} of a block "
+                    "(blocks.<layer>.<site>)",
+                )
+            instance["layer"], instance["site"] = site.layer, site.hook
+            model = trained_on(config, sae_name, spec)
+            if instance["models"] != [model]:
+                raise ConfigError(
+                    f"{key}.models",
+                    f"{instance['models']}, but the SAE '{sae_name}' was trained on model '{model}'; "
+                    f"set models: [{model}] (or saes.{sae_name}.model, if it names the wrong one)",
+                )
+            widths = model_widths(config, model, base_dir)
+            width = None if widths is None else site_width(widths, spec.sae.site)
+            if width is not None and width != spec.sae.input_dim:
+                raise ConfigError(
+                    f"saes.{sae_name}",
+                    f"the SAE reads {spec.sae.input_dim} values per token, but {spec.sae.site} of model '{model}' is "
+                    f"{width} wide: it is not an SAE of this model",
+                )
+            corpus = config.get("corpora", {}).get(instance["corpus"])
+            if corpus is not None and spec.prepend_bos is not None and spec.prepend_bos != corpus["prepend_bos"]:
+                raise ConfigError(
+                    f"corpora.{instance['corpus']}.prepend_bos",
+                    f"{str(corpus['prepend_bos']).lower()}, but the SAE '{sae_name}' (read by {key}) was trained on "
+                    f"windows {'with' if spec.prepend_bos else 'without'} a BOS token first; set prepend_bos: "
+                    f"{str(spec.prepend_bos).lower()} (a corpus of its own if other instances need the other)",
+                )
 
 
 def sorted_mappings(value: Any) -> Any:

@@ -199,7 +199,7 @@ def test_streaming_configs_split_the_options_into_the_sae_and_its_schedule():
     sae, schedule = streaming_configs(SITE, 32, options)
     assert (sae.latent_dim, sae.k, sae.seed, sae.site) == (128, 8, 2, SITE)
     assert (schedule.batch_tokens, schedule.steps) == (64, 10)
-    with pytest.raises(ValueError, match="unknown SAE config keys"):
+    with pytest.raises(ValueError, match="unknown SAEConfig keys"):
         SAEConfig.from_dict({**sae.to_dict(), "epochs": 3})
 
 

@@ -9,4 +9,8 @@
 - :mod:`~interpflow.sae.streaming`: minibatches from a corpus store, with resume (:func:`train_streaming`).
 - :mod:`~interpflow.sae.metrics`: reconstruction and latent statistics, accumulated over blocks of tokens.
 - :mod:`~interpflow.sae.files`: the save format, ``sae.safetensors`` + ``sae_config.json``.
+- :mod:`~interpflow.sae.saelens`: a saved SAE as a SAELens folder.
+- Pretrained SAEs read as inputs: :mod:`~interpflow.sae.pretrained_formats` (what a SAELens or sparsify folder
+  says, light), :mod:`~interpflow.sae.pretrained` (the module that reads interpflow's activations as the SAE
+  was trained), :mod:`~interpflow.sae.pretrained_entries` (the config's ``saes`` entries and provisioning).
 """

@@ -6,14 +6,14 @@ next to it in ``sae_config.json`` (:mod:`interpflow.sae.files`), not here.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
+from interpflow.runtime.saved_fields import SavedFields
 from interpflow.sae.variants import VARIANTS
 
 
 @dataclass(frozen=True)
-class SAEConfig:
+class SAEConfig(SavedFields):
     """An SAE of ``variant`` reading ``site``: ``input_dim`` wide, ``latent_dim`` latents, ``k`` non-zero
     per token.
 
@@ -37,14 +37,3 @@ class SAEConfig:
             raise ValueError(f"variant {self.variant!r}: one of {', '.join(VARIANTS)}")
         if not 1 <= self.k <= self.latent_dim:
             raise ValueError(f"k = {self.k} must be in 1..latent_dim ({self.latent_dim})")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> SAEConfig:
-        """The config ``to_dict`` gave; an unknown key is an error (a file of another format)."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        if unknown := sorted(set(values) - known):
-            raise ValueError(f"unknown SAE config keys {unknown}; known: {sorted(known)}")
-        return cls(**values)

@@ -35,6 +35,7 @@ from torch import nn
 
 from interpflow.runtime.atomic_io import atomic_directory, write_safetensors
 from interpflow.sae.config import SAEConfig
+from interpflow.sae.pretrained_formats import PretrainedSAEConfig
 
 # The sae-lens release whose folder layout this writer follows; tests/unit/test_saelens_export.py
 # loads each export with it.
@@ -51,37 +52,57 @@ UNPROCESSED = {
 LOG_FLOOR = 1e-10
 
 
-def saelens_weights(sae: nn.Module, config: SAEConfig) -> dict[str, np.ndarray]:
-    """``W_enc`` ``(d_in, d_sae)``, ``b_enc``, ``W_dec`` ``(d_sae, d_in)``, ``b_dec`` of ``sae``."""
+def saelens_weights(sae: nn.Module, config: SAEConfig | PretrainedSAEConfig) -> dict[str, np.ndarray]:
+    """``W_enc`` ``(d_in, d_sae)``, ``b_enc``, ``W_dec`` ``(d_sae, d_in)``, ``b_dec`` (and a jumprelu SAE's
+    ``threshold``) of ``sae``."""
     state = {name: value.detach().cpu().float() for name, value in sae.state_dict().items()}
     zeros = torch.zeros
     tensors = {
         "W_enc": state["W_enc"].T,
         "b_enc": state.get("b_enc", zeros(config.latent_dim)),
         "W_dec": state.get("W_dec", state["W_enc"]),
-        "b_dec": state.get("b_pre", zeros(config.input_dim)),
+        "b_dec": state.get("b_dec", state.get("b_pre", zeros(config.input_dim))),
     }
+    if "threshold" in state:
+        tensors["threshold"] = state["threshold"]
     return {name: np.ascontiguousarray(value.numpy()) for name, value in tensors.items()}
 
 
-def saelens_config(config: SAEConfig, record: dict, **metadata) -> dict:
+def saelens_config(config: SAEConfig | PretrainedSAEConfig, record: dict, **metadata) -> dict:
     """``cfg.json`` of the SAE ``config``; ``record`` is its ``sae_config.json``, ``metadata`` what the
     run knows about the model and the activations (``model_name``, ``hf_hook_name``, ``context_size``,
-    ``prepend_bos``, ``dataset_path``)."""
-    return {
+    ``prepend_bos``, ``dataset_path``). A pretrained SAE keeps its own architecture and input options, and
+    what its files said about its activations."""
+    architecture = {
         "architecture": "topk",
-        "d_in": config.input_dim,
-        "d_sae": config.latent_dim,
         "k": config.k,
-        "dtype": "float32",
-        "device": "cpu",
         "apply_b_dec_to_input": True,
         "normalize_activations": "none",
-        "reshape_activations": "none",
         "rescale_acts_by_decoder_norm": False,
+    }
+    kwargs = UNPROCESSED
+    if isinstance(config, PretrainedSAEConfig):
+        source = record["pretrained"]
+        architecture = {
+            "architecture": config.architecture,
+            **({"k": config.k} if config.architecture == "topk" else {}),
+            "apply_b_dec_to_input": config.apply_b_dec_to_input,
+            "normalize_activations": config.normalize_activations,
+            **({"rescale_acts_by_decoder_norm": config.rescale_acts_by_decoder_norm} if config.k else {}),
+        }
+        kwargs = source["model_from_pretrained_kwargs"]
+        known = ("context_size", "prepend_bos", "dataset_path")
+        metadata |= {key: source[key] for key in known if source.get(key) is not None}
+    return {
+        **architecture,
+        "d_in": config.input_dim,
+        "d_sae": config.latent_dim,
+        "dtype": "float32",
+        "device": "cpu",
+        "reshape_activations": "none",
         "metadata": {
             "hook_name": config.site,
-            "model_from_pretrained_kwargs": UNPROCESSED,
+            "model_from_pretrained_kwargs": kwargs,
             "sae_lens_version": SAELENS_FORMAT_VERSION,
             "sae_lens_training_version": None,
             **metadata,
@@ -91,7 +112,12 @@ def saelens_config(config: SAEConfig, record: dict, **metadata) -> dict:
 
 
 def write_saelens_folder(
-    folder: str | os.PathLike, sae: nn.Module, config: SAEConfig, record: dict, density: np.ndarray, **metadata
+    folder: str | os.PathLike,
+    sae: nn.Module,
+    config: SAEConfig | PretrainedSAEConfig,
+    record: dict,
+    density: np.ndarray,
+    **metadata,
 ) -> None:
     """Write the folder of the module docstring atomically (it replaces ``folder`` as a whole)."""
     sparsity = np.log10(np.asarray(density, dtype=np.float64) + LOG_FLOOR).astype(np.float32)

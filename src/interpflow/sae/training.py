@@ -113,9 +113,10 @@ def _log_row(state: TrainingState, x, terms, fires, dead_after_tokens: int) -> t
 
 
 def log_table(state: TrainingState) -> pd.DataFrame:
-    """The training log so far (:data:`LOG_COLUMNS`)."""
-    table = pd.DataFrame(state.rows, columns=LOG_COLUMNS)
-    return table.astype({"step": "int64", "tokens": "int64"})
+    """The training log so far (:data:`LOG_COLUMNS`); ``log_table(None)`` is the empty log of an SAE not
+    trained here (a pretrained one)."""
+    table = pd.DataFrame(state.rows if state is not None else [], columns=LOG_COLUMNS)
+    return table.astype({column: "int64" if column in ("step", "tokens") else "float64" for column in LOG_COLUMNS})
 
 
 def train_full_batch(

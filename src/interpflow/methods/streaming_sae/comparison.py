@@ -14,9 +14,13 @@ def comparison_table(
     runs: list[Run], training_logs: list[pd.DataFrame], evaluations: list[pd.DataFrame]
 ) -> pd.DataFrame:
     """``comparison.parquet``: every run's training curve, one row per logged step, with the run's
-    held-out FVU (``heldout_fvu``, the same on each of its rows)."""
+    held-out FVU (``heldout_fvu``, the same on each of its rows). A pretrained SAE (an empty training log:
+    it was not trained here) has one row, its curve columns empty (NaN)."""
+    curve = ["step", "tokens", "fvu", "l0", "dead_fraction"]
     logs = [
-        log[["step", "tokens", "fvu", "l0", "dead_fraction"]].assign(heldout_fvu=float(evaluation["fvu"].iloc[0]))
+        (log[curve] if len(log) else pd.DataFrame({column: [float("nan")] for column in curve})).assign(
+            heldout_fvu=float(evaluation["fvu"].iloc[0])
+        )
         for log, evaluation in zip(training_logs, evaluations, strict=True)
     ]
     return stack_runs(logs, runs)[COMPARISON_COLUMNS]

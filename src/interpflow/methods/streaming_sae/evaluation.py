@@ -60,10 +60,11 @@ def evaluate(
     log=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The three tables of the module docstring for the latents of ``model`` over ``shards``;
-    ``category``: ``{"name", "words"}`` or None."""
+    ``category``: ``{"name", "words"}`` or None. ``model(x)`` gives ``(x_hat, z)`` (any SAE of
+    :mod:`interpflow.sae`, trained or pretrained)."""
     device = next(model.parameters()).device
     width = store.width(site)
-    latents = model.encode(torch.zeros(1, width, device=device)).shape[1]
+    latents = model.W_dec.shape[0]  # every SAE's decoder is (latents, input)
     bos = int(store.prepend_bos)
     block = max(block_tokens // store.context_size, 1)
     reconstruction, statistics = ReconstructionStatistics(width, latents), LatentStatistics(latents)
@@ -73,8 +74,8 @@ def evaluate(
         for start in range(0, store.windows(shard), block):
             indices = np.arange(start, min(start + block, store.windows(shard)))
             x = token_rows(store.activations(site, shard, indices), store.prepend_bos).to(device)
-            z = model.encode(x)
-            reconstruction.add(x, model.decode(z), z)
+            x_hat, z = model(x)
+            reconstruction.add(x, x_hat, z)
             marked = None
             if category is not None:
                 rows = store.token_ids(shard, indices).tolist()

@@ -18,11 +18,14 @@ CURVES = (
 
 
 def loss_curves(training_log: pd.DataFrame, evaluation: pd.DataFrame):
-    """FVU, L0 and dead fraction against training tokens; the held-out FVU as a dashed line."""
+    """FVU, L0 and dead fraction against training tokens; the held-out FVU as a dashed line. A pretrained
+    SAE's log is empty: its panels say so."""
     fig, axes = plt.subplots(1, len(CURVES), figsize=(FULL_WIDTH, 3.4))
     for ax, (column, ylabel, title) in zip(axes, CURVES, strict=True):
         ax.plot(training_log["tokens"], training_log[column], color="#404080", linewidth=1)
         ax.set(xlabel="training tokens", ylabel=ylabel, title=title)
+        if training_log.empty:
+            ax.text(0.5, 0.5, "pretrained:\nnot trained here", transform=ax.transAxes, ha="center", va="center")
     heldout = float(evaluation["fvu"].iloc[0])
     axes[0].axhline(heldout, color="#c04040", linestyle="--", linewidth=1, label=f"held out: {heldout:.3f}")
     axes[0].legend(frameon=False, fontsize=8)
