@@ -101,6 +101,34 @@ rule streaming_sae_evaluate:
         "../scripts/streaming_sae_evaluate.py"
 
 
+rule streaming_sae_logit_tokens:
+    input:
+        weights=f"{SS_RUN}/sae.safetensors",
+        config=f"{SS_RUN}/sae_config.json",
+        model=model_input,
+        vocabulary=lambda wildcards: instance_corpus_store("streaming_sae")(wildcards)[
+            "vocabulary"
+        ],
+        code=code("scripts/streaming_sae_logit_tokens.py"),
+    output:
+        logit_tokens=f"{SS_RUN}/logit_tokens.parquet",
+    log:
+        f"{SS_LOGS}/logit_tokens.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: MODEL_STAGE["threads"]
+    resources:
+        **MODEL_RESOURCES,
+    params:
+        n=lookup(
+            dpath="streaming_sae/{instance}/interpretation/logit_tokens", within=config
+        ),
+        n_layer=instance_n_layer,
+        device=config["device"],
+    script:
+        "../scripts/streaming_sae_logit_tokens.py"
+
+
 rule streaming_sae_figures:
     input:
         training_log=f"{SS_RUN}/training_log.parquet",
@@ -125,6 +153,9 @@ rule streaming_sae_contexts_page:
         latents=f"{SS_RUN}/latents.parquet",
         top_contexts=f"{SS_RUN}/top_contexts.parquet",
         evaluation=f"{SS_RUN}/evaluation.parquet",
+        activation_histograms=f"{SS_RUN}/activation_histograms.parquet",
+        context_activations=f"{SS_RUN}/context_activations.parquet",
+        logit_tokens=f"{SS_RUN}/logit_tokens.parquet",
         code=code("scripts/streaming_sae_contexts_page.py"),
     output:
         page=report(
@@ -151,6 +182,37 @@ rule streaming_sae_contexts_page:
         title=lambda wildcards: f"{wildcards.instance} · {wildcards.model}",
     script:
         "../scripts/streaming_sae_contexts_page.py"
+
+
+# Every latent as SAEDashboard writes it for a Neuronpedia upload.
+rule streaming_sae_neuronpedia_export:
+    input:
+        latents=f"{SS_RUN}/latents.parquet",
+        evaluation=f"{SS_RUN}/evaluation.parquet",
+        activation_histograms=f"{SS_RUN}/activation_histograms.parquet",
+        context_activations=f"{SS_RUN}/context_activations.parquet",
+        logit_tokens=f"{SS_RUN}/logit_tokens.parquet",
+        code=code("scripts/streaming_sae_neuronpedia_export.py"),
+    output:
+        folder=directory(f"{SS_RUN}/neuronpedia"),
+    log:
+        f"{SS_LOGS}/neuronpedia_export.log",
+    conda:
+        "../envs/analysis.yaml"
+    threads: CPU_STAGE["threads"]
+    resources:
+        **CPU_RESOURCES,
+    params:
+        model_id=lambda wildcards: wildcards.model,
+        layer=instance_layer("streaming_sae", "layer"),
+        sae_set=lambda wildcards: wildcards.instance,
+        dataset=lambda wildcards: instance("streaming_sae", wildcards)["corpus"],
+        tokens_per_window=lambda wildcards: instance_corpus(
+            "streaming_sae", wildcards
+        )["context_size"]
+        - int(instance_corpus("streaming_sae", wildcards)["prepend_bos"]),
+    script:
+        "../scripts/streaming_sae_neuronpedia_export.py"
 
 
 rule streaming_sae_saelens_export:

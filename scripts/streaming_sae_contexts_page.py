@@ -1,4 +1,5 @@
-"""streaming_sae page: every shown latent's statistics and top-activating contexts, sortable."""
+"""streaming_sae page: every shown latent's statistics, activation histogram, logit effect and shaded top
+contexts, sortable."""
 
 import pandas as pd
 
@@ -10,7 +11,14 @@ log = start_stage(snakemake)
 inputs, params = snakemake.input, snakemake.params
 latents = pd.read_parquet(inputs.latents)
 page = contexts_page(
-    latents, pd.read_parquet(inputs.top_contexts), pd.read_parquet(inputs.evaluation), params.title, params.max_latents
+    latents,
+    pd.read_parquet(inputs.top_contexts),
+    pd.read_parquet(inputs.evaluation),
+    params.title,
+    params.max_latents,
+    histograms=pd.read_parquet(inputs.activation_histograms),
+    logits=pd.read_parquet(inputs.logit_tokens),
+    shading=pd.read_parquet(inputs.context_activations),
 )
 write_text(page, snakemake.output.page)
 log.info(

@@ -17,7 +17,7 @@ store = CorpusStore(snakemake.input.manifest)
 vocabulary = pd.read_parquet(snakemake.input.vocabulary)["token"].tolist()
 shards = heldout_shards(store, params.heldout_shards)
 options = params.interpretation
-evaluation, latents, contexts = evaluate(
+tables = evaluate(
     model,
     store,
     config.site,
@@ -28,8 +28,9 @@ evaluation, latents, contexts = evaluate(
     block_tokens=params.batch_tokens,
     context_before=options["context_before"],
     context_after=options["context_after"],
+    histogram_bins=options["histogram_bins"],
     log=log,
 )
-for name, table in {"evaluation": evaluation, "latents": latents, "top_contexts": contexts}.items():
+for name, table in tables.items():
     write_parquet(table, snakemake.output[name])
-log.info("held-out shards %s: %s", shards, evaluation.iloc[0].to_dict())
+log.info("held-out shards %s: %s", shards, tables["evaluation"].iloc[0].to_dict())

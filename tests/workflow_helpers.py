@@ -36,6 +36,7 @@ MODEL_STAGES = {
     "extract_corpus_shard",
     "streaming_sae_train",
     "streaming_sae_evaluate",
+    "streaming_sae_logit_tokens",
 }
 # Jobs that are not stages of an instance: the default target, and the record of the config a run
 # read (rewritten, instantly and locally, whenever the config changes).

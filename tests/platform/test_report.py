@@ -208,6 +208,13 @@ def test_the_top_contexts_page_sorts_latents_by_each_statistic(local_run, browse
 
     shown = latents[latents["density"] > 0]
     assert len(column(0)) == len(shown) and browser.find_elements(By.TAG_NAME, "mark")
+    # Each row draws its histogram and logit tokens, and shades its contexts' tokens by activation.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.histogram")) == len(shown)
+    assert browser.find_elements(By.CSS_SELECTOR, "td.logits .token")
+    shades = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.context span')).map(s => getComputedStyle(s).backgroundColor);"
+    )
+    assert len(set(shades)) > 2 and any(shade.startswith("rgba(244, 164, 96") for shade in shades)
     for index, name in enumerate(["density", "mean activation", "food score"], start=1):
         headers[name].click()
         values = column(index)

@@ -90,7 +90,7 @@ def test_category_positions_follow_the_rule_written_out(tiny_model):
 
 
 def test_held_out_statistics_equal_those_of_all_tokens_at_once(model, store, vocabulary, evaluated):
-    evaluation, latents, _ = evaluated
+    evaluation, latents = evaluated["evaluation"], evaluated["latents"]
     x, strings, _ = heldout(store, vocabulary)
     with torch.no_grad():
         z = model.encode(x)
@@ -117,7 +117,7 @@ def test_held_out_statistics_equal_those_of_all_tokens_at_once(model, store, voc
 
 
 def test_top_contexts_are_each_latents_largest_activations(model, store, vocabulary, evaluated):
-    _, _, contexts = evaluated
+    contexts = evaluated["top_contexts"]
     x, _, where = heldout(store, vocabulary)
     with torch.no_grad():
         z = model.encode(x).numpy()
@@ -140,7 +140,7 @@ def test_a_category_absent_from_the_held_out_windows_is_a_warning_and_zero_score
     """The held-out windows are first read by the evaluation, so words found nowhere there cannot be a
     start-up error; the job says so in its log, and no latent gets a score."""
     with caplog.at_level("WARNING", logger="interpflow.methods.streaming_sae.evaluation"):
-        _, scores, _ = evaluate(
+        scores = evaluate(
             model,
             store,
             SITE,
@@ -149,10 +149,52 @@ def test_a_category_absent_from_the_held_out_windows_is_a_warning_and_zero_score
             {"name": "category", "words": ["tungsten"]},
             top_k=3,
             block_tokens=40,
-        )
+        )["latents"]
     assert "none of the category words ['tungsten'] occurs in the" in caplog.text
     assert (scores["category_score"] == 0).all()
     caplog.clear()
     with caplog.at_level("WARNING", logger="interpflow.methods.streaming_sae.evaluation"):
         evaluate(model, store, SITE, [2, 3], vocabulary, {"name": "category", "words": WORDS}, top_k=3, block_tokens=40)
     assert "none of the category words" not in caplog.text
+
+
+def test_activation_histograms_count_each_latents_nonzero_values_between_0_and_its_largest(
+    model, store, vocabulary, evaluated
+):
+    histograms = evaluated["activation_histograms"]
+    x, _, _ = heldout(store, vocabulary)
+    with torch.no_grad():
+        z = model.encode(x).double().numpy()
+    fired = np.flatnonzero((z > 0).any(0))
+    assert sorted(histograms["latent"].unique()) == fired.tolist() and len(fired) > 1
+    for latent in fired:
+        rows = histograms[histograms["latent"] == latent].sort_values("bin")
+        values = z[:, latent][z[:, latent] > 0]
+        counts, edges = np.histogram(values, bins=20, range=(0, values.max()))  # numpy's last bin is closed too
+        np.testing.assert_array_equal(rows["count"], counts)
+        np.testing.assert_allclose(np.append(rows["low"].to_numpy(), rows["high"].iloc[-1]), edges, rtol=1e-6)
+
+
+def test_context_activations_shade_every_token_of_each_top_context(model, store, vocabulary, evaluated):
+    shading, contexts = evaluated["context_activations"], evaluated["top_contexts"]
+    x, _, where = heldout(store, vocabulary)
+    with torch.no_grad():
+        z = model.encode(x).numpy()
+    at = {place: row for row, place in enumerate(where)}
+    assert len(shading) > len(contexts)  # whole contexts, not only the activating tokens
+    for context in contexts.itertuples(index=False):
+        rows = shading[(shading["latent"] == context.latent) & (shading["rank"] == context.rank)].sort_values("offset")
+        ids = store.token_ids(int(context.shard), [int(context.window)])[0].tolist()
+        expected = [
+            offset
+            for offset in range(-3, 3)
+            if 1 <= context.position + offset < 16  # inside the window, after its BOS
+        ]
+        assert rows["offset"].tolist() == expected
+        for row in rows.itertuples(index=False):
+            position = context.position + row.offset
+            assert row.token == vocabulary[ids[position]]
+            assert row.activation == pytest.approx(
+                z[at[(context.shard, context.window, position)], context.latent], rel=1e-6, abs=1e-12
+            )
+        assert rows.loc[rows["offset"] == 0, "activation"].item() == pytest.approx(context.activation, rel=1e-6)

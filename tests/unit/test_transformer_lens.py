@@ -209,3 +209,21 @@ def test_the_cross_check_catches_broken_adapters_on_perturbed_models(tmp_path, m
             ours, theirs = captured[site].numpy(), transformer_lens_value(cache, site)
     with pytest.raises(AssertionError, match="max |difference|"):
         assert_agree(ours, theirs, 1e-4, site)
+
+
+def test_the_direct_logit_effect_is_transformer_lens_unembedding_with_the_final_norm_folded(pair):
+    """``W_dec · W_U`` as SAEDashboard reads it from TransformerLens (``fold_ln``): the final norm's weight (Gemma's
+    ``1 + weight``) folded into ``W_U``, and LayerNorm's centring, on models whose norms are not 1 and 0."""
+    import copy
+
+    from interpflow.models.unembedding import Unembedding
+
+    variant, perturbed, model, hooked, _, _ = pair
+    folded = copy.deepcopy(hooked)
+    folded.process_weights_(fold_ln=True, center_writing_weights=False, center_unembed=False)
+    directions = torch.randn(7, folded.cfg.d_model, generator=torch.Generator().manual_seed(0))
+    centred = folded.cfg.normalization_type in ("LN", "LNPre")
+    reference = (directions - directions.mean(1, keepdim=True) if centred else directions) @ folded.W_U
+    with torch.no_grad():
+        ours = Unembedding.of(model).logits(directions)
+    assert_agree(ours.numpy(), reference.detach().numpy(), 1e-5, variant)

@@ -274,6 +274,22 @@ def test_streaming_sae_outputs(workdir):
     page = (topk / "tables" / "top_contexts.html").read_text()
     assert page.count("<tr>") == min(1000, int((latents["density"] > 0).sum())) + 1
     assert page.count("<mark>") == len(contexts[contexts["latent"].isin(latents.loc[latents["density"] > 0, "latent"])])
+    # Latent pages: each latent's histogram counts its held-out firings; each context is shaded token by token.
+    histograms = pd.read_parquet(topk / "activation_histograms.parquet")
+    fired = latents.set_index("latent")["density"]
+    fired = (fired[fired > 0] * evaluation["tokens"].iloc[0]).round().astype(int)
+    pd.testing.assert_series_equal(histograms.groupby("latent")["count"].sum(), fired, check_names=False)
+    shading = pd.read_parquet(topk / "context_activations.parquet")
+    activating = shading[shading["offset"] == 0].merge(contexts, on=["latent", "rank"], suffixes=("", "_top"))
+    assert len(activating) == len(contexts) and len(shading) > 3 * len(contexts)
+    np.testing.assert_allclose(activating["activation"], activating["activation_top"], rtol=1e-6)
+    assert (activating["token"] == activating["token_top"]).all()
+    logits = pd.read_parquet(topk / "logit_tokens.parquet")
+    assert len(logits) == 512 * 2 * 10 and (logits.query("direction == 'top'")["logit"] > 0).all()
+    batches = sorted((topk / "neuronpedia").glob("batch-*.json"))
+    features = [feature for batch in batches for feature in json.loads(batch.read_text())["features"]]
+    assert [feature["feature_index"] for feature in features] == list(range(512)) and len(batches) == 4
+    assert pd.read_parquet(results(workdir, "streaming_sae", "demo_tied") / "logit_tokens.parquet").empty  # neurons
     exported = json.loads((topk / "saelens" / "cfg.json").read_text())
     meta = exported["metadata"]
     assert (exported["architecture"], exported["d_in"], exported["d_sae"], exported["k"]) == ("topk", 128, 512, 8)

@@ -8,6 +8,8 @@
   (fraction of tokens where it is non-zero), ``mean_activation`` (mean of its non-zero values; 0 if
   none) and, with a word category, ``<category>_score``: its mean non-zero activation on the
   category's tokens over that on all other tokens (0 where either has none), the lecture's score.
+- :class:`ActivationHistograms` -> ``activation_histograms.parquet``: per latent, how its non-zero
+  activations are spread between 0 and its largest (:data:`HISTOGRAM_COLUMNS`).
 
 Every sum is independent of how the tokens were split into blocks, up to float64 rounding.
 """
@@ -94,3 +96,41 @@ class LatentStatistics:
 def _ratio(sums: torch.Tensor, counts: torch.Tensor) -> np.ndarray:
     sums, counts = sums.numpy(), counts.numpy()
     return np.divide(sums, counts, out=np.zeros(len(sums)), where=counts > 0)
+
+
+HISTOGRAM_COLUMNS = ["latent", "bin", "low", "high", "count"]
+
+
+class ActivationHistograms:
+    """Per latent, a histogram of its non-zero activations: ``bins`` equal bins from 0 to its largest
+    activation ``maxima`` (one per latent, found by an earlier pass; latents that never fire get none).
+    A value equal to the maximum falls in the last bin."""
+
+    def __init__(self, maxima: torch.Tensor, bins: int):
+        self.maxima, self.bins = maxima.double().clamp(min=0), bins
+        self.counts = torch.zeros(len(maxima) * bins, dtype=torch.int64, device=maxima.device)
+
+    @torch.no_grad()
+    def add(self, z: torch.Tensor) -> None:
+        """A block of latents ``(tokens, latents)``."""
+        token, latent = torch.nonzero(z > 0, as_tuple=True)
+        scaled = z[token, latent].double() / self.maxima[latent] * self.bins
+        index = latent * self.bins + scaled.long().clamp(max=self.bins - 1)
+        self.counts.scatter_add_(0, index, torch.ones_like(index))
+
+    def table(self) -> pd.DataFrame:
+        """:data:`HISTOGRAM_COLUMNS`: ``bins`` rows per latent that fires, ``low``/``high`` its bin's edges."""
+        counts = self.counts.cpu().numpy().reshape(-1, self.bins)
+        maxima = self.maxima.cpu().numpy()
+        fired = np.flatnonzero(counts.sum(1))
+        bin_index = np.tile(np.arange(self.bins), len(fired))
+        width = np.repeat(maxima[fired] / self.bins, self.bins)
+        return pd.DataFrame(
+            {
+                "latent": np.repeat(fired, self.bins),
+                "bin": bin_index,
+                "low": bin_index * width,
+                "high": (bin_index + 1) * width,
+                "count": counts[fired].reshape(-1),
+            }
+        )[HISTOGRAM_COLUMNS]

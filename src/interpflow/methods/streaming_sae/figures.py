@@ -63,7 +63,10 @@ th.sorted-desc::after { content: ' ▼'; } th.sorted-asc::after { content: ' ▲
 td { border-top: 1px solid #ddd; padding: 3px 8px; vertical-align: top; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .context { font-family: 'DejaVu Sans Mono', monospace; white-space: pre; }
-mark { background: #f4a460; } .value { color: #666; margin-left: 1em; }
+mark { background: #f4a460; outline: 1px solid #c06000; } .value { color: #666; margin-left: 1em; }
+svg.histogram rect { fill: #606080; }
+.logits .token { font-family: 'DejaVu Sans Mono', monospace; background: #f2f2f2; margin-right: 2px; white-space: pre; }
+.top { color: #2a7a2a; } .bottom { color: #a03030; }
 """
 
 PAGE_SCRIPT = """
@@ -86,18 +89,39 @@ document.querySelectorAll('th[data-sortable]').forEach(
 
 
 def contexts_page(
-    latents: pd.DataFrame, contexts: pd.DataFrame, evaluation: pd.DataFrame, title: str, max_latents: int
+    latents: pd.DataFrame,
+    contexts: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    title: str,
+    max_latents: int,
+    histograms: pd.DataFrame | None = None,
+    logits: pd.DataFrame | None = None,
+    shading: pd.DataFrame | None = None,
 ) -> str:
-    """One HTML page: a row per latent (the ``max_latents`` densest that fire) with its statistics
-    and top-activating contexts; clicking a statistic's header sorts by it."""
+    """One HTML page: a row per latent (the ``max_latents`` densest that fire) with its statistics, its
+    activation histogram, the tokens its decoder direction raises and lowers most, and its top-activating
+    contexts, every token shaded by the latent's activation there (``shading``; without it, the activating
+    token marked); clicking a statistic's header sorts by it."""
     numbers = ["latent", "density", "mean_activation", *[c for c in latents.columns if c.endswith("_score")]]
     shown = (
         latents[latents["density"] > 0].sort_values(["density", "latent"], ascending=[False, True]).head(max_latents)
     )
     by_latent = {latent: rows.sort_values("rank") for latent, rows in contexts.groupby("latent")}
+    histogram_of = {} if histograms is None else dict(tuple(histograms.groupby("latent")))
+    logits_of = {} if logits is None else dict(tuple(logits.groupby("latent")))
+    shading_of = (
+        {}
+        if shading is None
+        else {key: rows.sort_values("offset") for key, rows in shading.groupby(["latent", "rank"])}
+    )
     headers = "".join(
         f'<th data-sortable data-column="{i}">{html.escape(name.replace("_", " "))}</th>'
         for i, name in enumerate(numbers)
+    )
+    extra = "".join(
+        f"<th>{name}</th>"
+        for name, given in (("activations", histograms), ("logit effect", logits))
+        if given is not None
     )
     body = []
     for row in shown.itertuples(index=False):
@@ -105,7 +129,18 @@ def contexts_page(
             f'<td class="number" data-value="{getattr(row, name)!r}">{_number(getattr(row, name))}</td>'
             for name in numbers
         )
-        lines = "<br>".join(_context_line(c) for c in by_latent.get(row.latent, pd.DataFrame()).itertuples(index=False))
+        if histograms is not None:
+            cells += f"<td>{_histogram_svg(histogram_of.get(row.latent))}</td>"
+        if logits is not None:
+            cells += f'<td class="logits">{_logit_lists(logits_of.get(row.latent))}</td>'
+        latent_contexts = by_latent.get(row.latent, pd.DataFrame())
+        top = float(latent_contexts["activation"].max()) if len(latent_contexts) else 0.0
+        lines = "<br>".join(
+            _shaded_line(shading_of[(row.latent, c.rank)], top, c.activation)
+            if (row.latent, c.rank) in shading_of
+            else _context_line(c)
+            for c in latent_contexts.itertuples(index=False)
+        )
         body.append(f"<tr>{cells}<td>{lines}</td></tr>")
     summary = ", ".join(f"{name} {_number(value)}" for name, value in evaluation.iloc[0].items())
     return (
@@ -114,9 +149,51 @@ def contexts_page(
         f"<h2>Top-activating contexts: {html.escape(title)}</h2>"
         f"<p>Held-out shards: {html.escape(summary)}. {len(shown)} of {len(latents)} latents shown (the densest "
         "that fire); click a column header to sort by it.</p>"
-        f"<table><thead><tr>{headers}<th>top-activating contexts (token highlighted, activation)</th></tr></thead>"
+        f"<table><thead><tr>{headers}{extra}<th>top-activating contexts (each token shaded by the latent's "
+        "activation, the activating token marked)</th></tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table><script>{PAGE_SCRIPT}</script></body></html>"
     )
+
+
+def _histogram_svg(bars: pd.DataFrame | None, width: int = 120, height: int = 32) -> str:
+    """A latent's activation histogram as an inline SVG (bars from 0 to its largest activation)."""
+    if bars is None or bars.empty:
+        return ""
+    bars = bars.sort_values("bin")
+    step, tallest = width / len(bars), max(int(bars["count"].max()), 1)
+    rects = "".join(
+        f'<rect x="{i * step:.1f}" y="{height - height * count / tallest:.1f}" width="{step * 0.9:.1f}" '
+        f'height="{height * count / tallest:.1f}"><title>{low:.3g}–{high:.3g}: {count}</title></rect>'
+        for i, (low, high, count) in enumerate(zip(bars["low"], bars["high"], bars["count"], strict=True))
+    )
+    label = f"0 – {bars['high'].iloc[-1]:.3g}"
+    return f'<svg class="histogram" width="{width}" height="{height}">{rects}</svg><div class="value">{label}</div>'
+
+
+def _logit_lists(tokens: pd.DataFrame | None) -> str:
+    """The tokens the latent's decoder direction raises (▲) and lowers (▼) most, with the logit effect."""
+    if tokens is None or tokens.empty:
+        return ""
+    lines = []
+    for direction, arrow in (("top", "▲"), ("bottom", "▼")):
+        rows = tokens[tokens["direction"] == direction].sort_values("rank")
+        items = " ".join(
+            f'<span class="token" title="{logit:+.3g}">{html.escape(token)}</span>'
+            for token, logit in zip(rows["token"], rows["logit"], strict=True)
+        )
+        lines.append(f'<span class="{direction}">{arrow}</span> {items}')
+    return "<br>".join(lines)
+
+
+def _shaded_line(rows: pd.DataFrame, top: float, activation: float) -> str:
+    """One context, every token's background as strong as the latent's activation there (of its largest)."""
+    spans = []
+    for offset, token, value in zip(rows["offset"], rows["token"], rows["activation"], strict=True):
+        alpha = 0.0 if top <= 0 else max(min(value / top, 1.0), 0.0)
+        text = html.escape(token)
+        text = f"<mark>{text}</mark>" if offset == 0 else text
+        spans.append(f'<span style="background: rgba(244, 164, 96, {alpha:.2f})" title="{value:.3g}">{text}</span>')
+    return f'<span class="context">{"".join(spans)}</span><span class="value">{activation:.3g}</span>'
 
 
 def _context_line(context) -> str:

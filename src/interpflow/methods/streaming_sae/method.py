@@ -8,7 +8,7 @@ from interpflow.models.sites import block_site
 from interpflow.runtime.errors import ConfigError
 
 FIGURES = ["loss_curves", "latent_statistics"]
-TABLES = ["evaluation", "latents", "top_contexts"]
+TABLES = ["evaluation", "latents", "top_contexts", "activation_histograms", "context_activations"]
 
 
 class StreamingSAE(Method):
@@ -55,8 +55,9 @@ class StreamingSAE(Method):
             "sae_config.json",
             "training_log.parquet",
             *(f"{table}.parquet" for table in TABLES),
+            "logit_tokens.parquet",
         ]
-        return [*files, "saelens", "tables/top_contexts.html", *figure_files(*FIGURES)]
+        return [*files, "saelens", "neuronpedia", "tables/top_contexts.html", *figure_files(*FIGURES)]
 
 
 METHOD = StreamingSAE()
