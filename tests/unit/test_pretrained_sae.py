@@ -267,3 +267,74 @@ def test_a_hub_sae_is_read_and_provisioned_from_the_cache_offline(tmp_path, monk
         == hashlib.sha256(source.read_bytes()).hexdigest()
     )
     assert entry_spec(config, "s", tmp_path).sae.k == 4  # now from the provisioned copy
+
+
+# --- the worked example of docs/pretrained-saes.md ---------------------------------------------------
+JB_CFG = {  # the layout of a gpt2-small-res-jb cfg.json (SAELens before 6: the options at the top level)
+    "model_name": "gpt2-small",
+    "hook_point": "blocks.8.hook_resid_pre",
+    "hook_point_layer": 8,
+    "hook_point_head_index": None,
+    "dataset_path": "Skylion007/openwebtext",
+    "context_size": 128,
+    "d_in": 768,
+    "d_sae": 24576,
+    "activation_fn": "relu",
+    "apply_b_dec_to_input": True,
+    "normalize_activations": False,
+    "prepend_bos": True,
+    "dtype": "torch.float32",
+}
+
+
+def documented_overlay() -> dict:
+    import re
+
+    import yaml
+
+    from tests.conftest import ROOT
+
+    page = (ROOT / "docs" / "pretrained-saes.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", page, flags=re.S) if "corpora:" in b and "res_jb_8" in b)
+    return yaml.safe_load(block.replace("<the commit>", "a" * 40))
+
+
+def test_the_documented_gpt2_small_res_jb_entry_resolves_as_the_release_was_trained(
+    tmp_path, monkeypatch, project_config
+):
+    """The worked example's overlay on the project's config, the release's cfg.json in a Hugging Face cache:
+    layer 8's residual stream of gpt2, centred; without the entry's `model` or its TransformerLens arguments,
+    start-up names what is missing."""
+    import copy
+
+    import huggingface_hub.constants
+
+    from interpflow.config import validate_config
+    from tests.conftest import ROOT
+
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "cfg.json").write_text(json.dumps(JB_CFG))
+    fake_hub_sae(tmp_path / "hf", "jbloom/GPT2-Small-SAEs-Reformatted", "blocks.8.hook_resid_pre", folder)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    overlay = documented_overlay()
+
+    def validated(*left_out):
+        config = copy.deepcopy(project_config)
+        for section, values in overlay.items():
+            config.setdefault(section, {}).update(copy.deepcopy(values))
+        config["model_dir"] = str(tmp_path / "models")
+        for key in left_out:
+            del config["saes"]["res_jb_8"][key]
+        validate_config(config, ROOT, references=False)
+        return config
+
+    instance = validated()["streaming_sae"]["res_jb_8"]
+    assert (instance["layer"], instance["site"], instance["models"]) == (8, "hook_resid_pre", ["gpt2"])
+    spec = entry_spec(validated(), "res_jb_8", ROOT)
+    assert spec.for_model(layer_norm_model=True).centre_input and spec.sae.architecture == "standard"
+    with pytest.raises(ConfigError, match=r"saes\.res_jb_8\.model.*'gpt2-small'"):
+        validated("model")
+    with pytest.raises(ConfigError, match=r"saes\.res_jb_8\.model_from_pretrained_kwargs.*center_writing_weights"):
+        validated("model_from_pretrained_kwargs")
