@@ -151,6 +151,11 @@ def test_sparsify_hookpoints_map_to_sites(tmp_path):
     sparsify_sae(tmp_path / "run", "layers.1.self_attn", D_IN)
     with pytest.raises(PretrainedSAEError, match="hookpoint"):
         read_spec(tmp_path / "run" / "layers.1.self_attn", "sparsify")
+    mlp = read_spec(tmp_path / "run" / "h.0.mlp", "sparsify")
+    assert import_pretrained(tmp_path / "run" / "h.0.mlp", mlp, GPT2)[1].site == "blocks.0.hook_mlp_out"
+    gemma2 = {"model_type": "gemma2", "hidden_size": D_IN, "intermediate_size": 4 * D_IN}
+    with pytest.raises(PretrainedSAEError, match="read after it, at post_feedforward_layernorm"):
+        import_pretrained(tmp_path / "run" / "h.0.mlp", mlp, gemma2)  # Gemma 2's MLP update is read after its norm
 
 
 def edit_cfg(folder, **changes):

@@ -24,10 +24,7 @@ class Unembedding:
     @classmethod
     def of(cls, model: nn.Module) -> Unembedding:
         adapter = adapter_of(model)
-        norm = adapter.final_norm(model)
-        scale = norm.weight.detach().float()
-        if adapter.family == "gemma2":  # Gemma's RMSNorm multiplies by 1 + weight
-            scale = scale + 1
+        scale = adapter.final_norm_scale(model).detach().float()
         unembed = model.get_output_embeddings().weight.detach().float()  # (vocab, d_model)
         return cls((unembed * scale).T.contiguous(), adapter.centred_norm)
 

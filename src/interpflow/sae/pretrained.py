@@ -149,11 +149,12 @@ def import_pretrained(
             f"the SAE reads {spec.sae.input_dim} values per token, but {spec.sae.site} of the model is {width} wide",
         )
     adapter = adapter_for(model_config["model_type"])
-    if spec.format == "sparsify" and spec.sae.site.endswith("hook_mlp_out") and adapter.family == "gemma2":
+    mlp_out = adapter.hook_points["hook_mlp_out"].module
+    if spec.format == "sparsify" and spec.sae.site.endswith("hook_mlp_out") and not mlp_out.startswith("mlp."):
         raise PretrainedSAEError(
             "path",
-            "sparsify's '<block>.mlp' hookpoint on Gemma 2 is before the MLP's post-norm, which no interpflow "
-            "site holds",
+            f"sparsify's '<block>.mlp' hookpoint is the MLP module's output, but this family's hook_mlp_out is "
+            f"read after it, at {mlp_out} (a norm): no interpflow site holds what the SAE read",
         )
     config = spec.for_model(layer_norm_model=adapter.centred_norm)
     module = PretrainedSAE(config)
