@@ -210,7 +210,7 @@ def test_the_top_contexts_page_sorts_latents_by_each_statistic(local_run, browse
     assert len(column(0)) == len(shown) and browser.find_elements(By.TAG_NAME, "mark")
     # Each row draws its histogram and logit tokens, and shades its contexts' tokens by activation.
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.histogram")) == len(shown)
-    assert browser.find_elements(By.CSS_SELECTOR, "td.logits .token")
+    assert browser.find_elements(By.CSS_SELECTOR, "td.logits span")
     shades = browser.execute_script(
         "return Array.from(document.querySelectorAll('.context span')).map(s => getComputedStyle(s).backgroundColor);"
     )

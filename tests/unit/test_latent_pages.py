@@ -120,10 +120,12 @@ def test_each_latent_is_a_feature_in_saedashboards_layout(tmp_path):
 def test_the_page_shades_every_context_token_and_draws_each_latents_histogram_and_logit_tokens():
     page = contexts_page(LATENTS, CONTEXTS, pd.DataFrame({"tokens": [10]}), "run", 10, HISTOGRAMS, LOGITS, SHADING)
     latent0, latent2 = re.findall(r"<tr>(.*?)</tr>", page.split("<tbody>")[1])  # the densest first
-    assert latent0.count("<rect") == 2 and latent2.count("<rect") == 2  # one bar per bin
-    alphas = [float(alpha) for alpha in re.findall(r"rgba\(244, 164, 96, ([0-9.]+)\)", latent0)]
-    assert alphas == [0.0, 1.0, 0.25]  # each token's activation over the latent's largest (2.0), in text order
+    assert latent0.count("v-") == 2 and latent2.count("v-") == 1  # one bar per bin that counts tokens
+    context = latent0[latent0.index('<span class="context">') :]
+    assert context.startswith('<span class="context"> before<span class="s10"')  # 0: plain text
+    assert re.findall(r'class="s(\d+)" title="([^"]+)"', context) == [("10", "2"), ("3", "0.5")]  # of 2.0, in tenths
+    assert ".s3 { background: rgba(244, 164, 96, 0.3); }" in page
     assert "<mark> &lt;it&gt;</mark>" in latent0 and "<it>" not in latent0  # the activating token, escaped
-    assert '▲</span> <span class="token" title="+0.75"> a</span>' in latent0  # raised most first
-    assert '▼</span> <span class="token" title="-1"> z</span>' in latent0
+    assert '▲</b> <span title="+0.75"> a</span><span title="+0.5"> b</span>' in latent0  # raised most first
+    assert '▼</b> <span title="-1"> z</span>' in latent0
     assert "▲" not in latent2  # no logit tokens for it: none drawn

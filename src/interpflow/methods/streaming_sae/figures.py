@@ -55,6 +55,7 @@ def latent_statistics(latents: pd.DataFrame):
     return fig
 
 
+SHADES = 10  # levels of a context token's background, by the latent's activation there over its largest
 PAGE_STYLE = """
 body { font-family: 'DejaVu Sans', sans-serif; font-size: 13px; margin: 1em; }
 table { border-collapse: collapse; }
@@ -64,10 +65,12 @@ td { border-top: 1px solid #ddd; padding: 3px 8px; vertical-align: top; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .context { font-family: 'DejaVu Sans Mono', monospace; white-space: pre; }
 mark { background: #f4a460; outline: 1px solid #c06000; } .value { color: #666; margin-left: 1em; }
-svg.histogram rect { fill: #606080; }
-.logits .token { font-family: 'DejaVu Sans Mono', monospace; background: #f2f2f2; margin-right: 2px; white-space: pre; }
+svg.histogram path { fill: #606080; }
+.logits span { font-family: 'DejaVu Sans Mono', monospace; background: #f2f2f2; margin-right: 2px; white-space: pre; }
 .top { color: #2a7a2a; } .bottom { color: #a03030; }
-"""
+""" + "".join(
+    f".s{level} {{ background: rgba(244, 164, 96, {level / SHADES:.1f}); }}\n" for level in range(1, SHADES + 1)
+)
 
 PAGE_SCRIPT = """
 function sortBy(column) {
@@ -156,18 +159,18 @@ def contexts_page(
 
 
 def _histogram_svg(bars: pd.DataFrame | None, width: int = 120, height: int = 32) -> str:
-    """A latent's activation histogram as an inline SVG (bars from 0 to its largest activation)."""
+    """A latent's activation histogram as an inline SVG, one path of bars from 0 to its largest activation."""
     if bars is None or bars.empty:
         return ""
-    bars = bars.sort_values("bin")
-    step, tallest = width / len(bars), max(int(bars["count"].max()), 1)
-    rects = "".join(
-        f'<rect x="{i * step:.1f}" y="{height - height * count / tallest:.1f}" width="{step * 0.9:.1f}" '
-        f'height="{height * count / tallest:.1f}"><title>{low:.3g}–{high:.3g}: {count}</title></rect>'
-        for i, (low, high, count) in enumerate(zip(bars["low"], bars["high"], bars["count"], strict=True))
+    counts = bars.sort_values("bin")["count"].to_numpy()
+    step, tallest = width / len(counts), max(int(counts.max()), 1)
+    path = "".join(
+        f"M{i * step:.1f} {height}v{-height * count / tallest:.1f}h{step * 0.9:.1f}v{height * count / tallest:.1f}z"
+        for i, count in enumerate(counts)
+        if count
     )
-    label = f"0 – {bars['high'].iloc[-1]:.3g}"
-    return f'<svg class="histogram" width="{width}" height="{height}">{rects}</svg><div class="value">{label}</div>'
+    label = f"0 – {bars['high'].max():.3g}, {len(counts)} bins, at most {tallest} tokens"
+    return f'<svg class="histogram" width="{width}" height="{height}"><title>{label}</title><path d="{path}"/></svg>'
 
 
 def _logit_lists(tokens: pd.DataFrame | None) -> str:
@@ -177,22 +180,23 @@ def _logit_lists(tokens: pd.DataFrame | None) -> str:
     lines = []
     for direction, arrow in (("top", "▲"), ("bottom", "▼")):
         rows = tokens[tokens["direction"] == direction].sort_values("rank")
-        items = " ".join(
-            f'<span class="token" title="{logit:+.3g}">{html.escape(token)}</span>'
+        items = "".join(
+            f'<span title="{logit:+.3g}">{html.escape(token)}</span>'
             for token, logit in zip(rows["token"], rows["logit"], strict=True)
         )
-        lines.append(f'<span class="{direction}">{arrow}</span> {items}')
+        lines.append(f'<b class="{direction}">{arrow}</b> {items}')
     return "<br>".join(lines)
 
 
 def _shaded_line(rows: pd.DataFrame, top: float, activation: float) -> str:
-    """One context, every token's background as strong as the latent's activation there (of its largest)."""
+    """One context, each token's background as strong as the latent's activation there (of its largest, in
+    :data:`SHADES` levels; the value on hover); a token where the latent is 0 is plain text."""
     spans = []
     for offset, token, value in zip(rows["offset"], rows["token"], rows["activation"], strict=True):
-        alpha = 0.0 if top <= 0 else max(min(value / top, 1.0), 0.0)
         text = html.escape(token)
         text = f"<mark>{text}</mark>" if offset == 0 else text
-        spans.append(f'<span style="background: rgba(244, 164, 96, {alpha:.2f})" title="{value:.3g}">{text}</span>')
+        level = 0 if top <= 0 else min(int(np.ceil(SHADES * max(value, 0.0) / top)), SHADES)
+        spans.append(f'<span class="s{level}" title="{value:.2g}">{text}</span>' if level else text)
     return f'<span class="context">{"".join(spans)}</span><span class="value">{activation:.3g}</span>'
 
 
