@@ -48,7 +48,8 @@ rule figures:
         figure_outputs_only(),
 
 
-# Targets: `snakemake <method>` (every instance and the comparison) and `snakemake <method>__<instance>`.
+# Targets: `snakemake <method>` (every instance and the comparison) and `snakemake <method>__<instance>`
+# (for a sweep, every point of it).
 for _method in METHODS:
 
     rule:
@@ -57,11 +58,12 @@ for _method in METHODS:
         input:
             method_targets(_method),
 
-    for _instance in instances(config, _method):
+    # one target per instance as the config names it: a sweep's target makes every point of it
+    for _name, _points in instances_by_sweep(_method).items():
 
         rule:
             name:
-                f"{_method}__{_instance}"
+                f"{_method}__{_name}"
             input:
-                method_outputs(_method, [_instance]),
-                table_views(_method, [_instance]),
+                method_outputs(_method, _points),
+                table_views(_method, _points),

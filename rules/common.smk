@@ -14,7 +14,13 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 )
 
-from interpflow.config import ConfigError, check_unique_keys, instances, validate_config
+from interpflow.config import (
+    ConfigError,
+    check_unique_keys,
+    config_as_given,
+    instances,
+    validate_config,
+)
 from interpflow.models.hub_cache import (
     ModelUnavailableError,
     refuse_unavailable_hub_models,
@@ -26,6 +32,7 @@ from interpflow.runtime.code_dependencies import (
     package_module_files,
 )
 from interpflow.runtime.comparison import Run
+from interpflow.runtime.sweeps import INSTANCE_PATTERN, sweep_name
 from interpflow.runtime.model_records import model_folder
 from interpflow.runtime.output_locks import (
     OutputsBeingWritten,
@@ -82,7 +89,7 @@ RUN_LOGS = "logs/{method}/{{instance}}/{{model}}"
 wildcard_constraints:
     model="|".join(re.escape(name) for name in config["models"]),
     text="|".join(re.escape(name) for name in config["texts"]),
-    instance="[a-z][a-z0-9_]*",
+    instance=INSTANCE_PATTERN,
     layer=r"\d+",
 
 
@@ -366,6 +373,14 @@ def table_views(method, instance_names=None):
         [f"tables/{table}.html" for table in METHODS[method].report_tables],
         instance_names,
     )
+
+
+def instances_by_sweep(method):
+    """``name -> [instance, ...]``: each instance as the config names it, a sweep with all its points."""
+    grouped = {}
+    for name in instances(config, method):
+        grouped.setdefault(sweep_name(name), []).append(name)
+    return grouped
 
 
 def method_targets(method):

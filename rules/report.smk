@@ -43,6 +43,6 @@ rule resolved_config:
     conda:
         "../envs/workflow.yaml"
     params:
-        config=config,
+        config=config_as_given(config),  # a sweep as written (its points are derived)
     script:
         "../scripts/resolved_config.py"

@@ -75,9 +75,11 @@ rule streaming_sae_evaluate:
         vocabulary=lambda wildcards: instance_corpus_store("streaming_sae")(wildcards)[
             "vocabulary"
         ],
+        model=model_input,
         code=code("scripts/streaming_sae_evaluate.py"),
     output:
         **{table: f"{SS_RUN}/{table}.parquet" for table in SS_TABLES},
+        core_result=f"{SS_RUN}/core_eval_results.json",
     log:
         f"{SS_LOGS}/evaluate.log",
     conda:
@@ -92,10 +94,29 @@ rule streaming_sae_evaluate:
         batch_tokens=lookup(
             dpath="streaming_sae/{instance}/sae/batch_tokens", within=config
         ),
+        spliced_batch_tokens=lookup(
+            dpath="streaming_sae/{instance}/sae/spliced_batch_tokens", within=config
+        ),
+        n_layer=instance_n_layer,
         interpretation=lookup(
             dpath="streaming_sae/{instance}/interpretation", within=config
         ),
         category=lambda wildcards: instance("streaming_sae", wildcards).get("category"),
+        # which tokens the metrics are measured on, for the SAEBench-style core result
+        eval_config=lambda wildcards: {
+            "model_name": wildcards.model,
+            "dataset": instance("streaming_sae", wildcards)["corpus"],
+            "context_size": instance_corpus("streaming_sae", wildcards)[
+                "context_size"
+            ],
+            "exclude_special_tokens_from_reconstruction": instance_corpus(
+                "streaming_sae", wildcards
+            )["prepend_bos"],
+            "heldout_shards": instance("streaming_sae", wildcards)["sae"][
+                "heldout_shards"
+            ],
+            "llm_dtype": "float32",
+        },
         device=config["device"],
     script:
         "../scripts/streaming_sae_evaluate.py"

@@ -1,18 +1,25 @@
-"""streaming_sae evaluation: held-out FVU and dead latents, latent statistics, top-activating contexts."""
+"""streaming_sae evaluation: held-out reconstruction and the model's loss with the SAE spliced in, latent statistics,
+top-activating contexts; the metrics also as an SAEBench core result."""
+
+import json
 
 import pandas as pd
 
 from interpflow.methods.streaming_sae.evaluation import evaluate
 from interpflow.models.devices import resolve_device
-from interpflow.runtime.atomic_io import write_parquet
+from interpflow.models.loading import load_model
+from interpflow.runtime.atomic_io import write_parquet, write_text
 from interpflow.runtime.stage_logging import start_stage
+from interpflow.sae.core_results import core_result
 from interpflow.sae.files import load_sae
 from interpflow.sae.streaming import heldout_shards
 from interpflow.stores.corpus_store import CorpusStore
 
 log = start_stage(snakemake)
 params = snakemake.params
-model, config = load_sae(snakemake.input.weights, snakemake.input.config, resolve_device(params.device))
+device = resolve_device(params.device)
+model, config = load_sae(snakemake.input.weights, snakemake.input.config, device)
+language_model, _ = load_model(snakemake.input.model, device, n_layer=params.n_layer)
 store = CorpusStore(snakemake.input.manifest)
 vocabulary = pd.read_parquet(snakemake.input.vocabulary)["token"].tolist()
 shards = heldout_shards(store, params.heldout_shards)
@@ -29,8 +36,17 @@ tables = evaluate(
     context_before=options["context_before"],
     context_after=options["context_after"],
     histogram_bins=options["histogram_bins"],
+    language_model=language_model,
+    spliced_batch_tokens=params.spliced_batch_tokens,
     log=log,
 )
 for name, table in tables.items():
     write_parquet(table, snakemake.output[name])
+evaluation = tables["evaluation"].to_dict("records")[0]
+eval_config = params.eval_config | {"spliced_batch_tokens": params.spliced_batch_tokens}
+sae_id = f"{snakemake.wildcards.instance}/{snakemake.wildcards.model}"
+write_text(
+    json.dumps(core_result(evaluation, eval_config, sae_id, "interpflow"), indent=2) + "\n",
+    snakemake.output.core_result,
+)
 log.info("held-out shards %s: %s", shards, tables["evaluation"].iloc[0].to_dict())

@@ -106,7 +106,7 @@ def scheduled_runs(output: str) -> set[tuple[str, str]]:
     for block in re.split(r"\n(?=\[.*\d{4}\]\n)", output):
         found = JOB_HEADER.search(block)
         if found and found.group(1) not in BOOKKEEPING:
-            instance = re.search(r"wildcards:.*\binstance=([a-z0-9_]+)", block)
+            instance = re.search(r"wildcards:.*\binstance=([^,\s]+)", block)  # a sweep's point has - and =
             runs.add((found.group(1), instance.group(1) if instance else ""))
     return runs
 

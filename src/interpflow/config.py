@@ -11,7 +11,8 @@ the merged config (``config.yaml`` plus every ``--configfile`` / ``--config``):
    cannot delete a key, but it can replace a value with ``null``);
 3. the JSON schema (``schemas/config.schema.yaml`` with each method's ``schemas/methods/<method>.yaml``)
    is checked and every option an instance leaves out is set to the schema's ``default``, the one place
-   that defines defaults;
+   that defines defaults; an instance whose ``sae`` options give lists (a sweep) becomes one instance per
+   combination (:mod:`interpflow.runtime.sweeps`);
 4. checks a schema cannot express: text files exist and read, names resolve, layers exist in every
    model an instance runs on, and what each method needs of its text (targets, groups, length);
 5. every entry's options (an instance, a model, a text set, a corpus) are put in one canonical
@@ -38,6 +39,7 @@ from interpflow.models.layers import resolve_layer
 from interpflow.registry import METHODS
 from interpflow.runtime.errors import ConfigError
 from interpflow.runtime.schema import workflow_schema
+from interpflow.runtime.sweeps import collapse_points, point_name, sweep_points
 
 VENDORED_TOKENIZER = "resources/gpt2-tokenizer"
 
@@ -467,14 +469,45 @@ def validate_config(
     remove_null_instances(config)
     check_pretrained_instance_options(config)
     check_schema(config, schema)
+    expand_sweeps(config)
     resolve_pretrained_instances(config, base_dir, schema)
     if references:
         check_references(config, base_dir, checked_files)
     canonicalize_entries(config)
 
 
+def expand_sweeps(config: dict[str, Any]) -> None:
+    """Replace each instance whose ``sae`` options give lists by its points (:mod:`interpflow.runtime.sweeps`),
+    in place and in order; a point records ``sweep_point``: its ``sweep``'s name and its ``values``."""
+    for method in METHODS:
+        section = instances(config, method)
+        expanded: dict[str, Any] = {}
+        for name, instance in section.items():
+            points = sweep_points(instance.get("sae") or {})
+            if not points:
+                expanded[name] = instance
+            for point in points:
+                expanded[point_name(name, point)] = {
+                    **instance,
+                    "sae": instance["sae"] | point,
+                    "sweep_point": {"sweep": name, "values": point},
+                }
+        if method in config:
+            config[method] = expanded
+
+
+def config_as_given(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (validated) with each sweep as one instance again, its options as lists (a copy): the
+    configuration as written, defaults filled in, that validates to the same ``config``."""
+    given = dict(config)
+    for method in METHODS:
+        if method in given:
+            given[method] = collapse_points(given[method])
+    return given
+
+
 # --- pretrained SAEs (section saes): an instance with `pretrained` reads one instead of training -----
-PRETRAINED_SAE_OPTIONS = ("heldout_shards", "batch_tokens")  # of `sae`: how it is evaluated
+PRETRAINED_SAE_OPTIONS = ("heldout_shards", "batch_tokens", "spliced_batch_tokens")  # of `sae`: how it is evaluated
 
 
 def check_pretrained_instance_options(config: dict[str, Any]) -> None:
@@ -492,7 +525,7 @@ def check_pretrained_instance_options(config: dict[str, Any]) -> None:
                     f"{key}.{given[0]}",
                     f"the instance reads the pretrained SAE '{instance['pretrained']}', whose files say its layer and "
                     f"site and hold its weights; leave out {', '.join(given)} (of sae, only "
-                    f"{' and '.join(PRETRAINED_SAE_OPTIONS)} apply: how it is evaluated)",
+                    f"{', '.join(PRETRAINED_SAE_OPTIONS)} apply: how it is evaluated)",
                 )
 
 

@@ -108,6 +108,8 @@ def test_every_result_is_in_the_report_with_a_caption(built_report, local_run, b
         shown = {path for results in categories[method].values() for path in results}
         assert shown == expected[method]
         assert categories[method]["comparison"] == [f"results/{method}/comparison.png"]
+    fronts = results["results/streaming_sae/comparison.png"]["caption"]  # the sweep's Pareto fronts
+    assert "Pareto fronts" in fronts and "ce_loss_score" in fronts
     for name, result in results.items():
         caption = result["caption"]
         assert "How to read" in caption or "/tables/" in name, name
@@ -147,6 +149,8 @@ def test_every_method_section_shows_every_figure(built_report, local_run, browse
         browser.find_element(By.XPATH, "//nav//a[text()='Results']").click()
     for method in METHODS:
         assert {name for name, view in shown.items() if view["method"] == method} == expected[method]
+    fronts = shown["results/streaming_sae/comparison.png"]  # training curves and the sweep's two Pareto fronts
+    assert fronts["width"] > 2.5 * fronts["height"], fronts
     for name, view in shown.items():
         if name.endswith(".png"):
             assert view["kind"] == "img" and view["width"] > 100 and view["height"] > 100, (name, view)

@@ -86,12 +86,37 @@ def test_layer_tables_pass_through_unchanged():
     assert list(table.columns) == repeated_token_mi.COMPARISON_COLUMNS and table["relative_depth"].iloc[0] == 0.0
 
 
-def test_streaming_sae_attaches_each_run_heldout_fvu():
-    log = pd.DataFrame({"step": [1, 2], "tokens": [8, 16], "fvu": [0.9, 0.5], "l0": [4.0, 4.0], "dead_fraction": 0.0})
-    evaluations = [pd.DataFrame({"fvu": [0.6]}), pd.DataFrame({"fvu": [0.4]})]
-    table = streaming_sae.comparison_table([SHALLOW, DEEP], training_logs=[log, log], evaluations=evaluations)
+def streaming_sae_inputs(runs: list[Run], l0s: list[float], latents: list[int]) -> dict[str, list]:
+    log = pd.DataFrame({"step": [1, 2], "tokens": [8, 16], "fvu": [0.9, 0.5], "l0": 4.0, "dead_fraction": 0.0})
+    evaluations = [
+        pd.DataFrame(
+            {"fvu": [1 / l0], "l0": [l0], "ce_loss_score": [1 - 1 / l0], "kl_div_score": [0.5], "frac_alive": [1.0]}
+        )
+        for l0 in l0s
+    ]
+    configs = [{"sae": {"latent_dim": n}} for n in latents]
+    return {"training_logs": [log] * len(runs), "evaluations": evaluations, "sae_configs": configs}
+
+
+def test_streaming_sae_attaches_each_run_metrics_and_draws_one_pareto_line_per_sweep_model_and_width():
+    runs = [
+        Run("s-k=8-latent_factor=2", "m", 3),
+        Run("s-k=4-latent_factor=2", "m", 3),
+        Run("s-k=4-latent_factor=4", "m", 3),
+        Run("a", "m", 3),
+    ]
+    table = streaming_sae.comparison_table(runs, **streaming_sae_inputs(runs, [8, 4, 4, 16], [64, 64, 128, 64]))
     assert list(table.columns) == streaming_sae.COMPARISON_COLUMNS
-    assert table["heldout_fvu"].tolist() == [0.6, 0.6, 0.4, 0.4]
+    assert table["heldout_fvu"].tolist() == [0.125, 0.125, 0.25, 0.25, 0.25, 0.25, 1 / 16, 1 / 16]
+    assert table["sweep"].tolist() == ["s"] * 6 + ["a"] * 2
+    lines = streaming_sae.pareto_lines(table)
+    assert [label for label, _ in lines] == ["s · m · 64 latents", "s · m · 128 latents", "a · m · 64 latents"]
+    assert lines[0][1]["instance"].tolist() == ["s-k=4-latent_factor=2", "s-k=8-latent_factor=2"]  # by L0
+    fig = streaming_sae.comparison_figure(table)
+    _, fvu_panel, ce_panel = fig.axes
+    assert [len(line.get_xdata()) for line in fvu_panel.get_lines()] == [2, 1, 1]
+    assert list(ce_panel.get_lines()[0].get_ydata()) == [0.75, 0.875]
+    assert fvu_panel.get_xscale() == "log"
 
 
 def test_a_run_file_reads_as_a_table_or_a_json_object(tmp_path):
@@ -140,9 +165,7 @@ def comparison_fixture(method) -> pd.DataFrame:
         evaluations = [pd.DataFrame({"fvu": [0.4]}), pd.DataFrame({"fvu": [0.3]})]
         return method.comparison_table(runs, training_logs=[log, log], evaluations=evaluations)
     if method is streaming_sae:
-        log = pd.DataFrame({"step": [1, 2], "tokens": [8, 16], "fvu": [0.9, 0.5], "l0": 4.0, "dead_fraction": 0.0})
-        evaluations = [pd.DataFrame({"fvu": [0.6]}), pd.DataFrame({"fvu": [0.4]})]
-        return method.comparison_table(runs, training_logs=[log, log], evaluations=evaluations)
+        return method.comparison_table(runs, **streaming_sae_inputs(runs, [4, 8], [64, 64]))
     if method is neuron_contrast:
         return method.comparison_table(runs, neuron_tests=[f.assign(neuron=0, significant=True) for f in layers])
     if method is repeated_token_mi:

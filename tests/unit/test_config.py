@@ -13,7 +13,7 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
-from interpflow.config import ConfigError, load_schema, validate_config
+from interpflow.config import ConfigError, config_as_given, load_schema, validate_config
 from interpflow.registry import METHODS
 from tests.conftest import ROOT
 
@@ -621,6 +621,57 @@ def test_a_corpus_instance_takes_the_schema_defaults(project_config):
 def test_corpus_problems_are_early_errors_with_the_key(project_config, corpus, instance, key, fragment):
     with pytest.raises(ConfigError, match=fragment) as caught:
         check(merged(project_config, corpus_overlay(None, corpus, instance)))
+    assert caught.value.key == key
+
+
+def test_a_sweep_is_one_instance_per_combination_of_its_lists_in_place_of_the_instance(project_config):
+    corpus = {"paths": ["resources/texts/*.txt"], "context_size": 16}
+    overlay = corpus_overlay(None, corpus, {"sae": {"k": [8, 16], "latent_factor": [2, 4], "learning_rate": 0.001}})
+    overlay["streaming_sae"]["after"] = {"models": ["embedded"], "corpus": "web"}
+    section = check(merged(project_config, overlay))["streaming_sae"]
+    points = [f"sae-k={k}-latent_factor={factor}" for k in (8, 16) for factor in (2, 4)]
+    assert list(section) == [*points, "after"]  # the sweep's place in the order is kept
+    for name, (k, factor) in zip(points, [(8, 2), (8, 4), (16, 2), (16, 4)], strict=True):
+        instance = section[name]
+        assert (instance["sae"]["k"], instance["sae"]["latent_factor"], instance["sae"]["learning_rate"]) == (
+            k,
+            factor,
+            0.001,
+        )
+        assert instance["sweep_point"] == {"sweep": "sae", "values": {"k": k, "latent_factor": factor}}
+        assert instance["layer"] == "middle"  # every other option as the sweep gave it
+    assert "sweep_point" not in section["after"]
+
+
+def test_the_configuration_as_given_keeps_a_sweep_whole_and_validates_to_the_same_points(project_config):
+    corpus = {"paths": ["resources/texts/*.txt"], "context_size": 16}
+    overlay = corpus_overlay(None, corpus, {"sae": {"k": [16, 8], "seed": [1, 0]}})
+    overlay["streaming_sae"]["after"] = {"models": ["embedded"], "corpus": "web"}
+    config = check(merged(project_config, overlay))
+    given = config_as_given(config)
+    assert list(given["streaming_sae"]) == ["sae", "after"]
+    assert (given["streaming_sae"]["sae"]["sae"]["k"], given["streaming_sae"]["sae"]["sae"]["seed"]) == (
+        [16, 8],
+        [1, 0],
+    )
+    assert "sweep_point" not in given["streaming_sae"]["sae"] and len(config["streaming_sae"]) == 5  # config kept
+    assert check(copy.deepcopy(given)) == config
+
+
+@pytest.mark.parametrize(
+    ("sae", "key", "fragment"),
+    [
+        ({"batch_tokens": [128, 256]}, "streaming_sae.sae.sae.batch_tokens", "is not of type 'integer'"),
+        ({"k": []}, "streaming_sae.sae.sae.k", "should be non-empty"),
+        ({"k": [8, 8]}, "streaming_sae.sae.sae.k", "has non-unique elements"),
+        ({"variant": "tied_ksparse", "auxk_coefficient": 0.1}, "streaming_sae.sae.sae.auxk_coefficient", "no AuxK"),
+        ({"k": [8, 600]}, "streaming_sae.sae-k=600.sae.k", "more than the SAE's 512 latents"),
+    ],
+)
+def test_sweep_and_auxk_problems_are_early_errors_with_the_key(project_config, sae, key, fragment):
+    corpus = {"paths": ["resources/texts/*.txt"], "context_size": 16}
+    with pytest.raises(ConfigError, match=fragment) as caught:
+        check(merged(project_config, corpus_overlay(None, corpus, {"sae": sae})))
     assert caught.value.key == key
 
 

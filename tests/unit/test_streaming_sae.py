@@ -119,9 +119,12 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("variant", ["topk", "tied_ksparse"])
+@pytest.mark.parametrize("variant", ["topk", "batchtopk", "tied_ksparse"])
 def test_a_run_killed_mid_training_resumes_to_the_same_weights(store, tmp_path, variant):
-    run = config(variant=variant, k=4 if variant == "topk" else 12)
+    """Everything a step depends on resumes: weights, Adam, dead-latent counters (AuxK reads them) and
+    BatchTopK's threshold."""
+    options = {"auxk_coefficient": 0.25, "k_aux": 8, "dead_after_tokens": 60} if variant != "tied_ksparse" else {}
+    run = config(variant=variant, k=12 if variant == "tied_ksparse" else 4, **options)
     uninterrupted, uninterrupted_log = train(store, run)
 
     def kill_at_37(step):
@@ -172,7 +175,7 @@ def test_the_training_log_reports_the_minibatch_fvu_l0_and_dead_fraction(store):
     assert all_dead["dead_fraction"].iloc[0] > 0.5  # fewer than half the latents fire in the last minibatch
 
 
-@pytest.mark.parametrize("variant", ["topk", "tied_ksparse"])
+@pytest.mark.parametrize("variant", ["topk", "batchtopk", "tied_ksparse"])
 def test_saved_weights_load_to_the_same_model(store, tmp_path, variant):
     """One save format for every variant: the weights under their parameter names, the config beside them."""
     sae, schedule = run = config(variant=variant, token_budget=30 * 5)
@@ -182,7 +185,9 @@ def test_saved_weights_load_to_the_same_model(store, tmp_path, variant):
     loaded, loaded_config = load_sae(weights)
     assert loaded_config == sae
     saved = load_file(weights)
-    assert set(saved) == dict(topk={"W_enc", "b_enc", "W_dec", "b_pre"}, tied_ksparse={"W_enc"})[variant]
+    topk = {"W_enc", "b_enc", "W_dec", "b_pre"}
+    batchtopk = topk | {"threshold", "threshold_steps"}
+    assert set(saved) == dict(topk=topk, batchtopk=batchtopk, tied_ksparse={"W_enc"})[variant]
     for name, value in saved.items():
         assert torch.equal(loaded.state_dict()[name], value)
     assert json.loads(record.read_text()) == {
@@ -226,5 +231,5 @@ def test_a_variant_registered_by_name_trains_through_the_same_loop(store, monkey
 
 
 def test_an_unknown_variant_names_the_registered_ones():
-    with pytest.raises(ValueError, match="one of topk, tied_ksparse"):
+    with pytest.raises(ValueError, match="one of topk, batchtopk, tied_ksparse"):
         config(variant="gated")

@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from interpflow.runtime.sweeps import sweep_name
 from interpflow.sae.files import load_sae
 from interpflow.sae.pretrained_formats import PretrainedSAEConfig
 from interpflow.sae.streaming import heldout_shards, token_rows
@@ -150,6 +151,11 @@ def test_a_pretrained_sae_is_evaluated_as_its_own_library_computes_it(pretrained
     assert evaluation["fvu"] == pytest.approx(fvu.item(), rel=1e-5)
     assert evaluation["mse"] == pytest.approx((error**2).mean().item(), rel=1e-5)
     assert evaluation["l0"] == pytest.approx((z != 0).double().sum(1).mean().item(), abs=1 / len(x))
+    cossim = torch.nn.functional.cosine_similarity(x64, x_hat.double(), dim=1).mean().item()
+    assert evaluation["cossim"] == pytest.approx(cossim, rel=1e-5)
+    # spliced into the model like a trained SAE (tests/unit/test_sae_core_evaluation.py checks the numbers)
+    assert evaluation["kl_div_with_sae"] > 0 and np.isfinite(evaluation["ce_loss_score"])
+    assert (folder / "core_eval_results.json").is_file()
     density = pd.read_parquet(folder / "latents.parquet")["density"].to_numpy()
     assert np.abs(density - (z != 0).double().mean(0).numpy()).max() <= 1 / len(x)  # a borderline token at most
     contexts = pd.read_parquet(folder / "top_contexts.parquet")
@@ -190,7 +196,8 @@ def test_the_run_records_where_each_sae_came_from(pretrained_run):
     assert jobs["provision_hub_sae"] == 1 and jobs["streaming_sae_import"] == len(INSTANCES)
     assert "streaming_sae_train" not in jobs  # the trained instances and their store were left alone
     comparison = pd.read_parquet(project / "results" / "streaming_sae" / "comparison.parquet")
-    assert set(INSTANCES) | {"demo_topk", "demo_tied"} == set(comparison["instance"])
+    sweeps = {sweep_name(instance) for instance in comparison["instance"]}  # the demo's sweep: one per point
+    assert set(INSTANCES) | {"demo_topk", "demo_tied", "demo_sweep"} == sweeps
 
 
 BAD = [

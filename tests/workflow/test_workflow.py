@@ -25,6 +25,7 @@ from interpflow.runtime import provenance
 from interpflow.sae.config import SAEConfig
 from interpflow.sae.files import load_sae
 from interpflow.sae.metrics import EVALUATION_COLUMNS, LATENT_COLUMNS
+from interpflow.sae.spliced import SPLICED_COLUMNS
 from interpflow.sae.training import LOG_COLUMNS
 from tests.workflow_helpers import MODEL_STAGES, job_blocks, scheduled_jobs, scheduled_runs, snakemake
 
@@ -40,6 +41,9 @@ INSTANCES = {  # method -> its instances in the embedded overlay (lecture first)
     "residual_decomposition": ["plants", "ravel"],
     "streaming_sae": ["demo_topk", "demo_tied"],
 }
+# The overlay's sweep: an instance per combination of k and latent_factor, each trained and evaluated.
+SWEEP = {f"demo_sweep-k={k}-latent_factor={factor}": (k, factor) for k in (4, 8, 16) for factor in (2, 4)}
+INSTANCES["streaming_sae"] += list(SWEEP)
 RD_PLOTS = {"residual_decomposition_decomposition_figure", "residual_decomposition_layer_profile_figure"}
 SR_PLOTS = {
     "subspace_removal_inspection_figures",
@@ -262,7 +266,7 @@ def test_streaming_sae_outputs(workdir):
     assert log["step"].iloc[-1] == 2000 and (log["l0"] == 8).all() and (log["l1"] == 0).all()
     assert log["fvu"].iloc[-5:].mean() < log["fvu"].iloc[:5].mean()
     evaluation = pd.read_parquet(topk / "evaluation.parquet")
-    assert list(evaluation.columns) == EVALUATION_COLUMNS
+    assert list(evaluation.columns) == EVALUATION_COLUMNS + SPLICED_COLUMNS
     assert evaluation["tokens"].iloc[0] == manifest["shards"][3]["windows"] * 31  # held out, BOS left out
     assert 0 < evaluation["fvu"].iloc[0] < 1
     latents = pd.read_parquet(topk / "latents.parquet")
@@ -311,10 +315,51 @@ def test_streaming_sae_outputs(workdir):
     assert not list((workdir / "results" / "streaming_sae").rglob("checkpoint.safetensors"))  # removed when done
 
 
+def test_streaming_sae_evaluation_as_the_field_reports_it(workdir):
+    """The spliced metrics in every corpus SAE's evaluation, and the same row as SAEBench's core result."""
+    for instance in INSTANCES["streaming_sae"]:
+        evaluation = pd.read_parquet(results(workdir, "streaming_sae", instance) / "evaluation.parquet").iloc[0]
+        assert evaluation["explained_variance"] == pytest.approx(1 - evaluation["fvu"])
+        assert evaluation["frac_alive"] == pytest.approx(1 - evaluation["dead_fraction"])
+        assert evaluation["spliced_predictions"] == evaluation["tokens"] - 9  # 9 held-out windows: no last prediction
+        assert evaluation["kl_div_with_ablation"] > evaluation["kl_div_with_sae"] > 0
+        assert evaluation["ce_loss_with_ablation"] != evaluation["ce_loss_without_sae"]
+    topk = results(workdir, "streaming_sae", "demo_topk")
+    evaluation = pd.read_parquet(topk / "evaluation.parquet").iloc[0]
+    core = json.loads((topk / "core_eval_results.json").read_text())
+    assert core["eval_type_id"] == "core" and core["sae_lens_id"] == f"demo_topk/{MODEL}"
+    metrics = core["eval_result_metrics"]
+    assert metrics["model_performance_preservation"]["ce_loss_score"] == evaluation["ce_loss_score"]
+    assert metrics["model_behavior_preservation"]["kl_div_score"] == evaluation["kl_div_score"]
+    assert metrics["reconstruction_quality"]["explained_variance"] == evaluation["explained_variance"]
+    assert metrics["sparsity"] == {"l0": 8.0, "l1": evaluation["l1"]}
+    assert metrics["token_stats"]["total_tokens_eval_sparsity_variance"] == evaluation["tokens"]
+    assert core["eval_config"]["context_size"] == 32 and core["eval_config"]["dataset"] == "demo_corpus"
+
+
+def test_a_sweep_trains_and_evaluates_one_sae_per_combination_from_one_store(workdir):
+    manifests = list((workdir / "results" / "activations").rglob("manifest.json"))
+    assert len(manifests) == 1  # the corpus was extracted once for every SAE
+    for instance, (k, factor) in SWEEP.items():
+        run = results(workdir, "streaming_sae", instance)
+        record = json.loads((run / "sae_config.json").read_text())
+        assert (record["sae"]["k"], record["sae"]["latent_dim"]) == (k, factor * 128)
+        assert record["sae"]["auxk_coefficient"] == 0.03125 and record["instance"] == instance
+        assert pd.read_parquet(run / "evaluation.parquet")["l0"].iloc[0] == k
+        assert not (run / "saelens").exists() and not (run / "figures").exists()  # a point: trained and evaluated
+    logs = [pd.read_parquet(results(workdir, "streaming_sae", instance) / "training_log.parquet") for instance in SWEEP]
+    assert any((log["auxk"] > 0).any() for log in logs)  # AuxK on: it worked wherever latents were dead
+    table = pd.read_parquet(workdir / "results" / "streaming_sae" / "comparison.parquet")
+    runs = table.drop_duplicates("instance").set_index("instance")
+    assert set(runs.loc[list(SWEEP), "sweep"]) == {"demo_sweep"} and runs.loc["demo_topk", "sweep"] == "demo_topk"
+    assert sorted(runs.loc[list(SWEEP), "latents"].unique()) == [256, 512]
+    assert runs.loc[list(SWEEP), "heldout_l0"].tolist() == [k for k, _ in SWEEP.values()]
+
+
 def test_corpus_shards_are_separate_jobs_and_sae_changes_do_not_reextract(workdir):
     forced = dry_run(workdir, args=("--forcerun", "tokenize_corpus"))
     assert forced["extract_corpus_shard"] == 4 and forced["corpus_manifest"] == 1
-    assert forced["streaming_sae_train"] == 2
+    assert forced["streaming_sae_train"] == 2 + len(SWEEP)
     # A third SAE on a stored site, of another size and k: only its own stages and the comparison.
     another = {
         "streaming_sae": {
@@ -336,6 +381,33 @@ def test_corpus_shards_are_separate_jobs_and_sae_changes_do_not_reextract(workdi
     another["streaming_sae"]["wide"]["site"] = "hook_resid_post"
     rerun = dry_run(workdir, overlay(workdir, "post", another))
     assert rerun["extract_corpus_shard"] == 4 and "tokenize_corpus" not in rerun
+
+
+def test_a_sweeps_points_train_as_independent_jobs(workdir):
+    """The sweep's target makes every point, each trained in a job of its own that reads only the store: no
+    point waits for another, so a cluster runs them side by side (each job its own sbatch on SLURM:
+    tests/platform/test_cluster.py::test_every_stage_ran_as_a_slurm_job)."""
+    forced = (
+        "streaming_sae__demo_sweep",
+        "--forcerun",
+        "streaming_sae_train",
+    )  # the target first: --forcerun takes a list
+    output = snakemake(workdir, "-n", *forced).stdout
+    trainings = [
+        block for block in re.split(r"\n(?=\[.*\d{4}\]\n)", output) if re.search(r"rule streaming_sae_train:", block)
+    ]
+    assert {re.search(r"instance=([^,\s]+)", block).group(1) for block in trainings} == set(SWEEP)
+    for block in trainings:
+        inputs = re.search(r"input: (.*)", block).group(1).split(", ")
+        assert [path for path in inputs if not path.startswith(("src/", "scripts/"))] == [
+            f"{CORPUS_STORE}/manifest.json"
+        ]
+    assert dry_run(workdir, args=forced) == {
+        "streaming_sae_train": len(SWEEP),
+        "streaming_sae_evaluate": len(SWEEP),
+        VIEW: len(SWEEP),
+        "streaming_sae__demo_sweep": 1,
+    }
 
 
 @pytest.mark.parametrize("method", list(INSTANCES))
@@ -774,12 +846,12 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
         "subspace_removal_interventions": 2,
         "extract_corpus_shard": 4,  # not tokenize_corpus: it runs no model
         "corpus_manifest": 1,
-        "streaming_sae_train": 2,
-        "streaming_sae_evaluate": 2,
+        "streaming_sae_train": 2 + len(SWEEP),
+        "streaming_sae_evaluate": 2 + len(SWEEP),
         "streaming_sae_logit_tokens": 2,
         "streaming_sae_saelens_export": 2,
         "streaming_sae_neuronpedia_export": 2,
-        VIEW: 14,
+        VIEW: 14 + len(SWEEP),
         **every_run_stage(dict.fromkeys(RUN_PLOTS, 1)),
         **dict.fromkeys(COMPARISONS, 1),
     }
@@ -791,12 +863,12 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     expected = {
         "extract_corpus_shard": 4,
         "corpus_manifest": 1,
-        "streaming_sae_train": 2,
-        "streaming_sae_evaluate": 2,
+        "streaming_sae_train": 2 + len(SWEEP),
+        "streaming_sae_evaluate": 2 + len(SWEEP),
         "streaming_sae_logit_tokens": 2,
         "streaming_sae_saelens_export": 2,
         "streaming_sae_neuronpedia_export": 2,
-        VIEW: 2,
+        VIEW: 2 + len(SWEEP),
         **every_run_stage(dict.fromkeys(SS_PLOTS, 1)),
         "streaming_sae_comparison": 1,
     }

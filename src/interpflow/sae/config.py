@@ -19,7 +19,9 @@ class SAEConfig(SavedFields):
 
     ``l1_weight`` and ``decorrelation_weight`` weight the loss terms of variants that have them (0 for
     the others); ``learning_rate`` is Adam's; ``seed`` draws the initial weights (and, streaming, the
-    data order). No defaults here: each method's schema section holds them.
+    data order). No defaults here (each method's schema section holds them) except for the AuxK loss of
+    the TopK variants, which is off unless asked for: ``auxk_coefficient`` weighs it, ``k_aux`` dead
+    latents reconstruct the error (``None``: ``input_dim // 2``).
     """
 
     variant: str
@@ -31,6 +33,8 @@ class SAEConfig(SavedFields):
     decorrelation_weight: float
     learning_rate: float
     seed: int
+    auxk_coefficient: float = 0.0
+    k_aux: int | None = None
 
     def __post_init__(self):
         if self.variant not in VARIANTS:

@@ -1,9 +1,16 @@
 """The SAE metrics of both SAE methods, accumulated a block of tokens at a time (sums in float64).
 
-- :class:`ReconstructionStatistics` -> ``evaluation.parquet`` (one row, :data:`EVALUATION_COLUMNS`):
-  ``tokens``; ``fvu``, the fraction of variance unexplained ``Σ‖x − x̂‖² / Σ‖x − mean(x)‖²`` (the
-  mean over all tokens evaluated, per dimension); ``mse`` (per element); ``l0``, mean number of
-  non-zero latents per token; ``dead_fraction``, the fraction of latents zero on every token.
+- :class:`ReconstructionStatistics` -> ``evaluation.parquet`` (one row, :data:`EVALUATION_COLUMNS`,
+  named as SAEBench's core metrics where it has them; sums over tokens ``t``, norms over the site's
+  dimensions): ``tokens``;
+  ``fvu``, the fraction of variance unexplained ``Σ‖x − x̂‖² / Σ‖x − mean(x)‖²`` (``mean(x)`` per
+  dimension, over all tokens evaluated) and ``explained_variance = 1 − fvu``; ``mse``, the mean of
+  ``(x − x̂)²`` per element; ``cossim``, the mean per token of ``⟨x, x̂⟩ / (‖x‖‖x̂‖)``;
+  ``l2_norm_in`` and ``l2_norm_out``, the means of ``‖x‖`` and ``‖x̂‖``; ``l2_ratio``, the mean per token
+  of ``‖x̂‖ / ‖x‖``; ``relative_reconstruction_bias``, ``Σ‖x̂‖² / Σ⟨x, x̂⟩`` (1 for a reconstruction
+  that no rescaling improves; below 1, shrinkage); ``l0`` and ``l1``, the means of the number of
+  non-zero latents and of ``Σ|z|`` per token; ``dead_fraction``, the fraction of latents zero on every
+  token, and ``frac_alive = 1 − dead_fraction``.
 - :class:`LatentStatistics` -> ``latents.parquet``, one row per latent: ``latent``, ``density``
   (fraction of tokens where it is non-zero), ``mean_activation`` (mean of its non-zero values; 0 if
   none) and, with a word category, ``<category>_score``: its mean non-zero activation on the
@@ -20,7 +27,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-EVALUATION_COLUMNS = ["tokens", "fvu", "mse", "l0", "dead_fraction"]
+EVALUATION_COLUMNS = [
+    "tokens",
+    "fvu",
+    "explained_variance",
+    "mse",
+    "cossim",
+    "l2_norm_in",
+    "l2_norm_out",
+    "l2_ratio",
+    "relative_reconstruction_bias",
+    "l0",
+    "l1",
+    "dead_fraction",
+    "frac_alive",
+]
 LATENT_COLUMNS = ["latent", "density", "mean_activation"]
 
 
@@ -32,6 +53,8 @@ class ReconstructionStatistics:
         self.sums = torch.zeros(width, dtype=torch.float64)
         self.squares = torch.zeros(width, dtype=torch.float64)
         self.fires = torch.zeros(latents, dtype=torch.int64)
+        # per-token sums: cosine, ‖x‖, ‖x̂‖, ‖x̂‖/‖x‖, ‖x̂‖², ⟨x, x̂⟩, Σ|z|
+        self.per_token = torch.zeros(7, dtype=torch.float64)
 
     @torch.no_grad()
     def add(self, x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor) -> None:
@@ -43,12 +66,41 @@ class ReconstructionStatistics:
         active = (z != 0).cpu()
         self.active += int(active.sum())
         self.fires += active.sum(0)
+        x, x_hat = x.double(), x_hat.double()
+        norm_in, norm_out, dot = x.norm(dim=1), x_hat.norm(dim=1), (x * x_hat).sum(1)
+        tiny = torch.finfo(torch.float64).tiny
+        per_token = (
+            dot / (norm_in * norm_out).clamp(min=tiny),
+            norm_in,
+            norm_out,
+            norm_out / norm_in.clamp(min=tiny),
+            norm_out**2,
+            dot,
+            z.abs().sum(1, dtype=torch.float64),
+        )
+        self.per_token += torch.stack([value.sum() for value in per_token]).cpu()
 
     def table(self) -> pd.DataFrame:
         n, width = self.tokens, len(self.sums)
         spread = float((self.squares - self.sums**2 / n).sum())
         dead = float((self.fires == 0).double().mean())
-        row = (n, self.error / spread, self.error / (n * width), self.active / n, dead)
+        cossim, norm_in, norm_out, ratio, out_squared, dot, l1 = (self.per_token / n).tolist()
+        fvu = self.error / spread
+        row = {
+            "tokens": n,
+            "fvu": fvu,
+            "explained_variance": 1 - fvu,
+            "mse": self.error / (n * width),
+            "cossim": cossim,
+            "l2_norm_in": norm_in,
+            "l2_norm_out": norm_out,
+            "l2_ratio": ratio,
+            "relative_reconstruction_bias": out_squared / dot,
+            "l0": self.active / n,
+            "l1": l1,
+            "dead_fraction": dead,
+            "frac_alive": 1 - dead,
+        }
         return pd.DataFrame([row], columns=EVALUATION_COLUMNS)
 
 

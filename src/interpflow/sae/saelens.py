@@ -3,8 +3,9 @@ SAEDashboard/Neuronpedia, delphi).
 
 The folder holds:
 
-- ``cfg.json``: ``architecture`` (``topk`` for both variants: the tied SAE is a TopK SAE whose
-  decoder is its encoder's transpose and whose biases are zero), ``d_in``, ``d_sae``, ``k``,
+- ``cfg.json``: ``architecture`` (``topk`` for the topk and tied variants: the tied SAE is a TopK SAE
+  whose decoder is its encoder's transpose and whose biases are zero; ``jumprelu`` for batchtopk, whose
+  threshold is every latent's, as SAELens saves its own BatchTopK SAEs for inference), ``d_in``, ``d_sae``, ``k``,
   ``dtype``, ``device``, ``apply_b_dec_to_input``, ``normalize_activations``, and ``metadata``:
   ``model_name``, ``hook_name`` (the interpflow site, a TransformerLens hook name), ``hf_hook_name``
   (the Hugging Face module whose output the site is, where one is),
@@ -63,8 +64,8 @@ def saelens_weights(sae: nn.Module, config: SAEConfig | PretrainedSAEConfig) -> 
         "W_dec": state.get("W_dec", state["W_enc"]),
         "b_dec": state.get("b_dec", state.get("b_pre", zeros(config.input_dim))),
     }
-    if "threshold" in state:
-        tensors["threshold"] = state["threshold"]
+    if "threshold" in state:  # a jumprelu SAE's per latent; a batchtopk SAE's one for all
+        tensors["threshold"] = state["threshold"].expand(config.latent_dim)
     return {name: np.ascontiguousarray(value.numpy()) for name, value in tensors.items()}
 
 
@@ -80,6 +81,8 @@ def saelens_config(config: SAEConfig | PretrainedSAEConfig, record: dict, **meta
         "normalize_activations": "none",
         "rescale_acts_by_decoder_norm": False,
     }
+    if getattr(config, "variant", None) == "batchtopk":  # outside training, a threshold: SAELens's jumprelu
+        architecture = {"architecture": "jumprelu", "apply_b_dec_to_input": True, "normalize_activations": "none"}
     kwargs = UNPROCESSED
     if isinstance(config, PretrainedSAEConfig):
         source = record["pretrained"]

@@ -44,8 +44,11 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = option_defaults("streaming_sae.sae")  # the schema's, the one place defaults live
 
+# Options of `streaming_sae.sae` that say how the trained SAE is evaluated, not what is trained.
+EVALUATION_OPTIONS = ("spliced_batch_tokens",)
+
 # Part of every checkpoint's fingerprint: raise it when what a checkpoint holds changes.
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ class StreamingSchedule:
 def streaming_configs(site: str, input_dim: int, options: dict) -> tuple[SAEConfig, StreamingSchedule]:
     """The SAE and its schedule from a ``streaming_sae`` instance's ``sae`` options (schema defaults filled)."""
     schedule_keys = {field.name for field in dataclasses.fields(StreamingSchedule)}
-    sae = {key: value for key, value in options.items() if key not in schedule_keys and key != "latent_factor"}
+    other = {"latent_factor", *EVALUATION_OPTIONS}
+    sae = {key: value for key, value in options.items() if key not in schedule_keys and key not in other}
     config = SAEConfig(site=site, input_dim=input_dim, latent_dim=options["latent_factor"] * input_dim, **sae)
     return config, StreamingSchedule(**{key: options[key] for key in schedule_keys if key in options})
 

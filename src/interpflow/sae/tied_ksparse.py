@@ -127,9 +127,14 @@ def build(config: SAEConfig) -> KSparseAutoencoder:
 
 
 def loss_terms(
-    model: KSparseAutoencoder, x: torch.Tensor, penalty=decorrelation_penalty, active_only: bool = True
+    model: KSparseAutoencoder,
+    x: torch.Tensor,
+    dead: torch.Tensor | None = None,
+    penalty=decorrelation_penalty,
+    active_only: bool = True,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The weighted loss terms and their sum (``loss``) for a batch ``x``, and where the latents fire.
+    """The weighted loss terms and their sum (``loss``) for a batch ``x``, and where the latents fire
+    (``dead`` is not used: the variant has no auxiliary loss).
 
     ``penalty`` computes the decorrelation term and ``active_only`` picks
     :meth:`~KSparseAutoencoder.forward_active` over :meth:`~KSparseAutoencoder.forward`; the
@@ -144,5 +149,12 @@ def loss_terms(
     mse = torch.mean((x_hat - x) ** 2)
     l1 = config.l1_weight * z.abs().sum() / (z.shape[0] * config.latent_dim)
     decorrelation = config.decorrelation_weight * penalty(z)
-    terms = {"loss": mse + l1 + decorrelation, "mse": mse, "l1": l1, "decorrelation": decorrelation, "x_hat": x_hat}
+    terms = {
+        "loss": mse + l1 + decorrelation,
+        "mse": mse,
+        "l1": l1,
+        "decorrelation": decorrelation,
+        "auxk": torch.zeros((), device=x.device),
+        "x_hat": x_hat,
+    }
     return terms, fires

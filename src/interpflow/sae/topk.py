@@ -2,7 +2,9 @@
 
 ``z = topk_k(relu(W_enc (x - b_pre) + b_enc))``, ``x_hat = W_dec z + b_pre``; decoder rows (one per
 latent) have unit norm: their gradient's radial part is removed before each step, and they are
-renormalized after it. Loss = MSE.
+renormalized after it. Loss = MSE, plus, with ``auxk_coefficient`` > 0, Gao et al. (2024)'s auxiliary
+loss that brings dead latents back: the ``k_aux`` largest pre-activations among the latents dead at
+this step (:func:`auxk_loss`) reconstruct the error ``x − x_hat``.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ class TopKAutoencoder(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(config.latent_dim))
         self.b_pre = nn.Parameter(torch.zeros(config.input_dim))
 
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """``relu(W_enc (x - b_pre) + b_enc)``: ``(tokens, input)`` -> ``(tokens, latents)``."""
+        return torch.relu((x - self.b_pre) @ self.W_enc.T + self.b_enc)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``(tokens, input)`` -> ``(tokens, latents)`` with at most ``k`` non-zero per token."""
-        pre = torch.relu((x - self.b_pre) @ self.W_enc.T + self.b_enc)
-        top = pre.topk(self.k, dim=1)
-        return torch.zeros_like(pre).scatter(1, top.indices, top.values)
+        return keep_top(self.pre_activations(x), self.k)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return z @ self.W_dec + self.b_pre
@@ -56,14 +60,53 @@ class TopKAutoencoder(nn.Module):
         self.W_dec /= self.W_dec.norm(dim=1, keepdim=True)
 
 
+def keep_top(values: torch.Tensor, k: int) -> torch.Tensor:
+    """``values`` ``(tokens, latents)`` with all but each row's ``k`` largest set to 0."""
+    top = values.topk(k, dim=1)
+    return torch.zeros_like(values).scatter(1, top.indices, top.values)
+
+
+def auxk_loss(model: TopKAutoencoder, pre: torch.Tensor, error: torch.Tensor, dead: torch.Tensor) -> torch.Tensor:
+    """Gao et al.'s AuxK term: the decoder rows of the ``k_aux`` largest pre-activations ``pre`` among the
+    ``dead`` latents (``(latents,)`` bool) reconstruct the error ``x − x_hat`` (a fixed target), as a
+    fraction of its variance: ``Σ‖e − ê‖² / Σ‖e − mean(e)‖²``. 0 when no latent is dead."""
+    k_aux = min(model.config.k_aux or model.config.input_dim // 2, int(dead.sum()))
+    if k_aux == 0:
+        return torch.zeros((), device=pre.device)
+    among_dead = pre.masked_fill(~dead, -torch.inf).topk(k_aux, dim=1)
+    z_aux = torch.zeros_like(pre).scatter(1, among_dead.indices, among_dead.values)
+    error_hat = z_aux @ model.W_dec  # no bias: x_hat already holds it
+    error = error.detach()
+    return ((error_hat - error) ** 2).sum() / ((error - error.mean(dim=0)) ** 2).sum()
+
+
 def build(config: SAEConfig) -> TopKAutoencoder:
     """A fresh SAE, its weights drawn from ``config.seed``."""
     return TopKAutoencoder(config, torch.Generator().manual_seed(config.seed))
 
 
-def loss_terms(model: TopKAutoencoder, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The loss (the MSE; no L1 or decorrelation term) for a batch ``x``, and where the latents fire."""
-    x_hat, z = model(x)
+def loss_terms(
+    model: TopKAutoencoder, x: torch.Tensor, dead: torch.Tensor | None = None
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The loss (the MSE, plus ``auxk_coefficient`` × :func:`auxk_loss` of the ``dead`` latents, ``(latents,)``
+    bool, none when ``None``; no L1 or decorrelation term) for a batch ``x``, and where the latents fire."""
+    pre = model.pre_activations(x)
+    z = keep_top(pre, model.k)
+    return loss_terms_of(model, x, pre, z, dead), z.detach() != 0
+
+
+def loss_terms_of(
+    model: TopKAutoencoder, x: torch.Tensor, pre: torch.Tensor, z: torch.Tensor, dead: torch.Tensor | None
+) -> dict[str, torch.Tensor]:
+    """The loss terms of a TopK-style SAE whose latents ``z`` were kept from its pre-activations ``pre``."""
+    x_hat = model.decode(z)
     mse = ((x_hat - x) ** 2).mean()
     zero = torch.zeros((), device=x.device)
-    return {"loss": mse, "mse": mse, "l1": zero, "decorrelation": zero, "x_hat": x_hat}, z.detach() != 0
+    auxk, loss = zero, mse
+    if model.config.auxk_coefficient > 0 and dead is not None:
+        # Gao et al. weigh the AuxK term against the error as a fraction of variance (x's, for the MSE):
+        # in the MSE's units, the term is scaled by x's variance per element
+        auxk = auxk_loss(model, pre, x - x_hat, dead)
+        variance = ((x - x.mean(dim=0)) ** 2).mean().detach()
+        loss = mse + model.config.auxk_coefficient * variance * auxk
+    return {"loss": loss, "mse": mse, "l1": zero, "decorrelation": zero, "auxk": auxk, "x_hat": x_hat}

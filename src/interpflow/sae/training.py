@@ -7,8 +7,8 @@ The training log has one row per logged step (:data:`LOG_COLUMNS`), each about t
 trained on, measured in that step's forward pass (before its update):
 
 - ``step`` (1 = after the first update), ``tokens`` trained on so far;
-- ``loss`` (what was minimized) and its weighted terms ``mse`` (per element), ``l1`` and
-  ``decorrelation`` (0 for variants without them);
+- ``loss`` (what was minimized) and its weighted terms ``mse`` (per element), ``l1``,
+  ``decorrelation`` and ``auxk`` (the AuxK term before its coefficient; 0 for variants without them);
 - ``fvu``: ``Σ‖x − x̂‖² / Σ‖x − mean(x)‖²`` over the batch; ``l0``: mean non-zero latents per token;
 - ``dead_fraction``: the fraction of latents that fired on none of the last ``dead_after_tokens``
   training tokens.
@@ -36,7 +36,7 @@ from interpflow.sae.variants import VARIANTS, Variant, build_model
 
 log = logging.getLogger(__name__)
 
-LOG_COLUMNS = ["step", "tokens", "loss", "mse", "l1", "decorrelation", "fvu", "l0", "dead_fraction"]
+LOG_COLUMNS = ["step", "tokens", "loss", "mse", "l1", "decorrelation", "auxk", "fvu", "l0", "dead_fraction"]
 
 
 @dataclass
@@ -85,7 +85,7 @@ def train_steps(
     while state.step < steps:
         x = next(batches).to(device)
         optimizer.zero_grad()
-        terms, fires = variant.loss_terms(model, x)
+        terms, fires = variant.loss_terms(model, x, state.tokens_since_fired >= dead_after_tokens)
         terms["loss"].backward()
         variant.constrain_gradient(model)
         optimizer.step()
@@ -108,7 +108,7 @@ def _log_row(state: TrainingState, x, terms, fires, dead_after_tokens: int) -> t
     spread = ((x - x.mean(dim=0)) ** 2).sum().item()
     dead = (state.tokens_since_fired >= dead_after_tokens).float().mean().item()
     l0 = fires.sum(1).float().mean().item()
-    losses = (terms[name].item() for name in ("loss", "mse", "l1", "decorrelation"))
+    losses = (terms[name].item() for name in ("loss", "mse", "l1", "decorrelation", "auxk"))
     return (state.step, state.tokens, *losses, error / spread, l0, dead)
 
 

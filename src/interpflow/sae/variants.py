@@ -1,6 +1,6 @@
 """The SAE variants by name: how the trainer builds, scores and constrains each.
 
-A new variant is a module with ``build(config)`` and ``loss_terms(model, x)``, one more entry in
+A new variant is a module with ``build(config)`` and ``loss_terms(model, x, dead)``, one more entry in
 :data:`VARIANTS`, and its name in the schema's ``variant`` options; the trainer, checkpoints,
 saved files and metrics need no change.
 """
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from interpflow.sae import tied_ksparse, topk
+from interpflow.sae import batch_topk, tied_ksparse, topk
 
 if TYPE_CHECKING:
     from interpflow.sae.config import SAEConfig
 
-LossTerms = Callable[[nn.Module, torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor]]
+LossTerms = Callable[[nn.Module, torch.Tensor, torch.Tensor | None], tuple[dict[str, torch.Tensor], torch.Tensor]]
 
 
 def _unconstrained(model: nn.Module) -> None:
@@ -32,9 +32,10 @@ class Variant:
 
     ``build(config)``: a fresh model from ``config.seed``; the model has ``encode`` ``(tokens, input)``
     -> ``(tokens, latents)`` and ``decode`` back, and its parameters are named as they are saved.
-    ``loss_terms(model, x)``: the tensors ``loss`` (what is minimized), ``mse``, ``l1`` and
-    ``decorrelation`` (weighted; 0 where the variant has none) and ``x_hat`` for a minibatch ``x``
-    ``(tokens, input_dim)``, and where the latents fire (``(tokens, latent_dim)``, bool).
+    ``loss_terms(model, x, dead)``: the tensors ``loss`` (what is minimized), ``mse``, ``l1``,
+    ``decorrelation`` and ``auxk`` (weighted; 0 where the variant has none) and ``x_hat`` for a minibatch
+    ``x`` ``(tokens, input_dim)``, and where the latents fire (``(tokens, latent_dim)``, bool); ``dead``
+    ``(latent_dim,)`` bool marks the latents the trainer counts as dead (``None``: none).
     ``constrain_gradient(model)`` runs between ``backward`` and the optimizer step,
     ``constrain_weights(model)`` after it.
     """
@@ -52,6 +53,12 @@ VARIANTS: dict[str, Variant] = {
         constrain_gradient=topk.TopKAutoencoder.remove_radial_gradient,
         constrain_weights=topk.TopKAutoencoder.normalize_decoder,
     ),
+    "batchtopk": Variant(
+        batch_topk.build,
+        batch_topk.loss_terms,
+        constrain_gradient=topk.TopKAutoencoder.remove_radial_gradient,
+        constrain_weights=topk.TopKAutoencoder.normalize_decoder,
+    ),
     "tied_ksparse": Variant(tied_ksparse.build, tied_ksparse.loss_terms),
 }
 
@@ -61,6 +68,8 @@ def build_model(config: SAEConfig) -> nn.Module:
     return VARIANTS[config.variant].build(config)
 
 
-def loss_terms(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def loss_terms(
+    model: nn.Module, x: torch.Tensor, dead: torch.Tensor | None = None
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The loss terms of ``model`` (of any variant) for a minibatch ``x``, and where its latents fire."""
-    return VARIANTS[model.config.variant].loss_terms(model, x)
+    return VARIANTS[model.config.variant].loss_terms(model, x, dead)

@@ -3,7 +3,9 @@
 One pass over the held-out windows (a block of about ``block_tokens`` tokens at a time) gives:
 
 - ``evaluation.parquet`` and ``latents.parquet``, the metrics both SAE methods report
-  (:mod:`interpflow.sae.metrics`), here over all held-out tokens;
+  (:mod:`interpflow.sae.metrics`), here over all held-out tokens; given the language model, the
+  evaluation adds what the model loses with the SAE spliced in (:mod:`interpflow.sae.spliced`), from
+  its own passes over the same windows;
 - ``top_contexts.parquet``, per latent its ``top_k`` largest activations: ``latent``, ``rank``
   (0 = largest), ``activation``, ``shard``, ``window``, ``position``, and the text around it:
   ``before`` (up to ``context_before`` tokens), ``token``, ``after`` (up to ``context_after``).
@@ -28,6 +30,7 @@ from torch import nn
 
 from interpflow.runtime.progress import Progress
 from interpflow.sae.metrics import ActivationHistograms, LatentStatistics, ReconstructionStatistics
+from interpflow.sae.spliced import spliced_losses
 from interpflow.sae.streaming import token_rows
 from interpflow.stores.corpus_store import CorpusStore
 from interpflow.stores.word_categories import category_positions
@@ -75,11 +78,14 @@ def evaluate(
     context_before: int = 12,
     context_after: int = 4,
     histogram_bins: int = 20,
+    language_model: nn.Module | None = None,
+    spliced_batch_tokens: int = 1024,
     log=None,
 ) -> dict[str, pd.DataFrame]:
     """The tables of the module docstring, by name, for the latents of ``model`` over
     ``shards``; ``category``: ``{"name", "words"}`` or None. ``model(x)`` gives ``(x_hat, z)`` (any SAE of
-    :mod:`interpflow.sae`, trained or pretrained)."""
+    :mod:`interpflow.sae`, trained or pretrained). With ``language_model`` (the model whose site it reads),
+    the evaluation table adds the spliced metrics, ``spliced_batch_tokens`` tokens per forward pass."""
     device = next(model.parameters()).device
     width = store.width(site)
     latents = model.W_dec.shape[0]  # every SAE's decoder is (latents, input)
@@ -88,7 +94,8 @@ def evaluate(
     reconstruction, statistics = ReconstructionStatistics(width, latents), LatentStatistics(latents)
     top = _TopActivations(latents, top_k, device)
     total = sum(store.windows(shard) for shard in shards)
-    progress = Progress(2 * total, "windows", "evaluated (two passes)", log) if log else None
+    passes = 2 + (language_model is not None)
+    progress = Progress(passes * total, "windows", f"evaluated ({passes} passes)", log) if log else None
     for shard, indices, x in _blocks(store, site, shards, block, device):
         x_hat, z = model(x)
         reconstruction.add(x, x_hat, z)
@@ -126,8 +133,12 @@ def evaluate(
         shading.add(shard, indices, z)
         if progress:
             progress.advance(len(indices))
+    evaluation = reconstruction.table()
+    if language_model is not None:
+        spliced = spliced_losses(language_model, model, store, site, shards, spliced_batch_tokens, progress)
+        evaluation = pd.concat([evaluation, spliced], axis=1)
     return {
-        "evaluation": reconstruction.table(),
+        "evaluation": evaluation,
         "latents": statistics.table(None if category is None else category["name"]),
         "top_contexts": contexts,
         "activation_histograms": histograms.table(),

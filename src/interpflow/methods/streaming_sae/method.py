@@ -15,7 +15,11 @@ class StreamingSAE(Method):
     name = "streaming_sae"
     input_kind = "corpus"
     report_tables = ("evaluation",)
-    comparison_inputs = {"training_logs": "training_log.parquet", "evaluations": "evaluation.parquet"}
+    comparison_inputs = {
+        "training_logs": "training_log.parquet",
+        "evaluations": "evaluation.parquet",
+        "sae_configs": "sae_config.json",
+    }
 
     def sae_site(self, instance, n_layer):
         """``blocks.<layer>.<site>``, the site the SAE reads."""
@@ -28,8 +32,15 @@ class StreamingSAE(Method):
         return [self.sae_site(instance, n_layer)]
 
     def check_corpus(self, instance, key, corpus):
-        """Held-out shards leave some for training; the token budget and buffer fit the minibatch."""
+        """Held-out shards leave some for training; the token budget and buffer fit the minibatch; the AuxK loss
+        is asked of a variant that has one."""
         sae = instance["sae"]
+        if sae["auxk_coefficient"] > 0 and sae["variant"] == "tied_ksparse":
+            raise ConfigError(
+                f"{key}.sae.auxk_coefficient",
+                f"{sae['auxk_coefficient']}, but the tied_ksparse SAE has no AuxK loss (its L1 and decorrelation "
+                "terms shape its latents); leave it out, or use variant topk or batchtopk",
+            )
         if sae["heldout_shards"] >= corpus["n_shards"]:
             raise ConfigError(
                 f"{key}.sae.heldout_shards",
@@ -50,11 +61,21 @@ class StreamingSAE(Method):
             )
 
     def run_files(self, instance, n_layer):
+        evaluated = [
+            "sae.safetensors",
+            "sae_config.json",
+            "training_log.parquet",
+            *(f"{table}.parquet" for table in TABLES),
+            "core_eval_results.json",
+        ]
+        if "sweep_point" in instance:  # a sweep's point: trained and evaluated (promote one to an instance to read it)
+            return evaluated
         files = [
             "sae.safetensors",
             "sae_config.json",
             "training_log.parquet",
             *(f"{table}.parquet" for table in TABLES),
+            "core_eval_results.json",
             "logit_tokens.parquet",
         ]
         return [*files, "saelens", "neuronpedia", "tables/top_contexts.html", *figure_files(*FIGURES)]
