@@ -84,12 +84,12 @@ def test_tied_variant_adds_l1_and_the_decorrelation_in_gram_form():
     tied = config(variant="tied_ksparse", latent_dim=96, k=10, l1_weight=0.5, decorrelation_weight=0.01)
     model = build_model(tied[0])
     x = torch.randn(40, 32)
-    terms, fires = loss_terms(model, x)
+    terms, fired = loss_terms(model, x)
     x_hat, z = model(x)  # the full forward: every latent, the covariance form as the reference
     mse = ((x_hat - x) ** 2).mean()
     expected = mse + 0.5 * z.abs().sum() / (40 * 96) + 0.01 * decorrelation_penalty_covariance(z)
     torch.testing.assert_close(terms["loss"], expected, rtol=1e-5, atol=1e-7)
-    assert torch.equal(fires, z != 0)
+    assert torch.equal(fired, (z != 0).any(0)) and terms["l0"] == (z != 0).sum(1).float().mean()
 
 
 def test_each_epoch_sees_every_training_token_once_and_no_held_out_token(store):

@@ -103,9 +103,9 @@ def test_every_file_of_the_shared_run_follows_umask_022(local_run):
 
 @pytest.mark.e2e
 def test_every_file_follows_umask_002_models_results_logs_and_report(tmp_path):
-    """A group-shared umask: a smaller run (one instance of two methods) and its report, all 0664/0775."""
+    """A group-shared umask: a smaller run (one instance of three methods) and its report, all 0664/0775."""
     workdir = copy_project(tmp_path / "project")
-    keep = {"sparse_autoencoder": "palinka", "residual_decomposition": "plants"}
+    keep = {"sparse_autoencoder": "palinka", "residual_decomposition": "plants", "streaming_sae": "demo_topk"}
     overlay = {
         method: {name: None for name in instances if keep.get(method) != name}
         for method, instances in {
@@ -114,6 +114,7 @@ def test_every_file_follows_umask_002_models_results_logs_and_report(tmp_path):
             "repeated_token_mi": ["coffee", "fruit"],
             "sparse_autoencoder": ["palinka", "coffee"],
             "residual_decomposition": ["plants", "ravel"],
+            "streaming_sae": ["demo_topk", "demo_tied", "demo_sweep"],
         }.items()
     }
     (workdir / "small.yaml").write_text(yaml.safe_dump(overlay))

@@ -9,7 +9,8 @@ over steps of each minibatch's smallest kept positive value, a plain running mea
 better-trained steps count more. It is saved with the weights (a buffer) and resumed with them.
 
 Everything else is the TopK SAE's (:mod:`interpflow.sae.topk`): unit-norm decoder rows, the pre-encoder
-bias, the MSE and the optional AuxK term.
+bias, the MSE and the optional AuxK term. The step is dense (the batch-wide top ``k · n`` needs every
+pre-activation of the batch at once).
 """
 
 from __future__ import annotations
@@ -73,4 +74,4 @@ def loss_terms(
     pre = model.pre_activations(x)
     z = keep_top_of_batch(pre, model.k)
     model.update_threshold(z)
-    return topk.loss_terms_of(model, x, pre, z, dead), z.detach() != 0
+    return topk.dense_terms(model, x, pre, z, dead)

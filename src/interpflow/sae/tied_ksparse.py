@@ -133,7 +133,7 @@ def loss_terms(
     penalty=decorrelation_penalty,
     active_only: bool = True,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The weighted loss terms and their sum (``loss``) for a batch ``x``, and where the latents fire
+    """The weighted loss terms and their sum (``loss``) for a batch ``x``, and the latents that fired
     (``dead`` is not used: the variant has no auxiliary loss).
 
     ``penalty`` computes the decorrelation term and ``active_only`` picks
@@ -156,5 +156,6 @@ def loss_terms(
         "decorrelation": decorrelation,
         "auxk": torch.zeros((), device=x.device),
         "x_hat": x_hat,
+        "l0": fires.sum(1).float().mean(),
     }
-    return terms, fires
+    return terms, fires.any(dim=0)

@@ -85,7 +85,7 @@ def train_steps(
     while state.step < steps:
         x = next(batches).to(device)
         optimizer.zero_grad()
-        terms, fires = variant.loss_terms(model, x, state.tokens_since_fired >= dead_after_tokens)
+        terms, fired = variant.loss_terms(model, x, state.tokens_since_fired >= dead_after_tokens)
         terms["loss"].backward()
         variant.constrain_gradient(model)
         optimizer.step()
@@ -94,20 +94,20 @@ def train_steps(
         state.tokens += len(x)
         with torch.no_grad():
             state.tokens_since_fired += len(x)
-            state.tokens_since_fired[fires.any(dim=0)] = 0
+            state.tokens_since_fired[fired] = 0
             if state.step % log_every == 0 or state.step == steps:
-                state.rows.append(_log_row(state, x, terms, fires, dead_after_tokens))
+                state.rows.append(_log_row(state, x, terms, dead_after_tokens))
         progress.advance(note=f"loss {terms['loss'].item():.5f}")
         if after_step is not None:
             after_step(state)
 
 
-def _log_row(state: TrainingState, x, terms, fires, dead_after_tokens: int) -> tuple:
+def _log_row(state: TrainingState, x, terms, dead_after_tokens: int) -> tuple:
     """One row of the training log (:data:`LOG_COLUMNS`) for the batch ``x`` just trained on."""
     error = ((x - terms["x_hat"]) ** 2).sum().item()
     spread = ((x - x.mean(dim=0)) ** 2).sum().item()
     dead = (state.tokens_since_fired >= dead_after_tokens).float().mean().item()
-    l0 = fires.sum(1).float().mean().item()
+    l0 = terms["l0"].item()
     losses = (terms[name].item() for name in ("loss", "mse", "l1", "decorrelation", "auxk"))
     return (state.step, state.tokens, *losses, error / spread, l0, dead)
 

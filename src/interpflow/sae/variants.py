@@ -33,9 +33,10 @@ class Variant:
     ``build(config)``: a fresh model from ``config.seed``; the model has ``encode`` ``(tokens, input)``
     -> ``(tokens, latents)`` and ``decode`` back, and its parameters are named as they are saved.
     ``loss_terms(model, x, dead)``: the tensors ``loss`` (what is minimized), ``mse``, ``l1``,
-    ``decorrelation`` and ``auxk`` (weighted; 0 where the variant has none) and ``x_hat`` for a minibatch
-    ``x`` ``(tokens, input_dim)``, and where the latents fire (``(tokens, latent_dim)``, bool); ``dead``
-    ``(latent_dim,)`` bool marks the latents the trainer counts as dead (``None``: none).
+    ``decorrelation`` and ``auxk`` (weighted; 0 where the variant has none), ``x_hat`` and ``l0`` (mean
+    non-zero latents per token) for a minibatch ``x`` ``(tokens, input_dim)``, and the latents that fired
+    on any of its tokens (``(latent_dim,)``, bool); ``dead`` ``(latent_dim,)`` bool marks the latents the
+    trainer counts as dead (``None``: none).
     ``constrain_gradient(model)`` runs between ``backward`` and the optimizer step,
     ``constrain_weights(model)`` after it.
     """
@@ -71,5 +72,5 @@ def build_model(config: SAEConfig) -> nn.Module:
 def loss_terms(
     model: nn.Module, x: torch.Tensor, dead: torch.Tensor | None = None
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The loss terms of ``model`` (of any variant) for a minibatch ``x``, and where its latents fire."""
+    """The loss terms of ``model`` (of any variant) for a minibatch ``x``, and the latents that fired."""
     return VARIANTS[model.config.variant].loss_terms(model, x, dead)
