@@ -21,6 +21,7 @@ rule extract_activations:
         sites=lambda wildcards: required_sites(config, wildcards.model, wildcards.text),
         text_column=lambda wildcards: config["texts"][wildcards.text]["text_column"],
         n_layer=lambda wildcards: n_layer(wildcards.model),
+        model_dtype=model_dtype,
         batch_size=config["extraction"]["batch_size"],
         device=config["device"],
     script:

@@ -127,6 +127,11 @@ def n_layer(model):
     return config["models"][model]["n_layer"]
 
 
+def model_dtype(wildcards):
+    """The dtype the job's model computes in (``models.<name>.dtype``; its stores keep their own)."""
+    return config["models"][wildcards.model]["dtype"]
+
+
 # --- instances: each method's config section maps instance names to their options -------------
 def instance(method, wildcards):
     """The options of the instance a job belongs to (defaults filled in)."""

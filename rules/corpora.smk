@@ -47,6 +47,7 @@ rule extract_corpus_shard:
         dtype=lambda wildcards: config["corpora"][wildcards.corpus]["dtype"],
         batch_windows=config["extraction"]["batch_windows"],
         n_layer=lambda wildcards: n_layer(wildcards.model),
+        model_dtype=model_dtype,
         device=config["device"],
     script:
         "../scripts/extract_corpus_shard.py"

@@ -98,6 +98,7 @@ rule streaming_sae_evaluate:
             dpath="streaming_sae/{instance}/sae/spliced_batch_tokens", within=config
         ),
         n_layer=instance_n_layer,
+        model_dtype=model_dtype,
         interpretation=lookup(
             dpath="streaming_sae/{instance}/interpretation", within=config
         ),
@@ -145,6 +146,7 @@ rule streaming_sae_logit_tokens:
             dpath="streaming_sae/{instance}/interpretation/logit_tokens", within=config
         ),
         n_layer=instance_n_layer,
+        model_dtype=model_dtype,
         device=config["device"],
     script:
         "../scripts/streaming_sae_logit_tokens.py"

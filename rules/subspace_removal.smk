@@ -64,6 +64,7 @@ rule subspace_removal_interventions:
         ),
         batch_size=lookup(dpath="subspace_removal/{instance}/batch_size", within=config),
         n_layer=instance_n_layer,
+        model_dtype=model_dtype,
         device=config["device"],
     script:
         "../scripts/subspace_removal_interventions.py"

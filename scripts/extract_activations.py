@@ -9,7 +9,7 @@ from interpflow.stores.texts import read_text_set
 log = start_stage(snakemake)
 params = snakemake.params
 device = resolve_device(params.device)
-model, tokenizer = load_model(snakemake.input.model, device, n_layer=params.n_layer)
+model, tokenizer = load_model(snakemake.input.model, device, n_layer=params.n_layer, dtype=params.model_dtype)
 texts = read_text_set(snakemake.input.text, params.text_column).texts
 log.info("%d texts, %d sites: %s", len(texts), len(params.sites), ", ".join(params.sites))
 metadata = {"model": snakemake.wildcards.model, "text": snakemake.wildcards.text, "device": device}

@@ -8,7 +8,7 @@ from interpflow.stores.shard_extraction import extract_shard
 log = start_stage(snakemake)
 params = snakemake.params
 device = resolve_device(params.device)
-model, _ = load_model(snakemake.input.model, device, n_layer=params.n_layer)
+model, _ = load_model(snakemake.input.model, device, n_layer=params.n_layer, dtype=params.model_dtype)
 log.info("%d sites, stored as %s: %s", len(params.sites), params.dtype, ", ".join(params.sites))
 windows = extract_shard(
     model,

@@ -19,7 +19,7 @@ log = start_stage(snakemake)
 params = snakemake.params
 device = resolve_device(params.device)
 model, config = load_sae(snakemake.input.weights, snakemake.input.config, device)
-language_model, _ = load_model(snakemake.input.model, device, n_layer=params.n_layer)
+language_model, _ = load_model(snakemake.input.model, device, n_layer=params.n_layer, dtype=params.model_dtype)
 store = CorpusStore(snakemake.input.manifest)
 vocabulary = pd.read_parquet(snakemake.input.vocabulary)["token"].tolist()
 shards = heldout_shards(store, params.heldout_shards)

@@ -14,7 +14,7 @@ log = start_stage(snakemake)
 inputs, params = snakemake.input, snakemake.params
 device = resolve_device(params.device)
 sae, config = load_sae(inputs.weights, inputs.config, device)
-model, _ = load_model(inputs.model, device, n_layer=params.n_layer)
+model, _ = load_model(inputs.model, device, n_layer=params.n_layer, dtype=params.model_dtype)
 unembedding = Unembedding.of(model)
 vocabulary = pd.read_parquet(inputs.vocabulary)["token"].tolist()
 if sae.W_dec.shape[1] == unembedding.W_U.shape[0]:

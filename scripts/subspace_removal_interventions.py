@@ -10,7 +10,8 @@ from interpflow.stores.activation_store import load_store
 
 log = start_stage(snakemake)
 params = snakemake.params
-model, _ = load_model(snakemake.input.model, resolve_device(params.device), n_layer=params.n_layer)
+device = resolve_device(params.device)
+model, _ = load_model(snakemake.input.model, device, n_layer=params.n_layer, dtype=params.model_dtype)
 store = load_store(snakemake.input.tensors, snakemake.input.tokens)
 log.info(
     "%s engine, layers %s, %d component(s) of %s removed",

@@ -410,6 +410,13 @@ def test_a_sweeps_points_train_as_independent_jobs(workdir):
     }
 
 
+def test_a_models_dtype_reruns_its_model_stages_and_what_follows_not_its_build(workdir):
+    jobs = dry_run(workdir, overlay(workdir, "bfloat16", {"models": {MODEL: {"dtype": "bfloat16"}}}))
+    assert jobs["extract_activations"] == 6 and jobs["extract_corpus_shard"] == 4
+    assert jobs["subspace_removal_interventions"] == 2 and jobs["streaming_sae_logit_tokens"] == 2
+    assert "build_embedded_model" not in jobs and "tokenize_corpus" not in jobs  # the same weights and tokens
+
+
 @pytest.mark.parametrize("method", list(INSTANCES))
 def test_each_method_compares_all_its_runs(workdir, method):
     table = pd.read_parquet(workdir / "results" / method / "comparison.parquet")

@@ -120,8 +120,14 @@ def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_model(model_dir: str | Path, device: torch.device | str = "cpu", n_layer: int | None = None):
-    """Load a model folder of any supported family in eval mode (dropout off) in float32, with its tokenizer.
+MODEL_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_model(
+    model_dir: str | Path, device: torch.device | str = "cpu", n_layer: int | None = None, dtype: str = "float32"
+):
+    """Load a model folder of any supported family in eval mode (dropout off) in ``dtype`` (``float32``,
+    ``bfloat16`` or ``float16``: config ``models.<name>.dtype``), with its tokenizer.
 
     The family's adapter (:mod:`interpflow.models.architectures`) is checked first, so an unsupported
     ``model_type`` stops before any weight is read. ``n_layer``, when given, is checked against the
@@ -132,7 +138,7 @@ def load_model(model_dir: str | Path, device: torch.device | str = "cpu", n_laye
         raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json)")
     adapter = adapter_for(AutoConfig.from_pretrained(str(model_dir), trust_remote_code=False).model_type)
     model = AutoModelForCausalLM.from_pretrained(
-        str(model_dir), use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+        str(model_dir), use_safetensors=True, trust_remote_code=False, dtype=MODEL_DTYPES[dtype]
     )
     found = adapter.n_layer(model.config)
     if n_layer is not None and found != n_layer:
@@ -141,5 +147,5 @@ def load_model(model_dir: str | Path, device: torch.device | str = "cpu", n_laye
         )
     model.eval()
     model.to(device)
-    log.info("loaded %s (%s, %d layers) on %s", model_dir, adapter.family, found, device)
+    log.info("loaded %s (%s, %d layers, %s) on %s", model_dir, adapter.family, found, dtype, device)
     return model, load_tokenizer(model_dir)

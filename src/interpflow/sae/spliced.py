@@ -105,7 +105,7 @@ def at_read_positions(transform: Callable[[torch.Tensor], torch.Tensor], first: 
 
     def replace(value: torch.Tensor) -> torch.Tensor:
         read = value[:, first:]
-        new = transform(read.reshape(-1, read.shape[-1])).reshape(read.shape).to(value.dtype)
+        new = transform(read.reshape(-1, read.shape[-1]).float()).reshape(read.shape).to(value.dtype)
         return torch.cat([value[:, :first], new], dim=1)
 
     return replace

@@ -20,10 +20,11 @@ def remove_top_components(activations: torch.Tensor, n_components: int = 1) -> t
             f"n_components {n_components} must be at least 1 and below the number of tokens ({n_tokens}) "
             f"and neurons ({n_neurons})"
         )
-    u, s, vh = torch.linalg.svd(activations, full_matrices=False)
+    values = activations.to(torch.promote_types(activations.dtype, torch.float32))  # bfloat16: SVD in float32
+    u, s, vh = torch.linalg.svd(values, full_matrices=False)
     k = n_components
     top = (u[..., :, :k] * s[..., None, :k]) @ vh[..., :k, :]
-    return activations - top + activations.mean(dim=-1, keepdim=True)
+    return (values - top + values.mean(dim=-1, keepdim=True)).to(activations.dtype)
 
 
 def token_covariance(activations: np.ndarray) -> np.ndarray:

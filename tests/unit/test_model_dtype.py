@@ -1,0 +1,82 @@
+"""Models in bfloat16 (config ``models.<name>.dtype``): every family's extraction within a documented
+tolerance of float32, the residual identity within it, no NaN in padded batches, and the other model
+stages' computations (splicing an SAE in, the cached intervention engine) running in the model's dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
+from interpflow.models.loading import load_model, vendored_tokenizer
+from interpflow.models.sites import block_site, residual_streams
+from interpflow.sae.config import SAEConfig
+from interpflow.sae.spliced import spliced_logits, spliced_replacements
+from interpflow.sae.variants import build_model
+from interpflow.stores.extraction import extract_activations
+from tests.conftest import ROOT, TOKENIZER_DIR
+from tests.model_zoo import VARIANTS, tiny_model
+
+N_LAYER = 3
+TEXTS = [
+    (ROOT / "resources" / "texts" / "ravel.txt").read_text(encoding="utf-8")[:300],
+    "A short one, padded.",  # batched with the long text: most of its positions are padding
+]
+SITES = [block_site(layer, hook) for layer in range(N_LAYER) for hook in ("hook_resid_pre", "hook_attn_out")]
+SITES += [block_site(layer, "hook_mlp_out") for layer in range(N_LAYER)] + [block_site(N_LAYER - 1, "hook_resid_post")]
+# bfloat16 keeps 8 bits of mantissa (relative rounding 2^-9 ≈ 2e-3 per operation): over a few blocks the
+# activations drift from float32's by about 1e-2 of their norm, which is the documented tolerance.
+TOLERANCE = 3e-2
+
+
+@pytest.fixture(scope="module", params=VARIANTS)
+def both_dtypes(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("m") / "model"
+    tiny_model(request.param, True, folder, spec={"n_layer": N_LAYER, "n_positions": 256})
+    vendored_tokenizer(TOKENIZER_DIR).save_pretrained(folder)
+    stores = {}
+    for dtype in ("float32", "bfloat16"):
+        model, tokenizer = load_model(folder, "cpu", n_layer=N_LAYER, dtype=dtype)
+        assert next(model.parameters()).dtype == getattr(torch, dtype)
+        stores[dtype] = extract_activations(model, tokenizer, TEXTS, SITES, batch_size=2)
+    return request.param, folder, stores
+
+
+def relative_error(found: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.linalg.norm(found - reference) / np.linalg.norm(reference))
+
+
+def test_bfloat16_extraction_is_within_the_tolerance_of_float32_with_no_nan(both_dtypes):
+    variant, _, stores = both_dtypes
+    for site in SITES:
+        found, reference = stores["bfloat16"][site], stores["float32"][site]
+        assert found.dtype == np.float32 and np.isfinite(found).all(), (variant, site)  # stores keep float32
+        assert relative_error(found, reference) < TOLERANCE, (variant, site, relative_error(found, reference))
+    assert relative_error(stores["bfloat16"][SITES[-1]], stores["float32"][SITES[-1]]) > 1e-5  # really bfloat16
+
+
+def test_the_residual_identity_holds_in_bfloat16_within_the_tolerance(both_dtypes):
+    _, _, stores = both_dtypes
+    store = stores["bfloat16"]
+    for layer in range(N_LAYER):
+        parts = [store[block_site(layer, hook)] for hook in ("hook_resid_pre", "hook_attn_out", "hook_mlp_out")]
+        following = store[block_site(layer + 1, "hook_resid_pre") if layer < N_LAYER - 1 else SITES[-1]]
+        assert relative_error(parts[0] + parts[1] + parts[2], following) < TOLERANCE, layer
+
+
+def test_an_sae_splices_into_a_bfloat16_model_and_the_intervention_engines_run_in_it(both_dtypes):
+    variant, folder, _ = both_dtypes
+    model, tokenizer = load_model(folder, "cpu", n_layer=N_LAYER, dtype="bfloat16")
+    site = block_site(1, "hook_resid_pre")
+    sae = build_model(SAEConfig("topk", site, model.config.hidden_size, 64, 4, 0.0, 0.0, 1e-3, 0)).eval()
+    ids = tokenizer(TEXTS[:1], return_tensors="pt").input_ids[:, :24]
+    logits = spliced_logits(model, site, ids, spliced_replacements(sae, first=1))
+    assert all(value.dtype == torch.bfloat16 and torch.isfinite(value).all() for value in logits.values())
+    # the subspace-removal sweep at block 1, from a store of the bfloat16 model and by full passes
+    sites = [*residual_streams(N_LAYER), block_site(1, "hook_attn_out"), block_site(1, "mlp.hook_pre")]
+    store = extract_activations(model, tokenizer, [tokenizer.decode(ids[0])], sites)
+    cached = sweep_from_cache(model, store, [1], n_components=1)[0]
+    reference = sweep_reference(model, torch.as_tensor(store.tokens["token_id"].to_numpy()), [1], n_components=1)[0]
+    assert np.isfinite(cached.delta_logprob).all() and np.isfinite(reference.delta_logprob).all(), variant
+    assert relative_error(cached.diff_norms, reference.diff_norms) < 0.1, variant
