@@ -127,6 +127,13 @@ def n_layer(model):
     return config["models"][model]["n_layer"]
 
 
+def model_weights_spec(model):
+    """A model's config entry without its ``dtype``: what its weights (built or provisioned) depend on."""
+    return {
+        key: value for key, value in config["models"][model].items() if key != "dtype"
+    }
+
+
 def model_dtype(wildcards):
     """The dtype the job's model computes in (``models.<name>.dtype``; its stores keep their own)."""
     return config["models"][wildcards.model]["dtype"]

@@ -34,7 +34,8 @@ rule build_embedded_model:
     conda:
         "../envs/torch.yaml"
     params:
-        spec=lambda wildcards: config["models"][wildcards.model],
+        # the weights, not the dtype they are computed in: a dtype change does not rebuild them
+        spec=lambda wildcards: model_weights_spec(wildcards.model),
     script:
         "../scripts/build_embedded_model.py"
 

@@ -33,20 +33,20 @@ def sparse_features(seed: int, tokens: int):
 
 
 def dead_after_training(config: SAEConfig) -> int:
-    """Latents that fire on none of 4096 fresh tokens after 400 steps of 256 tokens."""
+    """Latents that fire on none of 4096 fresh tokens after 300 steps of 192 tokens."""
     state = new_state(config, "cpu")
-    train_steps(state, sparse_features(1, 256), 400, dead_after_tokens=2560, log_every=100)
+    train_steps(state, sparse_features(1, 192), 300, dead_after_tokens=1920, log_every=100)
     with torch.no_grad():
         z = state.model.eval().encode(next(sparse_features(2, 4096)))
     return int(((z != 0).sum(0) == 0).sum())
 
 
 def test_the_auxk_loss_leaves_fewer_dead_latents_at_the_same_budget():
-    """The positive control on TopK (BatchTopK shares the term: 88 dead without it, 5 with it, when measured;
-    left out to keep the suite short)."""
+    """The positive control on TopK (BatchTopK shares the term: 88 dead without it, 5 with it, at 400 steps of
+    256 tokens when measured; left out to keep the suite short)."""
     without = dead_after_training(sae_config())
     with_auxk = dead_after_training(sae_config(auxk_coefficient=0.25, k_aux=16))
-    assert without >= 30  # the control: plain training leaves many latents dead here
+    assert without >= 20  # the control: plain training leaves many latents dead here (29 when written)
     assert with_auxk <= without / 4
 
 
