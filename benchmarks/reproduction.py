@@ -20,8 +20,8 @@ suite collects them and checks the targets:
 The machine's float32 matrix-product throughput is measured before and after, so runs on a machine
 whose speed varies (shared cloud cores) can be compared.
 
-Run:  .venv/bin/python benchmarks/reproduction.py [--cores 2]
-Prints the per-stage table, the total and each target; writes benchmarks/out/reproduction.json.
+Run:  .venv/bin/python benchmarks/reproduction.py [--cores 2] [--model-threads 1]
+Prints the per-stage table, the total and each target; writes benchmarks/out/reproduction-<model threads>-threads.json.
 Exits non-zero when a target is missed.
 """
 
@@ -53,7 +53,7 @@ PROJECT = ["Snakefile", "config.yaml", "rules", "scripts", "src", "schemas", "re
 # Local runs: where a SLURM client is installed but no controller answers, the SLURM executor plugin
 # probes `scontrol` whenever snakemake starts and waits ~9 s for it; an empty SLURM_CONF fails it at once.
 LOCAL_ENV = {**os.environ, "SLURM_CONF": os.devnull}
-LOADED = re.compile(r"interpflow\.models: loaded (\S+) \(")
+LOADED = re.compile(r"interpflow\.models\.loading: loaded (\S+) \(")
 
 
 def fresh_workdir() -> Path:
@@ -69,10 +69,12 @@ def fresh_workdir() -> Path:
     return WORKDIR
 
 
-def point_models_at(models: dict[str, Path]) -> None:
-    """Rewrite the copy's config.yaml so each model loads from its random stand-in (CPU, float32)."""
+def point_models_at(models: dict[str, Path], model_threads: int) -> None:
+    """Rewrite the copy's config.yaml so each model loads from its random stand-in (CPU, float32), its
+    model stages on ``model_threads`` threads."""
     config = yaml.safe_load((WORKDIR / "config.yaml").read_text())
     config["device"] = "cpu"
+    config["resources"]["model_stage"]["threads"] = model_threads
     config["models"] = {
         shape: {"source": "local", "path": str(folder), "n_layer": SHAPES[shape]["n_layer"]}
         for shape, folder in models.items()
@@ -136,6 +138,9 @@ def weight_mib(shape: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument(
+        "--model-threads", type=int, default=1, help="resources.model_stage.threads (default 1, as config.yaml)"
+    )
     args = parser.parse_args()
     cores = ("--cores", str(args.cores))
 
@@ -144,7 +149,7 @@ def main() -> None:
     print(f"random models ready in {time.perf_counter() - started:.0f} s: {', '.join(models)}", flush=True)
     speed_before = matmul_gflops(args.cores)
     fresh_workdir()
-    point_models_at(models)
+    point_models_at(models, args.model_threads)
     end_to_end = run_snakemake(*cores, overlays=())
     stages = stage_table()
     tables = {path: pd.read_parquet(path) for path in (WORKDIR / "results" / "subspace_removal").rglob("*.parquet")}
@@ -174,6 +179,7 @@ def main() -> None:
     loaders = sorted(row.stage for row in stages.itertuples() if row.loaded)
 
     print(f"machine speed: {speed_before:.0f} GFLOP/s before, {speed_after:.0f} GFLOP/s after (float32 products)")
+    print(f"model stages on {args.model_threads} thread(s), snakemake --cores {args.cores}")
     print()
     print(stages.drop(columns="loaded").to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     print()
@@ -197,6 +203,7 @@ def main() -> None:
         print(f"{'met ' if met else 'MISS'}  {name}: {detail}")
     result = {
         "cores": args.cores,
+        "model_threads": args.model_threads,
         "matmul_gflops": {"before": speed_before, "after": speed_after},
         "stages": stages.to_dict(orient="records"),
         "total_compute_s": total,
@@ -213,7 +220,7 @@ def main() -> None:
         "xl_limit_mib": xl_limit,
         "targets": {name: bool(met) for name, (met, _) in targets.items()},
     }
-    (OUT / "reproduction.json").write_text(json.dumps(result, indent=2) + "\n")
+    (OUT / f"reproduction-{args.model_threads}-threads.json").write_text(json.dumps(result, indent=2) + "\n")
     if not all(met for met, _ in targets.values()):
         sys.exit(1)
 

@@ -37,6 +37,8 @@ MODEL_STAGES = {
     "streaming_sae_train",
     "streaming_sae_evaluate",
     "streaming_sae_logit_tokens",
+    "activation_patching_patch",
+    "logit_lens_lens",
 }
 # Jobs that are not stages of an instance: the default target, and the record of the config a run
 # read (rewritten, instantly and locally, whenever the config changes).

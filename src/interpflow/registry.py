@@ -19,6 +19,8 @@ METHOD_NAMES = [
     "sparse_autoencoder",
     "residual_decomposition",
     "streaming_sae",
+    "activation_patching",
+    "logit_lens",
 ]
 
 

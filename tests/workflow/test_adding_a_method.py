@@ -87,3 +87,54 @@ def test_a_method_added_as_documented_runs_end_to_end(tmp_path):
     # The same run with nothing changed has nothing to do.
     again = snakemake(workdir, "token_norms", "-n", overlays=("overlays/embedded.yaml", "my_norms.yaml"))
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+# Methods that came after the lectures, each through the contract: its own files and its registry line.
+ADDED_METHODS = ["activation_patching", "logit_lens"]
+# The workflow's code: what a method may not touch beyond its own files and the registry line.
+CODE = [
+    "Snakefile",
+    "Makefile",
+    "rules/*.smk",
+    "src/**/*.py",
+    "scripts/*.py",
+    "schemas/**/*.yaml",
+    "report/**/*.rst",
+    "envs/*",
+    "profiles/**/*",
+]
+
+
+def own_files(root, method: str) -> set[str]:
+    """A method's files as the page lists them: package, options, rules, scripts, captions."""
+    patterns = [f"src/interpflow/methods/{method}/**/*", f"schemas/methods/{method}.yaml", f"rules/{method}.smk"]
+    patterns += [f"scripts/{method}_*.py", f"report/{method}/*"]
+    return {str(path.relative_to(root)) for pattern in patterns for path in root.glob(pattern) if path.is_file()}
+
+
+@pytest.mark.parametrize("method", ADDED_METHODS)
+def test_a_method_added_after_the_lectures_is_its_own_files_and_its_registry_line(tmp_path, method):
+    own = own_files(ROOT, method)
+    assert f"src/interpflow/methods/{method}/method.py" in own and f"rules/{method}.smk" in own
+    code = {str(path.relative_to(ROOT)) for pattern in CODE for path in ROOT.glob(pattern) if path.is_file()}
+    naming = sorted(
+        path
+        for path in code - own - {REGISTRY}
+        if method in (ROOT / path).read_text(encoding="utf-8", errors="replace")
+    )
+    assert naming == [], f"shared code names {method}"
+
+    # Without its files, its registry line and its instances, the whole workflow still builds its DAG.
+    workdir = copy_project(tmp_path / "project")
+    for relative in own:
+        (workdir / relative).unlink()
+    registry = workdir / REGISTRY
+    line = f'    "{method}",\n'
+    assert line in registry.read_text(encoding="utf-8")
+    registry.write_text(registry.read_text(encoding="utf-8").replace(line, ""), encoding="utf-8")
+    for path in (workdir / "overlays").glob("*.yaml"):
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if config.pop(method, None) is not None:
+            path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    dry = snakemake(workdir, "-n", overlays=("overlays/embedded.yaml", "overlays/families.yaml"))
+    assert f"rule {method}" not in dry.stdout and "extract_activations" in dry.stdout

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from safetensors import safe_open
 from safetensors.numpy import load_file
 
 from interpflow.registry import METHODS
@@ -44,6 +45,8 @@ INSTANCES = {  # method -> its instances in the embedded overlay (lecture first)
 # The overlay's sweep: an instance per combination of k and latent_factor, each trained and evaluated.
 SWEEP = {f"demo_sweep-k={k}-latent_factor={factor}": (k, factor) for k in (4, 16) for factor in (2, 4)}
 INSTANCES["streaming_sae"] += list(SWEEP)
+ADDED = {"activation_patching": ["ioi"], "logit_lens": ["ravel"]}  # methods after the lectures: one demo instance each
+INSTANCES |= ADDED
 RD_PLOTS = {"residual_decomposition_decomposition_figure", "residual_decomposition_layer_profile_figure"}
 SR_PLOTS = {
     "subspace_removal_inspection_figures",
@@ -53,6 +56,7 @@ SR_PLOTS = {
 NC_PLOTS = {"neuron_contrast_figures", "neuron_contrast_sweep_figure"}
 SS_PLOTS = {"streaming_sae_figures", "streaming_sae_contexts_page"}
 RUN_PLOTS = RD_PLOTS | SR_PLOTS | NC_PLOTS | SS_PLOTS | {"repeated_token_mi_figures", "sparse_autoencoder_figures"}
+RUN_PLOTS |= {"activation_patching_figure", "logit_lens_figures"}
 COMPARISONS = {f"{method}_comparison" for method in INSTANCES}
 VIEW = "table_view"  # the report's HTML view of a key table, one job per table
 
@@ -110,11 +114,11 @@ def test_every_declared_output_exists(workdir):
 def test_instances_of_different_methods_share_one_store_per_text(workdir):
     """coffee is read by three instances (MI, SAE, subspace removal): one forward pass, one store."""
     stores = sorted(path.name for path in (workdir / "results" / "activations" / MODEL).glob("*.safetensors"))
-    texts = ["coffee", "palinka", "plants", "pronoun_sentences", "ravel", "she_he_sentences"]
+    texts = ["coffee", "ioi_pairs", "palinka", "plants", "pronoun_sentences", "ravel", "she_he_sentences"]
     assert stores == [f"{text}.safetensors" for text in texts]
     log = (workdir / "logs" / "activations" / MODEL / "coffee.log").read_text()
     assert "blocks.3.mlp.hook_pre" in log and "blocks.0.hook_attn_out" in log and "ln_final.output" in log
-    assert "computing on 1 thread(s); MKL_CBWR=AUTO" in log  # the thread count and MKL's reproducible mode
+    assert "computing on 1 thread(s); MKL_CBWR=AUTO, MKL_DYNAMIC=FALSE" in log  # the thread count, MKL reproducible
 
 
 def test_subspace_removal_outputs(workdir):
@@ -337,6 +341,42 @@ def test_streaming_sae_evaluation_as_the_field_reports_it(workdir):
     assert core["eval_config"]["context_size"] == 32 and core["eval_config"]["dataset"] == "demo_corpus"
 
 
+def test_activation_patching_runs_from_the_clean_prompts_store(workdir):
+    """The demo's prompt pairs differ first at position 9 (the repeated name): patching an earlier
+    position changes nothing (block 0: exactly); the clean prompts' store holds what it patches."""
+    ioi = results(workdir, "activation_patching", "ioi")
+    patching, pairs = pd.read_parquet(ioi / "patching.parquet"), pd.read_parquet(ioi / "pairs.parquet")
+    assert list(patching.columns) == ["site", "layer", "position", "head", "logit_diff", "score"]
+    assert len(patching) == N_LAYER * (3 * 14 + 4) and len(pairs) == 6
+    per_position = patching[patching["site"] != "attn.hook_z"]
+    before = per_position[per_position["position"] < 9]
+    assert (before[before["layer"] == 0]["score"] == 0).all()  # the same embeddings, bit for bit
+    # later blocks: the store's clean rows come from a padded batch, the corrupted run from a pass of its own
+    assert before["score"].abs().max() < 1e-4
+    assert per_position[per_position["position"] >= 9]["score"].abs().max() > 0.1
+    assert (pairs["clean_logit_diff"] != pairs["corrupted_logit_diff"]).all()
+    store = safe_open(workdir / "results" / "activations" / MODEL / "ioi_pairs.safetensors", "np")
+    assert {f"blocks.{N_LAYER - 1}.attn.hook_z", "blocks.0.hook_resid_pre"} <= set(store.keys())
+    assert (ioi / "figures" / "patching.png").is_file() and (ioi / "tables" / "patching.html").is_file()
+    comparison = pd.read_parquet(workdir / "results" / "activation_patching" / "comparison.parquet")
+    assert len(comparison) == 4 * N_LAYER
+
+
+def test_logit_lens_reads_every_layer_and_ends_at_the_models_prediction(workdir):
+    ravel = results(workdir, "logit_lens", "ravel")
+    lens, top = pd.read_parquet(ravel / "lens.parquet"), pd.read_parquet(ravel / "top_tokens.parquet")
+    n_tokens = len(pd.read_parquet(workdir / "results" / "activations" / MODEL / "ravel.tokens.parquet"))
+    assert len(lens) == (N_LAYER + 1) * n_tokens and len(top) == 5 * len(lens)
+    assert (lens.loc[lens["layer"] == N_LAYER, "kl_to_final"] == 0).all() and (lens["kl_to_final"] >= 0).all()
+    assert lens["target_prob"].notna().all()  # the demo follows " composer"
+    assert set(lens["site"]) == {f"blocks.{i}.hook_resid_pre" for i in range(N_LAYER)} | {
+        f"blocks.{N_LAYER - 1}.hook_resid_post"
+    }
+    for figure in ("top_tokens", "by_layer"):
+        assert (ravel / "figures" / f"{figure}.png").is_file()
+    assert (workdir / "results" / "logit_lens" / "comparison.png").is_file()
+
+
 def test_a_sweep_trains_and_evaluates_one_sae_per_combination_from_one_store(workdir):
     manifests = list((workdir / "results" / "activations").rglob("manifest.json"))
     assert len(manifests) == 1  # the corpus was extracted once for every SAE
@@ -412,7 +452,8 @@ def test_a_sweeps_points_train_as_independent_jobs(workdir):
 
 def test_a_models_dtype_reruns_its_model_stages_and_what_follows_not_its_build(workdir):
     jobs = dry_run(workdir, overlay(workdir, "bfloat16", {"models": {MODEL: {"dtype": "bfloat16"}}}))
-    assert jobs["extract_activations"] == 6 and jobs["extract_corpus_shard"] == 4
+    assert jobs["extract_activations"] == 7 and jobs["extract_corpus_shard"] == 4
+    assert jobs["activation_patching_patch"] == 1 and jobs["logit_lens_lens"] == 1
     assert jobs["subspace_removal_interventions"] == 2 and jobs["streaming_sae_logit_tokens"] == 2
     assert "build_embedded_model" not in jobs and "tokenize_corpus" not in jobs  # the same weights and tokens
 
@@ -802,7 +843,7 @@ def test_figures_target_redraws_every_figure_without_a_model(workdir):
     edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # plot code every figure imports
     run = snakemake(workdir, "figures")
     ran = scheduled_jobs(run.stdout + run.stderr, targets=("figures",))
-    per_run = {rule: 2 for rule in RUN_PLOTS} | {"neuron_contrast_figures": 2}
+    per_run = every_run_stage(dict.fromkeys(RUN_PLOTS, 1)) | {"neuron_contrast_figures": 2}
     assert ran == per_run | dict.fromkeys(COMPARISONS, 1)
     assert not MODEL_STAGES & set(ran)
     assert dry_run(workdir) == {}
@@ -821,7 +862,9 @@ def edit(path):
 
 
 def every_run_stage(count_per_instance: dict[str, int]) -> dict[str, int]:
-    return {rule: 2 * count for rule, count in count_per_instance.items()}
+    """``rule -> jobs`` per instance, times the instances of the rule's method: two for a lecture method
+    (a sweep's points aside), one for a method added after the lectures."""
+    return {rule: count * (1 if rule.startswith(tuple(ADDED)) else 2) for rule, count in count_per_instance.items()}
 
 
 def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
@@ -842,7 +885,9 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(RUN_PLOTS, 1)) | dict.fromkeys(COMPARISONS, 1)
     restores.append(edit(workdir / "src" / "interpflow" / "models" / "hooks.py"))
     expected = {
-        "extract_activations": 6,
+        "extract_activations": 7,
+        "activation_patching_patch": 1,
+        "logit_lens_lens": 1,
         "neuron_contrast_statistics": 2,
         "repeated_token_mi_statistics": 2,
         "sparse_autoencoder_train": 2,
@@ -858,7 +903,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
         "streaming_sae_logit_tokens": 2,
         "streaming_sae_saelens_export": 2,
         "streaming_sae_neuronpedia_export": 2,
-        VIEW: 14 + len(SWEEP),
+        VIEW: 15 + len(SWEEP),
         **every_run_stage(dict.fromkeys(RUN_PLOTS, 1)),
         **dict.fromkeys(COMPARISONS, 1),
     }

@@ -15,9 +15,10 @@ from interpflow.runtime.atomic_io import exit_on_sigterm
 
 # Environment the jobs start with (set by the Snakefile, kept where the user set it): MKL in
 # conditional-numerical-reproducibility mode, so that a product gives the same bits in every process
-# on a machine at a given thread count. Without it MKL may pick alignment-dependent code paths for its
-# internal buffers (seen here as the first batch of one extraction differing at 3e-6 in one run of many).
-NUMERICS_ENVIRONMENT = {"MKL_CBWR": "AUTO"}
+# on a machine at a given thread count, and with a fixed thread count (MKL_DYNAMIC=FALSE: MKL may not
+# use fewer threads than it is given), the two conditions of Intel's "Reproducibility Conditions".
+# benchmarks/thread_determinism.py checks them: 100 fresh two-thread extractions under load, the same bits.
+NUMERICS_ENVIRONMENT = {"MKL_CBWR": "AUTO", "MKL_DYNAMIC": "FALSE"}
 
 
 def log_to(log_file: str) -> logging.Logger:

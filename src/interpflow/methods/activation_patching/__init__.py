@@ -1,0 +1,1 @@
+"""activation_patching: which activations carry what decides the answer, patched clean into corrupted runs."""
