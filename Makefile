@@ -39,7 +39,7 @@ lock:
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) --configfile overlays/embedded.yaml
 
-# The five lecture instances on a tiny random model of every supported family (GPT-2, Pythia, Llama, Gemma 2).
+# The demo's instances (overlays/families.yaml names them) on a tiny random model of every supported family (GPT-2, Pythia, Llama, Gemma 2).
 demo-families: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) --configfile overlays/embedded.yaml overlays/families.yaml
 

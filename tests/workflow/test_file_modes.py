@@ -115,6 +115,8 @@ def test_every_file_follows_umask_002_models_results_logs_and_report(tmp_path):
             "sparse_autoencoder": ["palinka", "coffee"],
             "residual_decomposition": ["plants", "ravel"],
             "streaming_sae": ["demo_topk", "demo_tied", "demo_sweep"],
+            "activation_patching": ["ioi"],
+            "logit_lens": ["ravel"],
         }.items()
     }
     (workdir / "small.yaml").write_text(yaml.safe_dump(overlay))

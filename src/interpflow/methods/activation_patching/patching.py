@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from interpflow.methods.activation_patching.method import METHOD
 from interpflow.methods.activation_patching.pairs import read_pairs, resolve_positions, tokenize_pairs
 from interpflow.methods.activation_patching.tables import HEAD_SITE, pairs_table, patching_table
 from interpflow.models.architectures import adapter_of
@@ -129,9 +130,7 @@ def patch_pairs(model: nn.Module, tokenizer, store, path, text_column: str, opti
     positions = resolve_positions(options["positions"], tokens.n_tokens)
     n_layer = len(adapter_of(model).blocks(model))
     device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
-    sites = {block_site(0, "hook_resid_pre")} | {
-        block_site(layer, hook) for hook in options["patch_sites"] for layer in range(n_layer)
-    }
+    sites = METHOD.required_sites(options, n_layer)
     per_pair = []
     for index in range(len(pairs.clean)):
         rows = store.text_rows(index)

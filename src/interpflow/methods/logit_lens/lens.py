@@ -68,9 +68,6 @@ def ranks(log_probs: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return (log_probs > chosen).sum(dim=1) + 1
 
 
-STATISTICS = ("next_rank", "next_prob", "target_rank", "target_prob", "kl", "top_ids", "top_probs")
-
-
 @torch.no_grad()
 def row_statistics(
     logits: torch.Tensor, log_final: torch.Tensor, next_ids: torch.Tensor, target: int | None, top_k: int
