@@ -96,8 +96,8 @@ def text_statistics(model: nn.Module, token_ids: list[int], target: int | None, 
     (``(layers, tokens, top_k)`` for the top tokens). Positions go :data:`ROWS` at a
     time through every layer (so memory holds a few ``(ROWS, vocab)`` float64 arrays); the last layer
     is the model's own logits, computed on the whole text."""
-    streams, _ = residual_streams(model, token_ids)
-    final = lens_logits(model, streams[-1])[0]
+    streams, own = residual_streams(model, token_ids)
+    final = own[0]  # the last layer: the model's own logits, which lens_logits(streams[-1]) equals bit for bit
     next_ids = torch.tensor(token_ids[1:] + token_ids[-1:], device=final.device)  # the last one a placeholder
     # Filled in place: results kept as many small tensors between the large temporaries would pin the
     # allocator's heap, and memory would grow with every layer.
