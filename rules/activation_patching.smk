@@ -12,6 +12,7 @@ rule activation_patching_patch:
         code=code("scripts/activation_patching_patch.py"),
     output:
         patching=f"{AP_RUN}/patching.parquet",
+        by_pair=f"{AP_RUN}/patching_by_pair.parquet",
         pairs=f"{AP_RUN}/pairs.parquet",
     log:
         f"{AP_LOGS}/patch.log",

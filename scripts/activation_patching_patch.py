@@ -14,5 +14,6 @@ model, tokenizer = load_model(snakemake.input.model, device, n_layer=params.n_la
 store = load_store(snakemake.input.tensors, snakemake.input.tokens)
 tables = patch_pairs(model, tokenizer, store, snakemake.input.pairs, params.text_options["text_column"], params.options)
 write_parquet(tables["patching"], snakemake.output.patching)
+write_parquet(tables["patching_by_pair"], snakemake.output.by_pair)
 write_parquet(tables["pairs"], snakemake.output.pairs)
 log.info("patched %d pairs:\n%s", len(tables["pairs"]), tables["pairs"].to_string(index=False))

@@ -43,6 +43,9 @@ MODEL_STAGES = {
 # Jobs that are not stages of an instance: the default target, and the record of the config a run
 # read (rewritten, instantly and locally, whenever the config changes).
 BOOKKEEPING = ("all", "resolved_config")
+# The umask every test run of snakemake has: a group-shared one, as on a cluster's shared file system,
+# so that the shared run itself shows every file the workflow writes following it (test_file_modes.py).
+UMASK = 0o002
 JOB_HEADER = re.compile(r"^(?:local)?rule (\w+):$", flags=re.M)
 
 
@@ -67,15 +70,25 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+def copy_run(workdir: Path, destination: Path) -> Path:
+    """A copy of a finished run in ``workdir``: the project, its models, results and logs, and Snakemake's
+    records of how each output was made (not its locks or caches), so the copy schedules what the run would."""
+    shutil.copytree(workdir, destination, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
+    shutil.copytree(workdir / ".snakemake" / "metadata", destination / ".snakemake" / "metadata")
+    return destination
+
+
 def snakemake(workdir: Path, *args: str, overlays=("overlays/embedded.yaml",), env=None, check=True, slurm=False):
-    """Run snakemake in ``workdir`` on the embedded overlay; returns the completed process.
+    """Run snakemake in ``workdir`` on the embedded overlay, under :data:`UMASK`; returns the completed process.
 
     Local runs (``slurm=False``) get an empty SLURM_CONF: where a SLURM client is installed but no
     controller answers, the SLURM executor plugin otherwise waits ~9 s for ``scontrol`` at every start.
     """
     command = [SNAKEMAKE, "--cores", "2", *args, *(["--configfile", *overlays] if overlays else [])]
     environment = {**os.environ, **({} if slurm else {"SLURM_CONF": os.devnull}), **(env or {})}
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=environment, timeout=900)
+    result = subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, env=environment, timeout=900, umask=UMASK
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
     return result

@@ -315,9 +315,9 @@ def provisioned_revision(folder: Path) -> str | None | bool:
 
 def check_model_folder(config: dict[str, Any], model: str, base_dir: Path) -> None:
     """A local model's folder exists and holds a model; a model folder at hand (local, or a hub model
-    already provisioned) is of a family with an adapter (:mod:`interpflow.models.architectures`) and has the
+    already provisioned) is of a family with an adapter (:mod:`interpflow.models.families`) and has the
     configured ``n_layer``."""
-    from interpflow.models.architectures import ADAPTERS, supported_model_types
+    from interpflow.models.families import FAMILY_OF_MODEL_TYPE, supported_model_types
     from interpflow.runtime.model_records import model_folder
 
     entry = config["models"][model]
@@ -341,7 +341,7 @@ def check_model_folder(config: dict[str, Any], model: str, base_dir: Path) -> No
     values = model_config_json(config, model, base_dir)
     if values is None:
         return
-    if values.get("model_type") not in ADAPTERS:
+    if values.get("model_type") not in FAMILY_OF_MODEL_TYPE:
         raise ConfigError(
             key,
             f"model_type {values.get('model_type')!r} has no adapter (supported: {supported_model_types()}); "

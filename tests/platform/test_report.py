@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ import yaml
 
 from interpflow.registry import METHODS as REGISTERED
 from tests.conftest import ROOT
-from tests.workflow_helpers import snakemake
+from tests.workflow_helpers import UMASK, snakemake
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -93,6 +94,13 @@ def test_captions_render_without_errors(built_report):
     _, output = built_report
     assert "Report created." in output
     assert "ERROR/" not in output and "WARNING/" not in output, output  # docutils messages from a caption
+
+
+def test_the_report_follows_the_umask(built_report):
+    """Written under umask 002 (:data:`~tests.workflow_helpers.UMASK`), as the run's own files are
+    (test_file_modes.py): colleagues in the group can read it."""
+    path, _ = built_report
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~UMASK
 
 
 def test_every_result_is_in_the_report_with_a_caption(built_report, local_run, browser):

@@ -16,7 +16,7 @@ from interpflow.config import ConfigError, validate_config
 from interpflow.methods.activation_patching.method import METHOD
 from interpflow.methods.activation_patching.pairs import PairError, read_pairs, resolve_positions, tokenize_pairs
 from interpflow.methods.activation_patching.patching import CorruptedRun, Variant, patch_pair, patch_pairs
-from interpflow.methods.activation_patching.tables import patching_table
+from interpflow.methods.activation_patching.tables import patching_by_pair_table, patching_table
 from interpflow.models.architectures import FAMILIES
 from interpflow.models.hooks import hooked
 from interpflow.models.loading import vendored_tokenizer
@@ -122,8 +122,8 @@ def plain_clean_values(model, ids) -> dict[tuple[str, int], torch.Tensor]:
     return values
 
 
-def brute_force(model, tokens, n_heads) -> pd.DataFrame:
-    """The patching table, one full forward pass per pair and patch."""
+def brute_force(model, tokens, n_heads) -> list[dict[tuple[str, int], np.ndarray]]:
+    """Each pair's logit differences (as :func:`patch_pair` gives them), one full forward pass per pair and patch."""
     per_pair = []
     d_head = model.config.n_embd // n_heads
     for index in range(len(tokens.clean)):
@@ -152,23 +152,54 @@ def brute_force(model, tokens, n_heads) -> pd.DataFrame:
                     values.append(plain_logit_diff(model, corrupted_ids, answer, wrong, hook, layer, replace))
                 diffs[(hook, layer)] = np.array(values)
         per_pair.append(diffs)
-    return patching_table(per_pair, SITES, list(range(len(tokens.clean[0]))))
+    return per_pair
 
 
 def test_patching_equals_a_brute_force_loop_of_plain_forward_passes_with_hooks(tokenizer, tmp_path):
+    """Over the pairs and pair by pair: the same rows, logit differences within 1e-5, scores within 1e-4."""
     model = tiny_model("gpt2", True)
     path = two_pairs(tmp_path)
     store = clean_store(model, tokenizer, path, SITES)
-    table = patch_pairs(model, tokenizer, store, path, "clean", OPTIONS)["patching"]
+    tables = patch_pairs(model, tokenizer, store, path, "clean", OPTIONS)
     tokens = tokenize_pairs(read_pairs(path, "clean", OPTIONS), tokenizer, " ", path)
-    reference = brute_force(model, tokens, model.config.n_head)
-    assert len(table) == N_LAYER * (3 * 14 + 4)
-    pd.testing.assert_frame_equal(
-        table.drop(columns=["logit_diff", "score"]), reference.drop(columns=["logit_diff", "score"])
+    per_pair, positions = brute_force(model, tokens, model.config.n_head), list(range(len(tokens.clean[0])))
+    references = {
+        "patching": patching_table(per_pair, SITES, positions),
+        "patching_by_pair": patching_by_pair_table(per_pair, SITES, positions),
+    }
+    assert len(tables["patching"]) == N_LAYER * (3 * 14 + 4)
+    assert len(tables["patching_by_pair"]) == 2 * len(tables["patching"])
+    for name, reference in references.items():
+        table = tables[name]
+        assert list(table.columns) == list(reference.columns)
+        pd.testing.assert_frame_equal(
+            table.drop(columns=["logit_diff", "score"]), reference.drop(columns=["logit_diff", "score"])
+        )
+        np.testing.assert_allclose(table["logit_diff"], reference["logit_diff"], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(table["score"], reference["score"], rtol=0, atol=1e-4)
+        assert table["score"].abs().max() > 0.5  # the perturbed model's patches move the answer: not vacuous
+
+
+def test_the_pair_by_pair_rows_average_to_the_table_and_each_is_scored_by_its_own_pair(tokenizer, tmp_path):
+    """By hand from ``pairs.parquet``: a pair's score is ``(patched - corrupted) / (clean - corrupted)`` of
+    its own logit differences; the pairs' mean logit difference is ``patching.parquet``'s."""
+    model = tiny_model("gpt2", True)
+    path = two_pairs(tmp_path)
+    store = clean_store(model, tokenizer, path, ["hook_mlp_out"])
+    tables = patch_pairs(model, tokenizer, store, path, "clean", OPTIONS | {"patch_sites": ["hook_mlp_out"]})
+    by_pair, pairs = tables["patching_by_pair"], tables["pairs"].set_index("pair")
+    keys = ["site", "layer", "position"]
+    mean = by_pair.groupby(keys)["logit_diff"].mean().reset_index()
+    merged = tables["patching"].merge(mean, on=keys, suffixes=("", "_of_pairs"))
+    assert len(merged) == len(tables["patching"])
+    np.testing.assert_allclose(merged["logit_diff"], merged["logit_diff_of_pairs"], rtol=1e-12, atol=1e-12)
+    clean, corrupted = (
+        pairs.loc[by_pair["pair"], "clean_logit_diff"],
+        pairs.loc[by_pair["pair"], "corrupted_logit_diff"],
     )
-    np.testing.assert_allclose(table["logit_diff"], reference["logit_diff"], rtol=0, atol=1e-5)
-    np.testing.assert_allclose(table["score"], reference["score"], rtol=0, atol=1e-4)
-    assert table["score"].abs().max() > 0.5  # the perturbed model's patches move the answer: the check is not vacuous
+    by_hand = (by_pair["logit_diff"].to_numpy() - corrupted.to_numpy()) / (clean.to_numpy() - corrupted.to_numpy())
+    np.testing.assert_allclose(by_pair["score"], by_hand, rtol=1e-12, atol=1e-12)
+    assert not np.allclose(by_pair.query("pair == 0")["score"], by_pair.query("pair == 1")["score"], atol=1e-3)
 
 
 def test_patching_everything_at_block_0_gives_exactly_1_and_nothing_exactly_0(tokenizer, tmp_path):

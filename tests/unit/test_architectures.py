@@ -6,6 +6,8 @@ run through the Llama adapter, GPT-NeoX with a parallel and a sequential residua
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +15,9 @@ import torch
 
 from interpflow.methods.residual_decomposition import analysis as residual_decomposition
 from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
-from interpflow.models.architectures import UnsupportedArchitectureError, adapter_of
+from interpflow.models.architectures import ADAPTERS, UnsupportedArchitectureError, adapter_of
+from interpflow.models.families import FAMILY_OF_MODEL_TYPE
+from interpflow.models.families import MODEL_TYPES as MODEL_TYPES_OF_FAMILY
 from interpflow.models.hooks import capture
 from interpflow.models.loading import load_model, vendored_tokenizer
 from interpflow.models.sites import BLOCK_HOOKS, FINAL_NORMALIZED, FINAL_OUTPUT, block_site, residual_streams
@@ -178,3 +182,20 @@ def test_an_unsupported_model_type_stops_with_the_supported_list(tmp_path, tiny_
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(UnsupportedArchitectureError, match="'bert' has no adapter; supported: gemma2, gpt2, gpt_neox"):
         load_model(folder)
+
+
+def test_the_torch_free_family_table_is_the_adapters():
+    """What the config check names (:mod:`interpflow.models.families`) is what loading a model covers."""
+    assert {model_type: adapter.family for model_type, adapter in ADAPTERS.items()} == FAMILY_OF_MODEL_TYPE
+    assert {adapter.family for adapter in ADAPTERS.values()} == set(MODEL_TYPES_OF_FAMILY)
+
+
+def test_checking_a_model_folder_before_any_job_does_not_import_torch(tiny_model_dir):
+    """Snakemake checks the config at every start-up (``-n`` included): it reads config.json, not the model."""
+    config = {"model_dir": "models", "models": {"tiny": {"source": "local", "path": str(tiny_model_dir), "n_layer": 3}}}
+    check = (
+        "import sys; from interpflow.config import check_model_folder; "
+        f"check_model_folder({config!r}, 'tiny', __import__('pathlib').Path('.')); "
+        "assert 'torch' not in sys.modules, 'the config check imported torch'"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True)

@@ -24,6 +24,19 @@ def test_transitive_imports_and_package_inits(tmp_path):
     assert found == {"demo/__init__.py", "demo/middle.py", "demo/sub/__init__.py", "demo/sub/leaf.py"}
 
 
+def test_an_edited_file_is_read_again(tmp_path):
+    """Each file is parsed once per version: an import added later (a new size and time) is seen."""
+    pkg = tmp_path / "src" / "demo"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "leaf.py").write_text("")
+    script = tmp_path / "script.py"
+    script.write_text("import demo\n")
+    assert len(imported_package_files(script, tmp_path / "src", "demo")) == 1
+    script.write_text("import demo\nimport demo.leaf\n")
+    assert len(imported_package_files(script, tmp_path / "src", "demo")) == 2
+
+
 def test_extraction_depends_on_hooks_but_not_on_methods():
     files = names(imported_package_files(ROOT / "scripts" / "extract_activations.py", SRC))
     assert {

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from interpflow.runtime.output_locks import writers
-from tests.workflow_helpers import SNAKEMAKE, copy_project, snakemake
+from tests.workflow_helpers import SNAKEMAKE, copy_run, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +27,13 @@ TARGET = "streaming_sae__demo_topk"
 RUN = "results/streaming_sae/demo_topk/embedded"
 OUTPUTS = [f"{RUN}/sae.safetensors", f"{RUN}/sae_config.json", f"{RUN}/training_log.parquet"]
 REFUSED = f"refused to start: {len(OUTPUTS)} output(s) are being written by another run"
-STORE = "results/activations/embedded/demo_corpus/manifest.json"
+COLLEAGUES_TARGET = "results/resolved_config.yaml"
 
 
 def test_a_second_writer_is_refused_even_after_another_run_deleted_snakemakes_locks(local_run, tmp_path, monkeypatch):
-    workdir = copy_project(tmp_path / "project")
-    snakemake(workdir, STORE)
+    workdir = copy_run(local_run.workdir, tmp_path / "project")
+    for output_file in [*OUTPUTS, COLLEAGUES_TARGET]:  # the training to run again, and the colleague's job
+        (workdir / output_file).unlink()
     long_run = subprocess.Popen(
         [SNAKEMAKE, "--cores", "2", TARGET, "--configfile", "overlays/embedded.yaml"],
         cwd=workdir,
@@ -53,7 +54,7 @@ def test_a_second_writer_is_refused_even_after_another_run_deleted_snakemakes_lo
         assert trainer.rule == "streaming_sae_train"
         os.kill(trainer.pid, signal.SIGSTOP)
         try:
-            snakemake(workdir, "results/resolved_config.yaml")  # the colleague's short, disjoint run
+            snakemake(workdir, COLLEAGUES_TARGET)  # the colleague's short, disjoint run
             assert not (workdir / ".snakemake" / "locks").exists()  # Snakemake removed the long run's lock
 
             again = snakemake(workdir, TARGET, check=False)

@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.workflow_helpers import SNAKEMAKE, copy_project
+from tests.workflow_helpers import UMASK
 
 WRITTEN = ("results", "models", "logs")
 
@@ -81,66 +80,21 @@ def test_a_killed_writer_leaves_nothing_the_next_write_keeps(tmp_path):
 
 
 @pytest.mark.e2e
-def test_every_file_of_the_shared_run_follows_umask_022(local_run):
-    """The shared run ran under the test process's umask: 022, the usual default (else skipped)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    if umask != 0o022:
-        pytest.skip(f"the tests run under umask {umask:03o}, not 022")
+def test_every_file_of_the_shared_run_follows_a_group_shared_umask(local_run):
+    """The shared run (every stage of the embedded overlay) and the reruns in its folder ran under umask
+    002 (:data:`~tests.workflow_helpers.UMASK`): every file 0664, every folder 0775, where ``safetensors``
+    and ``save_pretrained`` alone would leave 0600. The report's mode: test_report.py."""
     found = modes(local_run.workdir)
     assert {
         "models/embedded/embedded/model.safetensors",
         "results/activations/embedded/palinka.safetensors",
+        "results/activations/embedded/demo_corpus/shard-0.safetensors",
         "results/sparse_autoencoder/palinka/embedded/sae.safetensors",
+        "results/streaming_sae/demo_topk/embedded/saelens/sae_weights.safetensors",
         "results/neuron_contrast/him_her/embedded/target_activations.safetensors",
         "results/subspace_removal/ravel/embedded/inspection.safetensors",
         "results/residual_decomposition/comparison.svg",
         "logs/models/build_embedded.log",
     } <= set(found)
-    wrong = {path: oct(mode) for path, mode in found.items() if mode != expected(found, local_run.workdir, 0o022)[path]}
-    assert not wrong
-
-
-@pytest.mark.e2e
-def test_every_file_follows_umask_002_models_results_logs_and_report(tmp_path):
-    """A group-shared umask: a smaller run (one instance of three methods) and its report, all 0664/0775."""
-    workdir = copy_project(tmp_path / "project")
-    keep = {"sparse_autoencoder": "palinka", "residual_decomposition": "plants", "streaming_sae": "demo_topk"}
-    overlay = {
-        method: {name: None for name in instances if keep.get(method) != name}
-        for method, instances in {
-            "subspace_removal": ["ravel", "coffee"],
-            "neuron_contrast": ["him_her", "she_he"],
-            "repeated_token_mi": ["coffee", "fruit"],
-            "sparse_autoencoder": ["palinka", "coffee"],
-            "residual_decomposition": ["plants", "ravel"],
-            "streaming_sae": ["demo_topk", "demo_tied", "demo_sweep"],
-            "activation_patching": ["ioi"],
-            "logit_lens": ["ravel"],
-        }.items()
-    }
-    (workdir / "small.yaml").write_text(yaml.safe_dump(overlay))
-    command = [SNAKEMAKE, "--cores", "2", "--configfile", "overlays/embedded.yaml", "small.yaml"]
-    environment = {**os.environ, "SLURM_CONF": os.devnull}
-
-    def run(*args):
-        subprocess.run(
-            [*command[:3], *args, *command[3:]],
-            cwd=workdir,
-            env=environment,
-            check=True,
-            capture_output=True,
-            preexec_fn=lambda: os.umask(0o002),
-        )
-
-    run()
-    run("--report", "report.html")
-    found = modes(workdir, extra=("report.html",))
-    assert {
-        "results/sparse_autoencoder/palinka/embedded/sae.safetensors",
-        "models/embedded/embedded/model.safetensors",
-        "results/activations/embedded/palinka.safetensors",
-        "report.html",
-    } <= set(found)
-    wrong = {path: oct(mode) for path, mode in found.items() if mode != expected(found, workdir, 0o002)[path]}
+    wrong = {path: oct(mode) for path, mode in found.items() if mode != expected(found, local_run.workdir, UMASK)[path]}
     assert not wrong

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from importlib.metadata import version as metadata_version
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ from interpflow.sae.files import load_sae
 from interpflow.sae.metrics import EVALUATION_COLUMNS, LATENT_COLUMNS
 from interpflow.sae.spliced import SPLICED_COLUMNS
 from interpflow.sae.training import LOG_COLUMNS
-from tests.workflow_helpers import MODEL_STAGES, job_blocks, scheduled_jobs, scheduled_runs, snakemake
+from tests.workflow_helpers import MODEL_STAGES, copy_run, job_blocks, scheduled_jobs, scheduled_runs, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -348,6 +348,9 @@ def test_activation_patching_runs_from_the_clean_prompts_store(workdir):
     patching, pairs = pd.read_parquet(ioi / "patching.parquet"), pd.read_parquet(ioi / "pairs.parquet")
     assert list(patching.columns) == ["site", "layer", "position", "head", "logit_diff", "score"]
     assert len(patching) == N_LAYER * (3 * 14 + 4) and len(pairs) == 6
+    by_pair = pd.read_parquet(ioi / "patching_by_pair.parquet")
+    assert list(by_pair.columns) == ["site", "layer", "position", "head", "pair", "logit_diff", "score"]
+    assert len(by_pair) == 6 * len(patching) and set(by_pair["pair"]) == set(pairs["pair"])
     per_position = patching[patching["site"] != "attn.hook_z"]
     before = per_position[per_position["position"] < 9]
     assert (before[before["layer"] == 0]["score"] == 0).all()  # the same embeddings, bit for bit
@@ -818,10 +821,11 @@ def test_an_unavailable_hub_model_is_one_message_with_the_ways_out_before_any_jo
     assert not (workdir / "models" / "hub" / "gpt2").exists()
 
 
-def test_figures_target_redraws_every_figure_without_a_model(workdir):
-    """After plot-only changes, ``snakemake figures`` runs figure jobs and nothing upstream of them."""
+def test_figures_target_redraws_every_figure_without_a_model(scratch):
+    """After plot-only changes, ``snakemake figures`` runs figure jobs and nothing upstream of them; after
+    an edit of the plot code every figure imports, it schedules every figure and still no model stage."""
     plots = overlay(
-        workdir,
+        scratch,
         "all_plots",
         {
             "residual_decomposition": {"plants": {"plot": {"marker_size": 7}}},
@@ -837,16 +841,13 @@ def test_figures_target_redraws_every_figure_without_a_model(workdir):
         "neuron_contrast_figures",
         "sparse_autoencoder_figures",
     }
-    assert scheduled_jobs(
-        snakemake(workdir, "figures", "-n", overlays=("overlays/embedded.yaml", plots)).stdout, targets=("figures",)
-    ) == dict.fromkeys(changed_figures, 1)
-    edit(workdir / "src" / "interpflow" / "plotting" / "style.py")  # plot code every figure imports
-    run = snakemake(workdir, "figures")
-    ran = scheduled_jobs(run.stdout + run.stderr, targets=("figures",))
+    run = snakemake(scratch, "figures", overlays=("overlays/embedded.yaml", plots))
+    assert scheduled_jobs(run.stdout + run.stderr, targets=("figures",)) == dict.fromkeys(changed_figures, 1)
+    edit(scratch / "src" / "interpflow" / "plotting" / "style.py")  # plot code every figure imports
+    planned = scheduled_jobs(snakemake(scratch, "figures", "-n").stdout, targets=("figures",))
     per_run = every_run_stage(dict.fromkeys(RUN_PLOTS, 1)) | {"neuron_contrast_figures": 2}
-    assert ran == per_run | dict.fromkeys(COMPARISONS, 1)
-    assert not MODEL_STAGES & set(ran)
-    assert dry_run(workdir) == {}
+    assert planned == per_run | dict.fromkeys(COMPARISONS, 1)
+    assert not MODEL_STAGES & set(planned)
 
 
 def edit(path):
@@ -867,13 +868,11 @@ def every_run_stage(count_per_instance: dict[str, int]) -> dict[str, int]:
     return {rule: count * (1 if rule.startswith(tuple(ADDED)) else 2) for rule, count in count_per_instance.items()}
 
 
-def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
+def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir, scratch):
     """Each edit schedules the stages whose scripts import the module (directly or not) and what follows
-    them. The last edit is run: its fresh corpus extraction and training reproduce every output exactly
-    (a fresh text extraction does too: test_interruption.py). The earlier edits are put back, bytes and
-    times, so they schedule nothing more."""
-    outputs = sorted(p for p in (workdir / "results").rglob("*") if p.suffix in (".parquet", ".safetensors"))
-    before = {path: path.read_bytes() for path in outputs}
+    them; put back, bytes and times, it schedules nothing more. The last edit is also run, in a copy of
+    the run, for one corpus SAE: its fresh corpus extraction and training reproduce every output exactly
+    (a fresh text extraction does too: test_interruption.py)."""
     restores = [edit(workdir / "src" / "interpflow" / "methods" / "residual_decomposition" / "analysis.py")]
     rd = {"residual_decomposition_statistics": 2, VIEW: 2, "residual_decomposition_comparison": 1}
     assert dry_run(workdir) == rd | every_run_stage(dict.fromkeys(RD_PLOTS, 1))
@@ -910,9 +909,9 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
     assert dry_run(workdir) == expected
     for restore in restores:
         restore()
-    assert dry_run(workdir) == {}
-    edit(workdir / "src" / "interpflow" / "stores" / "shard_extraction.py")  # the corpus shards' extraction
-    expected = {
+    shard_extraction = Path("src") / "interpflow" / "stores" / "shard_extraction.py"  # the corpus shards' extraction
+    restore = edit(workdir / shard_extraction)
+    assert dry_run(workdir) == {
         "extract_corpus_shard": 4,
         "corpus_manifest": 1,
         "streaming_sae_train": 2 + len(SWEEP),
@@ -924,14 +923,21 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir):
         **every_run_stage(dict.fromkeys(SS_PLOTS, 1)),
         "streaming_sae_comparison": 1,
     }
-    assert dry_run(workdir) == expected
-    run = snakemake(workdir)
-    ran = scheduled_jobs(run.stdout + run.stderr)
-    assert ran == expected
+    restore()
     assert dry_run(workdir) == {}
+
+    outputs = sorted(p for p in (scratch / "results").rglob("*") if p.suffix in (".parquet", ".safetensors"))
+    before = {path: path.read_bytes() for path in outputs}
+    edit(scratch / shard_extraction)
+    target = "streaming_sae__demo_topk"
+    planned = dry_run(scratch, args=(target,))
+    assert planned["extract_corpus_shard"] == 4 and planned["streaming_sae_train"] == 1
+    run = snakemake(scratch, target)
+    assert scheduled_jobs(run.stdout + run.stderr) == planned
+    assert dry_run(scratch, args=(target,)) == {}
     for path, content in before.items():
         same = path.read_bytes() == content  # a bool: no diff of megabytes on failure
-        assert same, f"{path.relative_to(workdir)} changed on an identical rerun"
+        assert same, f"{path.relative_to(scratch)} changed on an identical rerun"
 
 
 # --- overlays that do what they say: add, remove and replace, through --configfile and --config ----
@@ -949,10 +955,7 @@ def resolved(workdir, *overlays, config=()) -> dict:
 @pytest.fixture
 def scratch(workdir, tmp_path):
     """A copy of the finished run, for changes that must not touch the shared one."""
-    copy = tmp_path / "project"
-    shutil.copytree(workdir, copy, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
-    shutil.copytree(workdir / ".snakemake" / "metadata", copy / ".snakemake" / "metadata")
-    return copy
+    return copy_run(workdir, tmp_path / "project")
 
 
 @pytest.mark.parametrize("way", ["configfile", "config"])

@@ -47,6 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from interpflow.models.families import MODEL_TYPES, supported_model_types
 from interpflow.models.sites import FINAL_NORMALIZED, FINAL_OUTPUT, Site
 
 OUTPUT, INPUT = "output", "input"
@@ -299,7 +300,7 @@ class Adapter:
 
 class Gpt2(Adapter):
     family = "gpt2"
-    model_types = ("gpt2",)
+    model_types = MODEL_TYPES[family]
     blocks_path = "transformer.h"
     final_norm_path = "transformer.ln_f"
     centred_norm = True
@@ -338,7 +339,7 @@ class GptNeoX(Adapter):
     the block's input, so there is no mid-block residual: ``resid_post = resid_pre + attn_out + mlp_out``."""
 
     family = "gpt_neox"
-    model_types = ("gpt_neox",)
+    model_types = MODEL_TYPES[family]
     blocks_path = "gpt_neox.layers"
     final_norm_path = "gpt_neox.final_layer_norm"
     centred_norm = True
@@ -389,7 +390,7 @@ class Llama(Adapter):
     """Llama, Mistral and Qwen2: RMSNorm, rotary positions, gated MLP ``down(act(gate(x)) * up(x))``."""
 
     family = "llama"
-    model_types = ("llama", "mistral", "qwen2")
+    model_types = MODEL_TYPES[family]
     blocks_path = "model.layers"
     final_norm_path = "model.norm"
     gated_mlp = True
@@ -431,7 +432,7 @@ class Gemma2(Llama):
     alternating sliding-window and global attention."""
 
     family = "gemma2"
-    model_types = ("gemma2",)
+    model_types = MODEL_TYPES[family]
     hook_points = (
         attention_hook_points("self_attn", *separate_projections("self_attn"), output="self_attn.o_proj")
         | mlp_hook_points(
@@ -475,10 +476,6 @@ FAMILIES = {adapter.family: adapter for adapter in ADAPTERS.values()}
 
 class UnsupportedArchitectureError(ValueError):
     """A model whose ``model_type`` no adapter covers."""
-
-
-def supported_model_types() -> str:
-    return ", ".join(sorted(ADAPTERS))
 
 
 def adapter_for(model_type: str) -> Adapter:

@@ -37,7 +37,7 @@ class ActivationPatching(Method):
             raise ConfigError(option, str(error)) from None
 
     def run_files(self, instance, n_layer):
-        return ["patching.parquet", "pairs.parquet", *figure_files("patching")]
+        return ["patching.parquet", "patching_by_pair.parquet", "pairs.parquet", *figure_files("patching")]
 
 
 METHOD = ActivationPatching()

@@ -25,7 +25,12 @@ from torch import nn
 
 from interpflow.methods.activation_patching.method import METHOD
 from interpflow.methods.activation_patching.pairs import read_pairs, resolve_positions, tokenize_pairs
-from interpflow.methods.activation_patching.tables import HEAD_SITE, pairs_table, patching_table
+from interpflow.methods.activation_patching.tables import (
+    HEAD_SITE,
+    pairs_table,
+    patching_by_pair_table,
+    patching_table,
+)
 from interpflow.models.architectures import adapter_of
 from interpflow.models.hooks import block_arguments, capture, hooked, run_block
 from interpflow.models.sites import block_site
@@ -123,8 +128,8 @@ def patch_pair(
 
 
 def patch_pairs(model: nn.Module, tokenizer, store, path, text_column: str, options: dict) -> dict[str, pd.DataFrame]:
-    """``patching`` and ``pairs`` tables of an instance (``options``: its options) over the pairs at ``path``,
-    the clean activations read from the clean prompts' activation ``store``."""
+    """``patching``, ``patching_by_pair`` and ``pairs`` tables of an instance (``options``: its options) over
+    the pairs at ``path``, the clean activations read from the clean prompts' activation ``store``."""
     pairs = read_pairs(path, text_column, options)
     tokens = tokenize_pairs(pairs, tokenizer, options["answer_prefix"], path)
     positions = resolve_positions(options["positions"], tokens.n_tokens)
@@ -142,5 +147,9 @@ def patch_pairs(model: nn.Module, tokenizer, store, path, text_column: str, opti
         run = CorruptedRun(model, corrupted, clean, options["batch_size"])
         answer, wrong = tokens.answers[index], tokens.wrong_answers[index]
         per_pair.append(patch_pair(run, options["patch_sites"], n_layer, positions, answer, wrong))
-    patching = patching_table(per_pair, options["patch_sites"], positions)
-    return {"patching": patching, "pairs": pairs_table(pairs, per_pair)}
+    sites = options["patch_sites"]
+    return {
+        "patching": patching_table(per_pair, sites, positions),
+        "patching_by_pair": patching_by_pair_table(per_pair, sites, positions),
+        "pairs": pairs_table(pairs, per_pair),
+    }

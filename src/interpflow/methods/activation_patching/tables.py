@@ -1,4 +1,5 @@
-"""activation_patching's tables: the patching scores and the pairs, from per-pair logit differences.
+"""activation_patching's tables: the patching scores (over the pairs, and pair by pair) and the pairs,
+from per-pair logit differences.
 
 A patch's ``score`` is ``(patched - corrupted) / (clean - corrupted)`` of the pairs' mean logit
 differences (NaN where the clean and corrupted means are equal). A pair's logit differences are
@@ -13,6 +14,7 @@ import pandas as pd
 
 HEAD_SITE = "attn.hook_z"
 PATCHING_COLUMNS = ["site", "layer", "position", "head", "logit_diff", "score"]
+BY_PAIR_COLUMNS = ["site", "layer", "position", "head", "pair", "logit_diff", "score"]
 PAIR_COLUMNS = ["pair", "clean", "corrupted", "answer", "wrong_answer", "clean_logit_diff", "corrupted_logit_diff"]
 
 
@@ -22,17 +24,39 @@ def patching_table(
     """``patching.parquet``: one row per (site, layer, position or head); ``logit_diff`` is the mean over
     pairs, ``score`` it normalized (module docstring); ``position`` is empty for heads, ``head`` for the rest."""
     mean = {key: np.mean([pair[key] for pair in per_pair], axis=0) for key in per_pair[0]}
-    clean, corrupted = float(mean[("clean", 0)][0]), float(mean[("corrupted", 0)][0])
+    return _typed(pd.DataFrame(_patch_rows(mean, sites, positions), columns=PATCHING_COLUMNS))
+
+
+def patching_by_pair_table(
+    per_pair: list[dict[tuple[str, int], np.ndarray]], sites: list[str], positions: list[int]
+) -> pd.DataFrame:
+    """``patching_by_pair.parquet``: the rows of :func:`patching_table` for each pair on its own (``pair``:
+    its row in ``pairs.parquet``), ``score`` normalized by that pair's own clean and corrupted logit
+    differences; for spreads and intervals over pairs. The mean of ``logit_diff`` over pairs is
+    ``patching.parquet``'s."""
+    rows = [
+        (*row[:4], pair, *row[4:])
+        for pair, diffs in enumerate(per_pair)
+        for row in _patch_rows(diffs, sites, positions)
+    ]
+    return _typed(pd.DataFrame(rows, columns=BY_PAIR_COLUMNS).astype({"pair": "int64"}))
+
+
+def _patch_rows(diffs: dict[tuple[str, int], np.ndarray], sites: list[str], positions: list[int]):
+    """``(site, layer, position, head, logit_diff, score)`` of every variant in ``diffs`` (one pair's
+    logit differences, or their mean over pairs), normalized by its own clean and corrupted entries."""
+    clean, corrupted = float(diffs[("clean", 0)][0]), float(diffs[("corrupted", 0)][0])
     scale = clean - corrupted
-    rows = []
     for hook in sites:
-        layers = sorted(layer for name, layer in mean if name == hook)
-        for layer in layers:
-            for index, value in enumerate(mean[(hook, layer)]):
+        blocks = sorted(block for name, block in diffs if name == hook)
+        for layer in blocks:
+            for index, value in enumerate(diffs[(hook, layer)]):
                 position, head = (pd.NA, index) if hook == HEAD_SITE else (positions[index], pd.NA)
                 score = (value - corrupted) / scale if scale != 0 else float("nan")
-                rows.append((hook, layer, position, head, float(value), float(score) + 0.0))  # no -0.0
-    table = pd.DataFrame(rows, columns=PATCHING_COLUMNS)
+                yield hook, layer, position, head, float(value), float(score) + 0.0  # no -0.0
+
+
+def _typed(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype({"layer": "int64", "position": "Int64", "head": "Int64"})
 
 
