@@ -131,6 +131,16 @@ def same_table(found: pd.DataFrame, expected: pd.DataFrame) -> bool:
     return True
 
 
+def differences(found: pd.DataFrame, expected: pd.DataFrame) -> list[str]:
+    """Per float column that differs: the largest |found - expected| and the column's largest |value|."""
+    lines = []
+    for column in expected.select_dtypes("float").columns:
+        gap = (found[column] - expected[column]).abs().max()
+        if gap > 0:
+            lines.append(f"{column}: max |difference| {gap:.3g} (largest |value| {expected[column].abs().max():.3g})")
+    return lines
+
+
 def weight_mib(shape: str) -> float:
     return sum(path.stat().st_size for path in random_model(shape).glob("*.safetensors")) / 2**20
 
@@ -159,6 +169,10 @@ def main() -> None:
     run_snakemake(*cores, "subspace_removal", overlays=(reference,))
     reference_stages = stage_table().set_index("stage")
     equal_tables = all(same_table(pd.read_parquet(path), table) for path, table in tables.items())
+    engine_differences = {
+        path.relative_to(WORKDIR).as_posix(): differences(pd.read_parquet(path), table)
+        for path, table in tables.items()
+    }
     run_snakemake(*cores, "subspace_removal", overlays=())  # back to the cached engine
 
     # A plot-only change, end to end.
@@ -201,6 +215,9 @@ def main() -> None:
     }
     for name, (met, detail) in targets.items():
         print(f"{'met ' if met else 'MISS'}  {name}: {detail}")
+    print("\ncached sweep against the per-layer loop, table by table:")
+    for path, lines in engine_differences.items():
+        print(f"  {path}: {'; '.join(lines) or 'identical'}")
     result = {
         "cores": args.cores,
         "model_threads": args.model_threads,
@@ -214,6 +231,7 @@ def main() -> None:
             "cached_s": cached_sweep,
             "reference_s": reference_sweep,
             "tables_equal": equal_tables,
+            "differences": engine_differences,
         },
         "plot_only_rerun_s": plot_rerun,
         "xl_peak_rss_mib": xl_peak,

@@ -202,6 +202,30 @@ def test_the_pair_by_pair_rows_average_to_the_table_and_each_is_scored_by_its_ow
     assert not np.allclose(by_pair.query("pair == 0")["score"], by_pair.query("pair == 1")["score"], atol=1e-3)
 
 
+def test_noising_is_the_same_pairs_with_the_prompt_columns_swapped(tokenizer, tmp_path):
+    """docs/methods.md: a text set whose ``text_column`` is the corrupted prompt, with ``corrupted_column:
+    clean``, patches the corrupted prompt's activations into the clean run. Its baselines are the
+    denoising run's, swapped, so a score of 1 means the patch alone does all of the corruption's damage."""
+    model = tiny_model("gpt2", True)
+    path = two_pairs(tmp_path)
+    options = OPTIONS | {"patch_sites": ["hook_resid_pre"]}
+    store = clean_store(model, tokenizer, path, ["hook_resid_pre"])
+    denoising = patch_pairs(model, tokenizer, store, path, "clean", options)["pairs"]
+    swapped = options | {"corrupted_column": "clean"}
+    corrupted_store = extract_activations(
+        model, tokenizer, read_pairs(path, "corrupted", swapped).clean, METHOD.required_sites(swapped, N_LAYER)
+    )
+    noising = patch_pairs(model, tokenizer, corrupted_store, path, "corrupted", swapped)
+    assert noising["pairs"]["clean"].tolist() == denoising["corrupted"].tolist()
+    np.testing.assert_allclose(noising["pairs"]["clean_logit_diff"], denoising["corrupted_logit_diff"], atol=1e-5)
+    np.testing.assert_allclose(noising["pairs"]["corrupted_logit_diff"], denoising["clean_logit_diff"], atol=1e-5)
+    # the prompts differ only in the repeated name, at position 9: at block 0 patching that slot alone runs
+    # the corrupted prompt (score 1), patching any other slot changes nothing (0)
+    block_0 = noising["patching"].query("layer == 0").set_index("position")["score"]
+    np.testing.assert_allclose(block_0[9], 1.0, atol=1e-6)
+    assert (block_0.drop(9) == 0).all()
+
+
 def test_patching_everything_at_block_0_gives_exactly_1_and_nothing_exactly_0(tokenizer, tmp_path):
     model = tiny_model("gpt2", True)
     path = two_pairs(tmp_path)
