@@ -2,8 +2,10 @@
 
 Each measurement runs in a fresh process (so its peak RSS is its own): a TopK SAE of ``d_in → d_sae``
 latents, ``k`` active, trained for ``--steps`` Adam steps on minibatches of ``--batch`` random Gaussian
-activations (float32, ``--threads`` threads), after one warm-up step. The steps alternate between the
-trainers, ``--rounds`` times, and the machine's matmul rate is printed before and after.
+activations on ``--device`` (CPU: ``--threads`` threads), after one warm-up step: float32, or with
+``--dtype bfloat16`` under ``torch.autocast`` (weights and Adam in float32, the products in bfloat16), for
+every trainer alike. The steps alternate between the trainers, ``--rounds`` times, and the device's
+matmul rate in that dtype is printed before and after.
 
 - ``interpflow sparse`` / ``interpflow dense``: :func:`interpflow.sae.training.train_steps` with the step
   forced (the trainer picks by shape: :func:`interpflow.sae.topk.uses_sparse_step`), decoder-row
@@ -13,10 +15,12 @@ trainers, ``--rounds`` times, and the machine's matmul rate is printed before an
   build of torch lacks, so the default, off, is measured).
 
 Reported per trainer: tokens/s (median of the rounds), the encoder's FLOP/s (``2 · d_in · d_sae`` per
-token, the one dense product a TopK step needs) as a fraction of the matmul rate, and peak RSS.
+token, the one dense product a TopK step needs) as a fraction of the matmul rate, and peak RSS (and, on
+CUDA, the peak of GPU memory allocated).
 
     python benchmarks/sae_topk_step.py                      # GPT-2's residual stream: 768 -> 24576, k = 32
     python benchmarks/sae_topk_step.py --shape lecture      # 3072 -> 6144, k = 1024
+    python benchmarks/sae_topk_step.py --device cuda --dtype bfloat16
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def interpflow_steps(d_in: int, d_sae: int, k: int, batch, steps: int, sparse: b
     variant = Variant(
         base.build, functools.partial(topk.loss_terms, sparse=sparse), base.constrain_gradient, base.constrain_weights
     )
-    state = new_state(SAEConfig("topk", "x", d_in, d_sae, k, 0.0, 0.0, 4e-4, 0), "cpu")
+    state = new_state(SAEConfig("topk", "x", d_in, d_sae, k, 0.0, 0.0, 4e-4, 0), batch.device)
 
     def run(n: int) -> None:
         train_steps(
@@ -70,9 +74,9 @@ def saelens_steps(d_in: int, d_sae: int, k: int, batch, steps: int):
     from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
     from sae_lens.saes.sae import TrainStepInput
 
-    sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k))
+    sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k, device=str(batch.device)))
     optimizer = torch.optim.Adam(sae.parameters(), lr=4e-4)
-    since_fired = torch.zeros(d_sae)
+    since_fired = torch.zeros(d_sae, device=batch.device)
     done = [0]
 
     def run(n: int) -> None:
@@ -90,30 +94,46 @@ def saelens_steps(d_in: int, d_sae: int, k: int, batch, steps: int):
     return run
 
 
-def measure(trainer: str, d_in: int, d_sae: int, k: int, batch_tokens: int, steps: int, threads: int) -> dict:
+def measure(trainer: str, d_in: int, d_sae: int, k: int, batch_tokens: int, steps: int, args) -> dict:
     """Run in this process (``--child``): warm-up, then ``steps`` timed steps."""
+    import contextlib
     import resource
 
     import torch
 
-    torch.set_num_threads(threads)
-    batch = torch.randn(batch_tokens, d_in, generator=torch.Generator().manual_seed(0))
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    batch = torch.randn(batch_tokens, d_in, generator=torch.Generator().manual_seed(0)).to(device)
     if trainer.startswith("interpflow"):
-        run = interpflow_steps(d_in, d_sae, k, batch, steps, sparse=trainer == "interpflow sparse")
+        steps_of = interpflow_steps(d_in, d_sae, k, batch, steps, sparse=trainer == "interpflow sparse")
     else:
-        run = saelens_steps(d_in, d_sae, k, batch, steps)
+        steps_of = saelens_steps(d_in, d_sae, k, batch, steps)
+    mixed = args.dtype != "float32"
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def run(n: int) -> None:
+        with torch.autocast(device.type, dtype=getattr(torch, args.dtype)) if mixed else contextlib.nullcontext():
+            steps_of(n)
+        synchronize()
+
     run(1)
     started = time.perf_counter()
     run(steps)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"tokens_per_s": steps * batch_tokens / seconds, "peak_rss_mb": peak}
+    result = {
+        "tokens_per_s": steps * batch_tokens / seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if device.type == "cuda":
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return result
 
 
 def child(trainer: str, shape: str, args) -> dict:
     d_in, d_sae, k = SHAPES[shape]
     command = [sys.executable, __file__, "--child", trainer, "--shape", shape, "--steps", str(args.steps)]
     command += ["--batch", str(args.batch), "--threads", str(args.threads)]
+    command += ["--device", args.device, "--dtype", args.dtype]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -125,16 +145,20 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--trainers", nargs="+", default=TRAINERS, choices=TRAINERS)
     parser.add_argument("--child", choices=TRAINERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         d_in, d_sae, k = SHAPES[args.shape]
-        print(json.dumps(measure(args.child, d_in, d_sae, k, args.batch, args.steps, args.threads)))
+        print(json.dumps(measure(args.child, d_in, d_sae, k, args.batch, args.steps, args)))
         return 0
-    before = matmul_gflops(args.threads)
-    print(f"matmul rate before: {before:.0f} GFLOP/s ({args.threads} threads, float32)")
+    machine = {"threads": args.threads, "device": args.device, "dtype": args.dtype}
+    where = f"{args.threads} threads" if args.device == "cpu" else args.device
+    before = matmul_gflops(**machine)
+    print(f"matmul rate before: {before:.0f} GFLOP/s ({where}, {args.dtype})")
     for shape in SHAPES if args.shape == "both" else [args.shape]:
         d_in, d_sae, k = SHAPES[shape]
         print(f"\n{shape}: {d_in} -> {d_sae} latents, k = {k}, minibatches of {args.batch}, {args.steps} steps")
@@ -148,14 +172,15 @@ def main() -> int:
         for trainer, runs in results.items():
             rate = statistics.median(run["tokens_per_s"] for run in runs)
             rss = max(run["peak_rss_mb"] for run in runs)
+            gpu = f", GPU {max(run['peak_gpu_mb'] for run in runs):.0f} MB" if "peak_gpu_mb" in runs[0] else ""
             ratio = f", {rate / peer:.2f}x saelens" if peer else ""
             each = ", ".join(f"{run['tokens_per_s']:.0f}" for run in runs)
             print(
                 f"  {trainer:18s} {rate:8.0f} tokens/s ({each})"
                 f"{ratio}; encoder {rate * encoder_flop / 1e9:.0f} GFLOP/s = {rate * encoder_flop / 1e9 / before:.0%}"
-                f" of matmul; peak RSS {rss:.0f} MB"
+                f" of matmul; peak RSS {rss:.0f} MB{gpu}"
             )
-    print(f"\nmatmul rate after: {matmul_gflops(args.threads):.0f} GFLOP/s")
+    print(f"\nmatmul rate after: {matmul_gflops(**machine):.0f} GFLOP/s")
     return 0
 
 
