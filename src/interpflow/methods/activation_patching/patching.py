@@ -135,21 +135,21 @@ def patch_pairs(model: nn.Module, tokenizer, store, path, text_column: str, opti
     positions = resolve_positions(options["positions"], tokens.n_tokens)
     n_layer = len(adapter_of(model).blocks(model))
     device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
-    sites = METHOD.required_sites(options, n_layer)
+    stored_sites = METHOD.required_sites(options, n_layer)  # the patched sites of every block, and block 0's input
+    hooks = options["patch_sites"]
     per_pair = []
     for index in range(len(pairs.clean)):
         rows = store.text_rows(index)
         stored = store.tokens["token_id"].to_numpy()[rows].tolist()
         if stored != tokens.clean[index]:
             raise ValueError(f"pair {index}: the store's clean tokens differ from the text set's; rerun its extraction")
-        clean = {site: torch.as_tensor(store[site][rows], device=device, dtype=dtype) for site in sites}
+        clean = {site: torch.as_tensor(store[site][rows], device=device, dtype=dtype) for site in stored_sites}
         corrupted = torch.as_tensor(tokens.corrupted[index], device=device)
         run = CorruptedRun(model, corrupted, clean, options["batch_size"])
         answer, wrong = tokens.answers[index], tokens.wrong_answers[index]
-        per_pair.append(patch_pair(run, options["patch_sites"], n_layer, positions, answer, wrong))
-    sites = options["patch_sites"]
+        per_pair.append(patch_pair(run, hooks, n_layer, positions, answer, wrong))
     return {
-        "patching": patching_table(per_pair, sites, positions),
-        "patching_by_pair": patching_by_pair_table(per_pair, sites, positions),
+        "patching": patching_table(per_pair, hooks, positions),
+        "patching_by_pair": patching_by_pair_table(per_pair, hooks, positions),
         "pairs": pairs_table(pairs, per_pair),
     }
