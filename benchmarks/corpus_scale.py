@@ -130,9 +130,9 @@ def stage_train(folder: Path, site: str, device: str, train_tokens: int) -> dict
     import torch
 
     from interpflow.runtime.schema import option_defaults
-    from interpflow.sae.config import SAEConfig
-    from interpflow.sae.streaming import StreamingSchedule, train_streaming
-    from interpflow.sae.training import flops_per_token
+    from interpflow.sae.core.config import SAEConfig
+    from interpflow.sae.core.streaming import StreamingSchedule, train_streaming
+    from interpflow.sae.core.training import flops_per_token
     from interpflow.stores.corpus_store import CorpusStore
 
     store = CorpusStore(folder / "manifest.json")

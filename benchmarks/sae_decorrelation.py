@@ -4,9 +4,10 @@ At gpt2 shape: ``blocks.6.mlp.hook_pre`` activations (3072 wide) of a random-wei
 6144 latents, k = 1024, 100 full-batch Adam epochs, float32, CPU. Three runs from the same seed:
 
 - ``covariance``: the direct form, the 6144 x 6144 latent covariance every epoch, over all latents;
-- ``gram``: the same loop with the tokens x tokens Gram form (interpflow.sae.decorrelation_penalty_gram);
+- ``gram``: the same loop with the tokens x tokens Gram form
+  (interpflow.sae.core.tied_ksparse.decorrelation_penalty_gram);
 - ``gram_active``: the loop the workflow runs, Gram form and products over the active latents only
-  (interpflow.sae.tied_ksparse.KSparseAutoencoder.forward_active).
+  (interpflow.sae.core.tied_ksparse.KSparseAutoencoder.forward_active).
 
 Their loss curves must agree (1e-4 relative). The target is the loop as a whole: ``gram_active``
 at least 10x faster than ``covariance``. The benchmark also times the decorrelation term alone and
@@ -101,10 +102,10 @@ def main() -> None:
 
     from interpflow.methods.sparse_autoencoder.analysis import sae_config
     from interpflow.runtime.schema import option_defaults
-    from interpflow.sae import tied_ksparse
-    from interpflow.sae.tied_ksparse import decorrelation_penalty_covariance, decorrelation_penalty_gram
-    from interpflow.sae.training import train_full_batch
-    from interpflow.sae.variants import Variant
+    from interpflow.sae.core import tied_ksparse
+    from interpflow.sae.core.tied_ksparse import decorrelation_penalty_covariance, decorrelation_penalty_gram
+    from interpflow.sae.core.training import train_full_batch
+    from interpflow.sae.core.variants import Variant
 
     torch.set_num_threads(args.threads)
     x = palinka_activations()

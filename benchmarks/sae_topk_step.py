@@ -7,8 +7,8 @@ activations on ``--device`` (CPU: ``--threads`` threads), after one warm-up step
 every trainer alike. The steps alternate between the trainers, ``--rounds`` times, and the device's
 matmul rate in that dtype is printed before and after.
 
-- ``interpflow sparse`` / ``interpflow dense``: :func:`interpflow.sae.training.train_steps` with the step
-  forced (the trainer picks by shape: :func:`interpflow.sae.topk.uses_sparse_step`), decoder-row
+- ``interpflow sparse`` / ``interpflow dense``: :func:`interpflow.sae.core.training.train_steps` with the step
+  forced (the trainer picks by shape: :func:`interpflow.sae.core.topk.uses_sparse_step`), decoder-row
   constraints, dead-latent counters and all;
 - ``saelens``: ``sae_lens.TopKTrainingSAE.training_forward_pass`` with Adam and SAELens's trainer's
   dead-latent counters (its ``use_sparse_activations`` option calls sparse-tensor kernels that this CPU
@@ -45,10 +45,10 @@ TRAINERS = ["interpflow sparse", "saelens", "interpflow dense"]
 def interpflow_steps(d_in: int, d_sae: int, k: int, batch, steps: int, sparse: bool):
     import functools
 
-    from interpflow.sae import topk
-    from interpflow.sae.config import SAEConfig
-    from interpflow.sae.training import new_state, train_steps
-    from interpflow.sae.variants import VARIANTS, Variant
+    from interpflow.sae.core import topk
+    from interpflow.sae.core.config import SAEConfig
+    from interpflow.sae.core.training import new_state, train_steps
+    from interpflow.sae.core.variants import VARIANTS, Variant
 
     base = VARIANTS["topk"]
     variant = Variant(

@@ -316,7 +316,7 @@ def instance_corpus_store(method):
 
 
 # --- pretrained SAEs (config `saes`): hub SAEs are provisioned like hub models (rules/models.smk) -----
-from interpflow.sae.pretrained_entries import files_folder, provisioned_folder
+from interpflow.sae.interop.pretrained_entries import files_folder, provisioned_folder
 
 SAE_PROVISIONED = f"{MODEL_DIR}/saes/{{sae}}"
 

@@ -2,7 +2,7 @@
 
 from interpflow.runtime.errors import ConfigError
 from interpflow.runtime.stage_logging import start_stage
-from interpflow.sae.pretrained_entries import provision_hub_sae
+from interpflow.sae.interop.pretrained_entries import provision_hub_sae
 
 log = start_stage(snakemake)
 name, entry = snakemake.wildcards.sae, snakemake.params.entry

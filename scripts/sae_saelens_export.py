@@ -10,7 +10,7 @@ from interpflow.models.hf_hook_names import hf_module_output
 from interpflow.runtime import provenance
 from interpflow.runtime.stage_logging import start_stage
 from interpflow.sae.files import load_sae, read_sae_config
-from interpflow.sae.saelens import write_saelens_folder
+from interpflow.sae.interop.saelens import write_saelens_folder
 
 log = start_stage(snakemake)
 inputs, params = snakemake.input, snakemake.params

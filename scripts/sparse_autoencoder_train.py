@@ -5,8 +5,8 @@ from interpflow.methods.sparse_autoencoder.analysis import encode_and_evaluate, 
 from interpflow.models.devices import resolve_device
 from interpflow.runtime.atomic_io import write_parquet, write_safetensors
 from interpflow.runtime.stage_logging import start_stage
+from interpflow.sae.core.training import train_full_batch
 from interpflow.sae.files import save_sae
-from interpflow.sae.training import train_full_batch
 from interpflow.stores.activation_store import load_store
 
 log = start_stage(snakemake)

@@ -10,9 +10,9 @@ from interpflow.models.devices import resolve_device
 from interpflow.models.loading import load_model
 from interpflow.runtime.atomic_io import write_parquet, write_text
 from interpflow.runtime.stage_logging import start_stage
-from interpflow.sae.core_results import core_result
+from interpflow.sae.core.streaming import heldout_shards
+from interpflow.sae.evaluation.core_results import core_result
 from interpflow.sae.files import load_sae
-from interpflow.sae.streaming import heldout_shards
 from interpflow.stores.corpus_store import CorpusStore
 
 log = start_stage(snakemake)

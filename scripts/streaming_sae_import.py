@@ -5,10 +5,10 @@ from pathlib import Path
 
 from interpflow.runtime.atomic_io import write_parquet
 from interpflow.runtime.stage_logging import start_stage
+from interpflow.sae.core.training import log_table
 from interpflow.sae.files import save_sae
-from interpflow.sae.pretrained import import_pretrained
-from interpflow.sae.pretrained_entries import read_entry, source_record
-from interpflow.sae.training import log_table
+from interpflow.sae.interop.pretrained import import_pretrained
+from interpflow.sae.interop.pretrained_entries import read_entry, source_record
 
 log = start_stage(snakemake)
 params, output, wildcards = snakemake.params, snakemake.output, snakemake.wildcards

@@ -7,8 +7,8 @@ from interpflow.models.loading import load_model
 from interpflow.models.unembedding import Unembedding
 from interpflow.runtime.atomic_io import write_parquet
 from interpflow.runtime.stage_logging import start_stage
+from interpflow.sae.evaluation.logit_tokens import LOGIT_COLUMNS, logit_tokens
 from interpflow.sae.files import load_sae
-from interpflow.sae.logit_tokens import LOGIT_COLUMNS, logit_tokens
 
 log = start_stage(snakemake)
 inputs, params = snakemake.input, snakemake.params

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from interpflow.runtime.stage_logging import start_stage
-from interpflow.sae.neuronpedia import neuronpedia_features, write_neuronpedia_batches
+from interpflow.sae.interop.neuronpedia import neuronpedia_features, write_neuronpedia_batches
 
 log = start_stage(snakemake)
 inputs, params = snakemake.input, snakemake.params

@@ -5,8 +5,8 @@ from pathlib import Path
 from interpflow.models.devices import resolve_device
 from interpflow.runtime.atomic_io import write_parquet
 from interpflow.runtime.stage_logging import start_stage
+from interpflow.sae.core.streaming import streaming_configs, train_streaming
 from interpflow.sae.files import save_sae
-from interpflow.sae.streaming import streaming_configs, train_streaming
 from interpflow.stores.corpus_store import CorpusStore
 
 log = start_stage(snakemake)

@@ -11,8 +11,8 @@ from interpflow.methods.subspace_removal.interventions import sweep_from_cache, 
 from interpflow.methods.subspace_removal.method import METHOD as SR_METHOD
 from interpflow.models.loading import load_model
 from interpflow.runtime.schema import option_defaults
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.training import train_full_batch
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.training import train_full_batch
 from interpflow.stores.extraction import extract_activations
 from tests.conftest import ROOT, TINY_SPEC
 
@@ -92,7 +92,7 @@ def test_corpus_shard_extraction_on_cuda_equals_cpu(corpus_store):
 
 
 def test_streaming_sae_on_cuda_follows_the_cpu_log(corpus_store):
-    from interpflow.sae.streaming import StreamingSchedule, train_streaming
+    from interpflow.sae.core.streaming import StreamingSchedule, train_streaming
 
     config = SAEConfig("topk", "blocks.1.hook_resid_pre", TINY_SPEC["n_embd"], 64, 4, 0.0, 0.0, 4e-4, seed=0)
     schedule = StreamingSchedule(batch_tokens=32, buffer_tokens=128, token_budget=32 * 40, log_every=5)

@@ -59,7 +59,11 @@ def test_statistics_depend_on_their_analysis_only():
 def test_sae_training_does_not_load_the_model_code():
     """SAE training needs torch, not transformers: importing the model code would cost seconds per run."""
     files = names(imported_package_files(ROOT / "scripts" / "sparse_autoencoder_train.py", SRC))
-    assert {"interpflow/sae/training.py", "interpflow/sae/tied_ksparse.py", "interpflow/models/devices.py"} <= files
+    assert {
+        "interpflow/sae/core/training.py",
+        "interpflow/sae/core/tied_ksparse.py",
+        "interpflow/models/devices.py",
+    } <= files
     assert "interpflow/models/loading.py" not in files
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interpflow.sae import batch_topk
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.topk import auxk_loss
-from interpflow.sae.training import new_state, train_steps
-from interpflow.sae.variants import build_model, loss_terms
+from interpflow.sae.core import batch_topk
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.topk import auxk_loss
+from interpflow.sae.core.training import new_state, train_steps
+from interpflow.sae.core.variants import build_model, loss_terms
 
 WIDTH, LATENTS = 32, 512
 

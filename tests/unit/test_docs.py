@@ -1,10 +1,13 @@
-"""The documentation: the site builds strictly, the configuration reference is the schema's, the README is short."""
+"""The documentation: the site builds strictly, the configuration reference is the schema's, the README is short,
+and each measured number (the suite's time, the demo's jobs) is stated in one place."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -80,3 +83,54 @@ def test_an_option_without_a_description_is_named():
 
 def test_the_readme_is_short():
     assert (ROOT / "README.md").stat().st_size <= 15 * 1024
+
+
+# A statement of the suite's or the demo's time, or of a demo's job count: a line that names the suite (or
+# `make test`, `make demo`) with a duration (``15:50``, ``about 15 minutes``, ``~3.5 min``), or a job count.
+DURATION = re.compile(r"\b\d{1,2}:\d{2}\b|\b\d+(?:\.\d+)?(?: to \d+)?\s*(?:min|minutes)\b")
+RUNS = re.compile(r"make test|make demo|\bsuite\b|\btests?\b", re.IGNORECASE)
+JOB_COUNT = re.compile(r"\b\d+ (?:more )?jobs\b")
+MEASURED_SECTION = "## Measured numbers"
+
+
+def measured_statements(text: str) -> list[str]:
+    """The lines of ``text`` that state the suite's or a demo's time, or a job count."""
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if JOB_COUNT.search(line) or (DURATION.search(line) and RUNS.search(line))
+    ]
+
+
+def documentation_pages():
+    pages = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [page for page in pages if page.name != "configuration-reference.md"]
+
+
+def test_the_suite_time_and_the_demo_job_counts_are_stated_once():
+    """They are measured in one place (docs/development.md's "Measured numbers"); every other page links there."""
+    elsewhere = {}
+    for page in documentation_pages():
+        text = page.read_text(encoding="utf-8")
+        if page == ROOT / "docs" / "development.md":
+            text, measured = text.split(MEASURED_SECTION)
+            assert len(measured_statements(measured)) >= 3, "the measured numbers are missing from their section"
+        if found := measured_statements(text):
+            elsewhere[str(page.relative_to(ROOT))] = found
+    assert not elsewhere, f"stated outside docs/development.md#measured-numbers: {elsewhere}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "`make test` takes about 15 minutes on 2 cores",
+        "make test   # runs the test suite (22 to 32 min on 2 cores)",
+        "`make demo` runs the workflow (offline, CPU, ~3.5 min)",
+        "the small corpus with its SAEs (103 jobs)",
+        "after `make demo`, 91 more jobs",
+        "15:09 for the 772 tests in a fresh clone",
+    ],
+)
+def test_a_second_statement_of_a_measured_number_is_found(line):
+    """The check above can fail: each way the numbers were restated before is found."""
+    assert measured_statements(f"Some prose.\n{line}\nMore prose.") == [line]

@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 
 from interpflow.methods.streaming_sae.figures import contexts_page
-from interpflow.sae.logit_tokens import LOGIT_COLUMNS, logit_tokens
-from interpflow.sae.neuronpedia import neuronpedia_features, write_neuronpedia_batches
+from interpflow.sae.evaluation.logit_tokens import LOGIT_COLUMNS, logit_tokens
+from interpflow.sae.interop.neuronpedia import neuronpedia_features, write_neuronpedia_batches
 
 
 class PlainUnembedding:

@@ -11,9 +11,9 @@ import torch
 from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
 from interpflow.models.loading import load_model, vendored_tokenizer
 from interpflow.models.sites import block_site, residual_streams
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.spliced import spliced_logits, spliced_replacements
-from interpflow.sae.variants import build_model
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.variants import build_model
+from interpflow.sae.evaluation.spliced import spliced_logits, spliced_replacements
 from interpflow.stores.extraction import extract_activations
 from tests.conftest import ROOT, TOKENIZER_DIR
 from tests.model_zoo import VARIANTS, tiny_model

@@ -25,10 +25,10 @@ from interpflow.methods.subspace_removal.interventions import run_interventions
 from interpflow.models.loading import vendored_tokenizer
 from interpflow.models.sites import block_site, residual_streams
 from interpflow.runtime.schema import option_defaults
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.streaming import StreamingSchedule, train_streaming
-from interpflow.sae.training import train_full_batch
-from interpflow.sae.variants import build_model
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.streaming import StreamingSchedule, train_streaming
+from interpflow.sae.core.training import train_full_batch
+from interpflow.sae.core.variants import build_model
 from interpflow.stores.activation_store import ActivationStore
 from interpflow.stores.corpus_store import CorpusStore, write_manifest
 from interpflow.stores.extraction import extract_activations

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from interpflow.runtime.errors import ConfigError
-from interpflow.sae.pretrained import import_pretrained
-from interpflow.sae.pretrained_entries import entry_spec, provision_hub_sae, trained_on
-from interpflow.sae.pretrained_formats import PretrainedSAEError, read_spec
+from interpflow.sae.interop.pretrained import import_pretrained
+from interpflow.sae.interop.pretrained_entries import entry_spec, provision_hub_sae, trained_on
+from interpflow.sae.interop.pretrained_formats import PretrainedSAEError, read_spec
 from tests.pretrained_saes import CENTRED, saelens_forward, saelens_sae, sparsify_forward, sparsify_sae
 
 D_IN, D_SAE = 24, 96

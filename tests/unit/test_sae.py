@@ -9,18 +9,18 @@ import torch
 
 from interpflow.methods.sparse_autoencoder import analysis as sae_analysis
 from interpflow.runtime.schema import option_defaults
-from interpflow.sae import tied_ksparse
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.metrics import LatentStatistics, ReconstructionStatistics
-from interpflow.sae.tied_ksparse import (
+from interpflow.sae.core import tied_ksparse
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.tied_ksparse import (
     KSparseAutoencoder,
     decorrelation_penalty,
     decorrelation_penalty_covariance,
     decorrelation_penalty_gram,
     loss_terms,
 )
-from interpflow.sae.training import LOG_COLUMNS, train_full_batch
-from interpflow.sae.variants import Variant
+from interpflow.sae.core.training import LOG_COLUMNS, train_full_batch
+from interpflow.sae.core.variants import Variant
+from interpflow.sae.evaluation.metrics import LatentStatistics, ReconstructionStatistics
 from interpflow.stores.word_categories import category_positions
 
 

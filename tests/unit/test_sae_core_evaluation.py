@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.metrics import ReconstructionStatistics
-from interpflow.sae.spliced import replaced_logits, spliced_logits, spliced_losses, spliced_replacements
-from interpflow.sae.variants import build_model
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.variants import build_model
+from interpflow.sae.evaluation.metrics import ReconstructionStatistics
+from interpflow.sae.evaluation.spliced import replaced_logits, spliced_logits, spliced_losses, spliced_replacements
 from interpflow.stores.corpus_store import CorpusStore
 from tests.model_zoo import VARIANTS, tiny_model
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from interpflow.methods.streaming_sae.evaluation import evaluate
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.streaming import StreamingSchedule, token_rows, train_streaming
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.streaming import StreamingSchedule, token_rows, train_streaming
 from interpflow.stores.corpus_store import CorpusStore
 from interpflow.stores.word_categories import category_positions
 

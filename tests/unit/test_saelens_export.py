@@ -12,10 +12,10 @@ import torch
 from safetensors.numpy import load_file
 
 from interpflow.models.hf_hook_names import hf_module_output
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.saelens import SAELENS_FORMAT_VERSION, write_saelens_folder
-from interpflow.sae.streaming import StreamingSchedule, token_rows, train_streaming
-from interpflow.sae.training import train_full_batch
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.streaming import StreamingSchedule, token_rows, train_streaming
+from interpflow.sae.core.training import train_full_batch
+from interpflow.sae.interop.saelens import SAELENS_FORMAT_VERSION, write_saelens_folder
 from interpflow.stores.corpus_store import CorpusStore
 
 SITE = "blocks.1.hook_resid_pre"

@@ -19,7 +19,7 @@ from interpflow.methods.streaming_sae import evaluation as sae_interpretation
 from interpflow.methods.subspace_removal import interventions
 from interpflow.methods.subspace_removal.subspace import inspection_matrices, remove_top_components
 from interpflow.runtime.schema import option_defaults
-from interpflow.sae import streaming as streaming_sae
+from interpflow.sae.core import streaming as streaming_sae
 from interpflow.stores import shard_extraction
 
 # (code, schema section, {parameter: option} where the names differ)

@@ -8,10 +8,10 @@ import functools
 import pytest
 import torch
 
-from interpflow.sae import topk
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.training import log_table, new_state, train_steps
-from interpflow.sae.variants import VARIANTS, Variant, build_model
+from interpflow.sae.core import topk
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.training import log_table, new_state, train_steps
+from interpflow.sae.core.variants import VARIANTS, Variant, build_model
 from tests.unit.test_dead_latents import sparse_features
 
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from interpflow.sae.config import SAEConfig
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.streaming import StreamingSchedule, minibatches, streaming_configs, token_rows, train_streaming
+from interpflow.sae.core.tied_ksparse import decorrelation_penalty_covariance
+from interpflow.sae.core.topk import TopKAutoencoder
+from interpflow.sae.core.variants import VARIANTS, Variant, build_model, loss_terms
 from interpflow.sae.files import load_sae, save_sae
-from interpflow.sae.streaming import StreamingSchedule, minibatches, streaming_configs, token_rows, train_streaming
-from interpflow.sae.tied_ksparse import decorrelation_penalty_covariance
-from interpflow.sae.topk import TopKAutoencoder
-from interpflow.sae.variants import VARIANTS, Variant, build_model, loss_terms
 from interpflow.stores.corpus_store import CorpusStore
 
 SITE = "blocks.1.hook_resid_pre"

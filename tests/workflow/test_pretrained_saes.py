@@ -16,9 +16,9 @@ import torch
 import yaml
 
 from interpflow.runtime.sweeps import sweep_name
+from interpflow.sae.core.streaming import heldout_shards, token_rows
 from interpflow.sae.files import load_sae
-from interpflow.sae.pretrained_formats import PretrainedSAEConfig
-from interpflow.sae.streaming import heldout_shards, token_rows
+from interpflow.sae.interop.pretrained_formats import PretrainedSAEConfig
 from interpflow.stores.corpus_store import CorpusStore
 from tests.pretrained_saes import saelens_forward, saelens_sae, sparsify_forward, sparsify_sae
 from tests.unit.test_pretrained_sae import fake_hub_sae

@@ -23,11 +23,11 @@ from safetensors.numpy import load_file
 
 from interpflow.registry import METHODS
 from interpflow.runtime import provenance
-from interpflow.sae.config import SAEConfig
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.training import LOG_COLUMNS
+from interpflow.sae.evaluation.metrics import EVALUATION_COLUMNS, LATENT_COLUMNS
+from interpflow.sae.evaluation.spliced import SPLICED_COLUMNS
 from interpflow.sae.files import load_sae
-from interpflow.sae.metrics import EVALUATION_COLUMNS, LATENT_COLUMNS
-from interpflow.sae.spliced import SPLICED_COLUMNS
-from interpflow.sae.training import LOG_COLUMNS
 from tests.workflow_helpers import MODEL_STAGES, copy_run, job_blocks, scheduled_jobs, scheduled_runs, snakemake
 
 pytestmark = pytest.mark.e2e

@@ -52,7 +52,7 @@ class Method(ABC):
     def check_text(self, instance: dict[str, Any], key: str, tokenized) -> None:
         """For a text method: raise :class:`interpflow.runtime.errors.ConfigError` when the text set does not suit
         the instance. ``key`` is the instance's config key, ``tokenized`` an
-        :class:`interpflow.config.TokenizedTexts`. Default: no check."""
+        :class:`interpflow.config.references.TokenizedTexts`. Default: no check."""
         return None
 
     def check_corpus(self, instance: dict[str, Any], key: str, corpus: dict[str, Any]) -> None:

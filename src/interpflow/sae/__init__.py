@@ -1,16 +1,16 @@
-"""Sparse autoencoders (SAEs): one core for both SAE methods.
+"""Sparse autoencoders (SAEs): one core for both SAE methods, the ways in and out, and their evaluation.
 
-- :mod:`~interpflow.sae.config`: :class:`SAEConfig`, what defines an SAE (variant, site, shape, loss weights,
-  learning rate, seed), saved beside its weights.
-- :mod:`~interpflow.sae.variants`: the variants by name (:data:`VARIANTS`): how each is built, scored and
-  constrained; :mod:`~interpflow.sae.tied_ksparse` (the lecture's) and :mod:`~interpflow.sae.topk`.
-- :mod:`~interpflow.sae.training`: the one training loop, its log (:data:`LOG_COLUMNS`) and checkpoints;
-  full batch on a text's activations (:func:`train_full_batch`).
-- :mod:`~interpflow.sae.streaming`: minibatches from a corpus store, with resume (:func:`train_streaming`).
-- :mod:`~interpflow.sae.metrics`: reconstruction and latent statistics, accumulated over blocks of tokens.
-- :mod:`~interpflow.sae.files`: the save format, ``sae.safetensors`` + ``sae_config.json``.
-- :mod:`~interpflow.sae.saelens`: a saved SAE as a SAELens folder.
-- Pretrained SAEs read as inputs: :mod:`~interpflow.sae.pretrained_formats` (what a SAELens or sparsify folder
-  says, light), :mod:`~interpflow.sae.pretrained` (the module that reads interpflow's activations as the SAE
-  was trained), :mod:`~interpflow.sae.pretrained_entries` (the config's ``saes`` entries and provisioning).
+Three rooms, and the save format of a run's SAEs above them:
+
+- :mod:`~interpflow.sae.core`: the SAE itself: its config, the variants, the training loop (full batch and
+  streaming, with resume) and the sparse TopK step.
+- :mod:`~interpflow.sae.interop`: the ways in and out: every SAE as a SAELens folder, its latents in
+  Neuronpedia's layout, and SAELens and sparsify SAEs read as inputs.
+- :mod:`~interpflow.sae.evaluation`: what an SAE is measured by: reconstruction and latent statistics, the
+  model's loss with the SAE spliced in, SAEBench's core result file, each latent's logit tokens.
+- :mod:`~interpflow.sae.files`: the save format of every SAE of a run, trained (core) or imported
+  (interop): ``sae.safetensors`` + ``sae_config.json``.
+
+``interop`` and ``evaluation`` use the core and never each other; the core uses neither (import-linter's
+contracts in ``pyproject.toml``).
 """

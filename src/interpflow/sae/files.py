@@ -3,14 +3,14 @@
 - ``sae.safetensors``: the model's parameters under their names (float32): ``W_enc``
   ``(latents, input)`` for ``tied_ksparse`` (the decoder is the same matrix); ``W_enc``, ``b_enc``,
   ``W_dec`` ``(latents, input)`` and ``b_pre`` for ``topk``.
-- ``sae_config.json``: ``sae``, the :class:`~interpflow.sae.config.SAEConfig`; ``training``, how the
+- ``sae_config.json``: ``sae``, the :class:`~interpflow.sae.core.config.SAEConfig`; ``training``, how the
   tokens reached the trainer (``{"epochs": ...}`` full batch, or the streaming schedule); and what
   the run was (``instance``, ``model``).
 
-A pretrained SAE imported into a run (:mod:`interpflow.sae.pretrained`) is saved the same way: ``W_enc``,
-``b_enc``, ``W_dec``, ``b_dec`` (and ``threshold``) in ``sae.safetensors``; in ``sae_config.json``, ``sae`` is
-its :class:`~interpflow.sae.pretrained_formats.PretrainedSAEConfig`, ``training`` is ``null`` and ``pretrained`` says
-where it came from (its config entry, the sha256 of its files, what its own config file says).
+A pretrained SAE imported into a run (:mod:`interpflow.sae.interop.pretrained`) is saved the same way:
+``W_enc``, ``b_enc``, ``W_dec``, ``b_dec`` (and ``threshold``) in ``sae.safetensors``; in ``sae_config.json``,
+``sae`` is its :class:`~interpflow.sae.interop.pretrained_formats.PretrainedSAEConfig`, ``training`` is ``null``
+and ``pretrained`` says where it came from (its config entry, the sha256 of its files, what its own config file says).
 
 A writer to another format (SAELens's folder) reads these two files and nothing else.
 """
@@ -26,10 +26,10 @@ from safetensors.torch import load_file
 from torch import nn
 
 from interpflow.runtime.atomic_io import write_safetensors, write_text
-from interpflow.sae import pretrained
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.pretrained_formats import PretrainedSAEConfig
-from interpflow.sae.variants import build_model
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.variants import build_model
+from interpflow.sae.interop import pretrained
+from interpflow.sae.interop.pretrained_formats import PretrainedSAEConfig
 
 WEIGHTS_FILE = "sae.safetensors"
 CONFIG_FILE = "sae_config.json"

@@ -2,7 +2,7 @@
 
 The SAE (:mod:`interpflow.sae`, variant ``tied_ksparse``) trains full batch in the model stage; this
 module configures it from an instance's options and scores its latents with the metrics both SAE
-methods share (:mod:`interpflow.sae.metrics`): density, mean non-zero activation, a category score.
+methods share (:mod:`interpflow.sae.evaluation.metrics`): density, mean non-zero activation, a category score.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.metrics import LatentStatistics, ReconstructionStatistics
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.evaluation.metrics import LatentStatistics, ReconstructionStatistics
 
 
 def sae_config(site: str, input_dim: int, options: dict) -> SAEConfig:
@@ -35,7 +35,7 @@ def sae_config(site: str, input_dim: int, options: dict) -> SAEConfig:
 @torch.no_grad()
 def encode_and_evaluate(model: nn.Module, activations: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     """The latents ``(tokens, latents)`` of ``activations`` ``(tokens, input_dim)`` and the SAE's
-    ``evaluation.parquet`` on them (:mod:`interpflow.sae.metrics`)."""
+    ``evaluation.parquet`` on them (:mod:`interpflow.sae.evaluation.metrics`)."""
     x = torch.as_tensor(np.asarray(activations, dtype=np.float32), device=next(model.parameters()).device)
     x_hat, z = model(x)
     statistics = ReconstructionStatistics(x.shape[1], z.shape[1])
@@ -44,7 +44,7 @@ def encode_and_evaluate(model: nn.Module, activations: np.ndarray) -> tuple[np.n
 
 
 def latent_scores(latents: np.ndarray, is_target: np.ndarray, category: str) -> pd.DataFrame:
-    """``latents.parquet`` (:class:`interpflow.sae.metrics.LatentStatistics`) of ``latents``
+    """``latents.parquet`` (:class:`interpflow.sae.evaluation.metrics.LatentStatistics`) of ``latents``
     ``(tokens, latents)``, scored for ``category`` on the tokens ``is_target`` marks."""
     statistics = LatentStatistics(latents.shape[1])
     statistics.add(torch.from_numpy(np.asarray(latents)), torch.from_numpy(np.asarray(is_target, dtype=bool)))

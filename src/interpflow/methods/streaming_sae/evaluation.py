@@ -3,8 +3,8 @@
 One pass over the held-out windows (a block of about ``block_tokens`` tokens at a time) gives:
 
 - ``evaluation.parquet`` and ``latents.parquet``, the metrics both SAE methods report
-  (:mod:`interpflow.sae.metrics`), here over all held-out tokens; given the language model, the
-  evaluation adds what the model loses with the SAE spliced in (:mod:`interpflow.sae.spliced`), from
+  (:mod:`interpflow.sae.evaluation.metrics`), here over all held-out tokens; given the language model, the
+  evaluation adds what the model loses with the SAE spliced in (:mod:`interpflow.sae.evaluation.spliced`), from
   its own passes over the same windows;
 - ``top_contexts.parquet``, per latent its ``top_k`` largest activations: ``latent``, ``rank``
   (0 = largest), ``activation``, ``shard``, ``window``, ``position``, and the text around it:
@@ -13,7 +13,7 @@ One pass over the held-out windows (a block of about ``block_tokens`` tokens at 
 A second pass, once each latent's largest activation is known, gives:
 
 - ``activation_histograms.parquet``: each latent's non-zero activations in ``histogram_bins`` bins
-  from 0 to its largest (:class:`~interpflow.sae.metrics.ActivationHistograms`);
+  from 0 to its largest (:class:`~interpflow.sae.evaluation.metrics.ActivationHistograms`);
 - ``context_activations.parquet``, every token of every top context with the latent's activation
   there, to shade the whole context: ``latent``, ``rank``, ``offset`` (from the activating token, which
   is 0), ``token``, ``activation``; positions the SAE does not read (a window's BOS) are left out.
@@ -29,9 +29,9 @@ import torch
 from torch import nn
 
 from interpflow.runtime.progress import Progress
-from interpflow.sae.metrics import ActivationHistograms, LatentStatistics, ReconstructionStatistics
-from interpflow.sae.spliced import spliced_losses
-from interpflow.sae.streaming import token_rows
+from interpflow.sae.core.streaming import token_rows
+from interpflow.sae.evaluation.metrics import ActivationHistograms, LatentStatistics, ReconstructionStatistics
+from interpflow.sae.evaluation.spliced import spliced_losses
 from interpflow.stores.corpus_store import CorpusStore
 from interpflow.stores.word_categories import category_positions
 

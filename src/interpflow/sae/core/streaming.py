@@ -8,7 +8,7 @@ short of a full minibatch are left out). Training stops after ``token_budget`` t
 minibatch of every step is a function of the config alone, so a run resumed from a checkpoint
 sees the same minibatches as an uninterrupted one and ends with the same weights.
 
-**Checkpoints** (every ``checkpoint_every`` steps; :func:`interpflow.sae.training.save_checkpoint`)
+**Checkpoints** (every ``checkpoint_every`` steps; :func:`interpflow.sae.core.training.save_checkpoint`)
 are saved under a fingerprint of everything that defines the run; a checkpoint of a different run
 is never resumed.
 """
@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from interpflow.runtime.schema import option_defaults
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.training import (
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.training import (
     TrainingState,
     load_checkpoint,
     log_table,

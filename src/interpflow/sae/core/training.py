@@ -1,7 +1,7 @@
 """The one SAE training loop (Adam, any variant), its log and its checkpoints.
 
 Both SAE methods train here: :func:`train_full_batch` on a text's activations (every step sees
-every token) and :func:`interpflow.sae.streaming.train_streaming` on minibatches from a corpus store.
+every token) and :func:`interpflow.sae.core.streaming.train_streaming` on minibatches from a corpus store.
 
 The training log has one row per logged step (:data:`LOG_COLUMNS`), each about the batch that step
 trained on, measured in that step's forward pass (before its update):
@@ -31,8 +31,8 @@ from torch import nn
 
 from interpflow.runtime.atomic_io import write_safetensors
 from interpflow.runtime.progress import Progress
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.variants import VARIANTS, Variant, build_model
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.variants import VARIANTS, Variant, build_model
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from interpflow.runtime.saved_fields import SavedFields
-from interpflow.sae.variants import VARIANTS
+from interpflow.sae.core.variants import VARIANTS
 
 
 @dataclass(frozen=True)

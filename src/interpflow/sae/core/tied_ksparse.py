@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional
 
 if TYPE_CHECKING:
-    from interpflow.sae.config import SAEConfig
+    from interpflow.sae.core.config import SAEConfig
 
 
 class KSparseAutoencoder(nn.Module):

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from interpflow.sae.sparse_topk import active_latents, active_values, decode_active
+from interpflow.sae.core.sparse_topk import active_latents, active_values, decode_active
 
 if TYPE_CHECKING:
-    from interpflow.sae.config import SAEConfig
+    from interpflow.sae.core.config import SAEConfig
 
 
 # The sparse step is clearly the faster from this many latents per active one: measured side by side on
@@ -104,7 +104,7 @@ def build(config: SAEConfig) -> TopKAutoencoder:
 
 
 def uses_sparse_step(config: SAEConfig) -> bool:
-    """Whether a training step goes over the active latents only (:mod:`interpflow.sae.sparse_topk`): where
+    """Whether a training step goes over the active latents only (:mod:`interpflow.sae.core.sparse_topk`): where
     the latents outnumber the active ones by :data:`SPARSE_STEP_RATIO` or more."""
     return config.latent_dim >= SPARSE_STEP_RATIO * config.k
 

@@ -1,9 +1,10 @@
 """An SAE's evaluation as SAEBench writes its "core" result (``eval_results/core/<release>_<sae>_eval_results.json``),
 so the tools that read those files read interpflow's.
 
-The metrics are the evaluation table's (:mod:`interpflow.sae.metrics`, :mod:`interpflow.sae.spliced`)
-under SAEBench's categories; ``eval_config`` says which tokens they were measured on. The file holds no
-clock time and a deterministic ``eval_id``, so the same evaluation writes the same bytes.
+The metrics are the evaluation table's (:mod:`interpflow.sae.evaluation.metrics`,
+:mod:`interpflow.sae.evaluation.spliced`) under SAEBench's categories; ``eval_config`` says which tokens
+they were measured on. The file holds no clock time and a deterministic ``eval_id``, so the same evaluation
+writes the same bytes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A pretrained SAE (SAELens or sparsify, :mod:`interpflow.sae.pretrained_formats`) as a module that reads
+"""A pretrained SAE (SAELens or sparsify, :mod:`interpflow.sae.interop.pretrained_formats`) as a module that reads
 interpflow's activations.
 
 ``forward(x)`` takes a site's activations as interpflow stores them (the model's own, ``(tokens, input)``)
@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from interpflow.sae.pretrained_formats import PretrainedSAEConfig, PretrainedSAEError, PretrainedSpec
+from interpflow.sae.interop.pretrained_formats import PretrainedSAEConfig, PretrainedSAEError, PretrainedSpec
 
 LAYER_NORM_EPS = 1e-5
 

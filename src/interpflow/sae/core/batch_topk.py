@@ -8,7 +8,7 @@ over steps of each minibatch's smallest kept positive value, a plain running mea
 ``1 / THRESHOLD_RATE`` steps and an exponential one (rate :data:`THRESHOLD_RATE`) after that, so later,
 better-trained steps count more. It is saved with the weights (a buffer) and resumed with them.
 
-Everything else is the TopK SAE's (:mod:`interpflow.sae.topk`): unit-norm decoder rows, the pre-encoder
+Everything else is the TopK SAE's (:mod:`interpflow.sae.core.topk`): unit-norm decoder rows, the pre-encoder
 bias, the MSE and the optional AuxK term. The step is dense (the batch-wide top ``k · n`` needs every
 pre-activation of the batch at once).
 """
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from interpflow.sae import topk
+from interpflow.sae.core import topk
 
 if TYPE_CHECKING:
-    from interpflow.sae.config import SAEConfig
+    from interpflow.sae.core.config import SAEConfig
 
 THRESHOLD_RATE = 0.01
 

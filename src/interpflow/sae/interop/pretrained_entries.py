@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from interpflow.runtime.errors import ConfigError
-from interpflow.sae.pretrained_formats import CONFIG_FILE, PretrainedSAEError, PretrainedSpec, read_spec
+from interpflow.sae.interop.pretrained_formats import CONFIG_FILE, PretrainedSAEError, PretrainedSpec, read_spec
 
 SAE_RECORD = "interpflow_sae.json"
 SAE_DIR = "saes"
@@ -125,7 +125,7 @@ def entry_spec(config: dict[str, Any], name: str, base_dir: str | Path) -> Pretr
 
 
 def read_entry(entry: dict[str, Any], folder: str | Path, require_weights: bool = True) -> PretrainedSpec:
-    """:func:`~interpflow.sae.pretrained_formats.read_spec` of the SAE in ``folder``, with what its config
+    """:func:`~interpflow.sae.interop.pretrained_formats.read_spec` of the SAE in ``folder``, with what its config
     ``entry`` says over what its files say."""
     overrides = {key: entry.get(key) for key in OVERRIDES}
     return read_spec(folder, entry["format"], overrides, require_weights=require_weights)

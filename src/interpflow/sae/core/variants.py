@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from interpflow.sae import batch_topk, tied_ksparse, topk
+from interpflow.sae.core import batch_topk, tied_ksparse, topk
 
 if TYPE_CHECKING:
-    from interpflow.sae.config import SAEConfig
+    from interpflow.sae.core.config import SAEConfig
 
 LossTerms = Callable[[nn.Module, torch.Tensor, torch.Tensor | None], tuple[dict[str, torch.Tensor], torch.Tensor]]
 

@@ -69,7 +69,7 @@ class PretrainedSAEError(ValueError):
 
 @dataclass(frozen=True)
 class PretrainedSAEConfig(SavedFields):
-    """What a pretrained SAE computes (:class:`interpflow.sae.pretrained.PretrainedSAE`): its ``architecture``,
+    """What a pretrained SAE computes (:class:`interpflow.sae.interop.pretrained.PretrainedSAE`): its ``architecture``,
     the ``site`` it reads (a TransformerLens hook name), its widths, ``k`` (topk), and how its input is
     prepared; ``centre_input``: each token's mean over the width is removed first."""
 

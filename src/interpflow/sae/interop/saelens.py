@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from interpflow.runtime.atomic_io import atomic_directory, write_safetensors
-from interpflow.sae.config import SAEConfig
-from interpflow.sae.pretrained_formats import PretrainedSAEConfig
+from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.interop.pretrained_formats import PretrainedSAEConfig
 
 # The sae-lens release whose folder layout this writer follows; tests/unit/test_saelens_export.py
 # loads each export with it.
