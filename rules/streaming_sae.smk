@@ -110,13 +110,13 @@ rule streaming_sae_evaluate:
             "context_size": instance_corpus("streaming_sae", wildcards)[
                 "context_size"
             ],
-            "exclude_special_tokens_from_reconstruction": instance_corpus(
+            "exclude_special_tokens_from_reconstruction": instance(
                 "streaming_sae", wildcards
-            )["prepend_bos"],
+            )["sae"]["exclude_special_tokens_from_reconstruction"],
             "heldout_shards": instance("streaming_sae", wildcards)["sae"][
                 "heldout_shards"
             ],
-            "llm_dtype": "float32",
+            "llm_dtype": model_dtype(wildcards),
         },
         device=config["device"],
     script:

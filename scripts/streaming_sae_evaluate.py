@@ -7,12 +7,13 @@ import pandas as pd
 
 from interpflow.methods.streaming_sae.evaluation import evaluate
 from interpflow.models.devices import resolve_device
-from interpflow.models.loading import load_model
+from interpflow.models.loading import load_model, load_tokenizer
 from interpflow.runtime.atomic_io import write_parquet, write_text
 from interpflow.runtime.stage_logging import start_stage
 from interpflow.sae.core.streaming import heldout_shards
 from interpflow.sae.evaluation.core_results import core_result
 from interpflow.sae.files import load_sae
+from interpflow.stores.corpus import evaluation_special_ids
 from interpflow.stores.corpus_store import CorpusStore
 
 log = start_stage(snakemake)
@@ -23,6 +24,7 @@ language_model, _ = load_model(snakemake.input.model, device, n_layer=params.n_l
 store = CorpusStore(snakemake.input.manifest)
 vocabulary = pd.read_parquet(snakemake.input.vocabulary)["token"].tolist()
 shards = heldout_shards(store, params.heldout_shards)
+special_ids = evaluation_special_ids(load_tokenizer(snakemake.input.model))
 options = params.interpretation
 tables = evaluate(
     model,
@@ -38,12 +40,15 @@ tables = evaluate(
     histogram_bins=options["histogram_bins"],
     language_model=language_model,
     spliced_batch_tokens=params.spliced_batch_tokens,
+    special_ids=special_ids,
+    exclude_special_tokens_from_reconstruction=params.eval_config["exclude_special_tokens_from_reconstruction"],
     log=log,
 )
 for name, table in tables.items():
     write_parquet(table, snakemake.output[name])
 evaluation = tables["evaluation"].to_dict("records")[0]
 eval_config = params.eval_config | {"spliced_batch_tokens": params.spliced_batch_tokens}
+eval_config["ignored_token_ids"] = special_ids
 sae_id = f"{snakemake.wildcards.instance}/{snakemake.wildcards.model}"
 write_text(
     json.dumps(core_result(evaluation, eval_config, sae_id, "interpflow"), indent=2) + "\n",

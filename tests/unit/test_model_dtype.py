@@ -71,7 +71,9 @@ def test_an_sae_splices_into_a_bfloat16_model_and_the_intervention_engines_run_i
     site = block_site(1, "hook_resid_pre")
     sae = build_model(SAEConfig("topk", site, model.config.hidden_size, 64, 4, 0.0, 0.0, 1e-3, 0)).eval()
     ids = tokenizer(TEXTS[:1], return_tensors="pt").input_ids[:, :24]
-    logits = spliced_logits(model, site, ids, spliced_replacements(sae, first=1))
+    kept = torch.zeros(ids.shape, dtype=torch.bool)
+    kept[:, 0] = True  # a special token first, kept clean
+    logits = spliced_logits(model, site, ids, spliced_replacements(sae, kept))
     assert all(value.dtype == torch.bfloat16 and torch.isfinite(value).all() for value in logits.values())
     # the subspace-removal sweep at block 1, from a store of the bfloat16 model and by full passes
     sites = [*residual_streams(N_LAYER), block_site(1, "hook_attn_out"), block_site(1, "mlp.hook_pre")]

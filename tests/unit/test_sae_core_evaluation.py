@@ -17,6 +17,7 @@ from interpflow.stores.corpus_store import CorpusStore
 from tests.model_zoo import VARIANTS, tiny_model
 
 HELDOUT = [3]
+SPECIAL = [50256]  # GPT-2's BOS, EOS and PAD
 
 
 class Identity(nn.Module):
@@ -51,7 +52,7 @@ def reference_metrics(x: np.ndarray, x_hat: np.ndarray, z: np.ndarray) -> dict[s
         "tokens": len(x),
         "fvu": sse / sst,
         "explained_variance": 1 - sse / sst,
-        "mse": sse / x.size,
+        "mse": sse / len(x),  # per token, summed over the dimensions (SAELens 6)
         "cossim": float(np.mean(dot / (norm_in * norm_out))),
         "l2_norm_in": float(norm_in.mean()),
         "l2_norm_out": float(norm_out.mean()),
@@ -66,7 +67,7 @@ def reference_metrics(x: np.ndarray, x_hat: np.ndarray, z: np.ndarray) -> dict[s
 
 @pytest.mark.parametrize("blocks", [[300], [1, 299], [7, 93, 200], [150] * 2])
 def test_reconstruction_metrics_equal_the_closed_forms_on_all_tokens_for_any_blocking(blocks):
-    """Explained variance is about the per-dimension mean (not zero), and MSE is per element whatever the
+    """Explained variance is about the per-dimension mean (not zero), and MSE does not depend on the
     evaluation blocks (the two SAELens bugs the field met)."""
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(300, 6)) + 5.0).astype(np.float32)  # a large mean: variance about zero would be far off
@@ -90,20 +91,23 @@ def test_reconstruction_metrics_equal_the_closed_forms_on_all_tokens_for_any_blo
 # --- spliced metrics -------------------------------------------------------------------------------
 def brute_force(model, sae, store: CorpusStore, module: nn.Module, output: bool) -> dict[str, float]:
     """CE and KL of the three passes, one window at a time, the site replaced by a plain PyTorch hook on
-    ``module`` (its output, or its input ``hidden_states``), positions 1.. (after the BOS)."""
-    sums, n = {"clean": 0.0, "sae": 0.0, "ablated": 0.0, "kl_sae": 0.0, "kl_ablated": 0.0}, 0
-    transforms = {"sae": lambda x: sae(x)[0], "ablated": torch.zeros_like}
+    ``module`` (its output, or its input ``hidden_states``): the ablation zeroes every position, the SAE
+    replaces every position but the special tokens; the means skip the positions of special tokens."""
+    sums, n, n_kl = {"clean": 0.0, "sae": 0.0, "ablated": 0.0, "kl_sae": 0.0, "kl_ablated": 0.0}, 0, 0
     for shard in HELDOUT:
         for window in range(store.windows(shard)):
             ids = torch.as_tensor(store.token_ids(shard, [window]), dtype=torch.long)
+            kept = ids[0] == SPECIAL[0]
             logprobs = {}
             for name in ("clean", "sae", "ablated"):
 
-                def splice(value, name=name):
+                def splice(value, name=name, kept=kept):
                     if name == "clean":
                         return value
+                    if name == "ablated":
+                        return torch.zeros_like(value)
                     value = value.clone()
-                    value[0, 1:] = transforms[name](value[0, 1:])
+                    value[0, ~kept] = sae(value[0, ~kept])[0]
                     return value
 
                 if output:
@@ -113,17 +117,19 @@ def brute_force(model, sae, store: CorpusStore, module: nn.Module, output: bool)
                         lambda m, args, kwargs: ((splice(args[0]), *args[1:]), kwargs), with_kwargs=True
                     )
                 with torch.no_grad():
-                    logits = model(ids).logits[0, 1:-1].double()
+                    logits = model(ids).logits[0].double()
                 handle.remove()
                 logprobs[name] = torch.log_softmax(logits, -1)
-            targets = ids[0, 2:]
-            for name, values in logprobs.items():
-                sums[name] -= float(values[torch.arange(len(targets)), targets].sum())
-            p = logprobs["clean"].exp()
-            for name in ("sae", "ablated"):
-                sums[f"kl_{name}"] += float((p * (logprobs["clean"] - logprobs[name])).sum())
-            n += len(targets)
-    means = {name: value / n for name, value in sums.items()}
+            for position in torch.nonzero(~kept).flatten().tolist():
+                p = logprobs["clean"][position].exp()
+                for name in ("sae", "ablated"):
+                    sums[f"kl_{name}"] += float((p * (logprobs["clean"][position] - logprobs[name][position])).sum())
+                n_kl += 1
+                if position + 1 < ids.shape[1]:
+                    for name, values in logprobs.items():
+                        sums[name] -= float(values[position, ids[0, position + 1]])
+                    n += 1
+    means = {name: value / (n_kl if name.startswith("kl") else n) for name, value in sums.items()}
     return {
         "ce_loss_without_sae": means["clean"],
         "ce_loss_with_sae": means["sae"],
@@ -133,6 +139,8 @@ def brute_force(model, sae, store: CorpusStore, module: nn.Module, output: bool)
         "kl_div_with_ablation": means["kl_ablated"],
         "kl_div_score": (means["kl_ablated"] - means["kl_sae"]) / means["kl_ablated"],
         "spliced_predictions": n,
+        "spliced_kl_positions": n_kl,
+        "spliced_tokens": sum(store.windows(shard) for shard in HELDOUT) * store.context_size,
     }
 
 
@@ -152,7 +160,7 @@ def corpus(tiny_model, tiny_corpus):
 def test_spliced_losses_equal_a_brute_force_loop_of_plain_forward_passes(corpus, site, module, output):
     model, store = corpus
     sae = random_sae(site, store.width(site))
-    found = spliced_losses(model, sae, store, site, HELDOUT, batch_tokens=64).iloc[0].to_dict()
+    found = spliced_losses(model, sae, store, site, HELDOUT, batch_tokens=64, special_ids=SPECIAL).iloc[0].to_dict()
     expected = brute_force(model, sae, store, module(model), output)
     # the reference takes log-softmax in float64, the evaluation in float32 (as the model's logits)
     assert found == pytest.approx(expected, rel=1e-5, abs=1e-5)
@@ -162,12 +170,15 @@ def test_spliced_losses_equal_a_brute_force_loop_of_plain_forward_passes(corpus,
 @pytest.mark.parametrize("site", ["blocks.1.hook_resid_pre", "blocks.0.mlp.hook_pre"])
 def test_an_identity_sae_recovers_all_of_the_loss_and_a_zero_sae_none(corpus, site):
     model, store = corpus
-    identity = spliced_losses(model, Identity(), store, site, HELDOUT, batch_tokens=64).iloc[0]
+    identity = spliced_losses(model, Identity(), store, site, HELDOUT, batch_tokens=64, special_ids=SPECIAL).iloc[0]
     assert identity["ce_loss_score"] == pytest.approx(1, abs=1e-6)
     assert identity["kl_div_with_sae"] == pytest.approx(0, abs=1e-7)
     assert identity["kl_div_score"] == pytest.approx(1, abs=1e-6)
     assert identity["ce_loss_with_ablation"] > identity["ce_loss_without_sae"]
-    zero = spliced_losses(model, Zero(), store, site, HELDOUT, batch_tokens=64).iloc[0]
+    # replacing every position with zeros is the ablation itself; keeping the special tokens clean is not
+    zero = spliced_losses(
+        model, Zero(), store, site, HELDOUT, 64, SPECIAL, exclude_special_tokens_from_reconstruction=False
+    ).iloc[0]
     assert zero["ce_loss_score"] == pytest.approx(0, abs=1e-9) and zero["kl_div_score"] == pytest.approx(0, abs=1e-9)
 
 
@@ -175,8 +186,10 @@ def test_the_spliced_metrics_do_not_depend_on_the_evaluation_batch_size(corpus):
     model, store = corpus
     site = "blocks.1.hook_resid_pre"
     sae = random_sae(site, store.width(site))
-    one_window = spliced_losses(model, sae, store, site, HELDOUT, batch_tokens=1).iloc[0].to_dict()
-    all_windows = spliced_losses(model, sae, store, site, HELDOUT, batch_tokens=10_000).iloc[0].to_dict()
+    one_window = spliced_losses(model, sae, store, site, HELDOUT, batch_tokens=1, special_ids=SPECIAL).iloc[0].to_dict()
+    all_windows = (
+        spliced_losses(model, sae, store, site, HELDOUT, batch_tokens=10_000, special_ids=SPECIAL).iloc[0].to_dict()
+    )
     assert one_window == pytest.approx(all_windows, rel=1e-6)
 
 
@@ -189,7 +202,9 @@ def test_starting_at_the_sites_block_gives_the_full_hooked_pass_on_every_family(
     site = f"blocks.1.{hook}"
     ids = torch.randint(0, model.config.vocab_size, (3, 12), generator=torch.Generator().manual_seed(0))
     sae = random_sae(site, model.config.hidden_size)
-    replacements = spliced_replacements(sae, first=1)
+    kept = torch.zeros(ids.shape, dtype=torch.bool)
+    kept[:, 0] = kept[1, 5] = True  # positions that keep their clean values (special tokens)
+    replacements = spliced_replacements(sae, kept)
     started = spliced_logits(model, site, ids, replacements)
     with torch.no_grad():
         clean = model(ids, use_cache=False).logits

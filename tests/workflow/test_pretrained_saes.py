@@ -120,13 +120,16 @@ def run_folder(project, instance):
 
 
 def heldout(project, site):
-    """The held-out tokens' activations at ``site`` as the evaluation reads them, ``(tokens, width)``."""
+    """The held-out tokens' activations at ``site`` as the evaluation reads them, ``(tokens, width)``, and
+    ``(tokens,)`` bool: which are special tokens (GPT-2's EOS, between documents), left out of the metrics."""
     store = CorpusStore(project / "results" / "activations" / "embedded" / "pretrained_corpus" / "manifest.json")
+    shards = heldout_shards(store, 1)
     rows = [
         token_rows(store.activations(site, shard, np.arange(store.windows(shard))), store.prepend_bos)
-        for shard in heldout_shards(store, 1)
+        for shard in shards
     ]
-    return torch.cat(rows)
+    ids = [store.token_ids(shard, np.arange(store.windows(shard)))[:, int(store.prepend_bos) :] for shard in shards]
+    return torch.cat(rows), torch.from_numpy(np.concatenate(ids).reshape(-1) == 50256)
 
 
 def reference_forward(references, instance, x):
@@ -141,17 +144,18 @@ def test_a_pretrained_sae_is_evaluated_as_its_own_library_computes_it(pretrained
     folder = run_folder(project, instance)
     _, config = load_sae(folder / "sae.safetensors")
     assert isinstance(config, PretrainedSAEConfig)
-    x = heldout(project, config.site).double().float()
+    x, special = heldout(project, config.site)
     with torch.no_grad():
         x_hat, z = reference_forward(references, instance, x)
-    x64, error = x.double(), (x - x_hat).double()
+    read = ~special
+    x64, error = x[read].double(), (x - x_hat)[read].double()
     evaluation = pd.read_parquet(folder / "evaluation.parquet").iloc[0]
-    assert evaluation["tokens"] == len(x)
+    assert evaluation["tokens"] == int(read.sum()) and special.any()
     fvu = (error**2).sum() / ((x64 - x64.mean(0)) ** 2).sum()
     assert evaluation["fvu"] == pytest.approx(fvu.item(), rel=1e-5)
-    assert evaluation["mse"] == pytest.approx((error**2).mean().item(), rel=1e-5)
-    assert evaluation["l0"] == pytest.approx((z != 0).double().sum(1).mean().item(), abs=1 / len(x))
-    cossim = torch.nn.functional.cosine_similarity(x64, x_hat.double(), dim=1).mean().item()
+    assert evaluation["mse"] == pytest.approx((error**2).sum(1).mean().item(), rel=1e-5)  # per token
+    assert evaluation["l0"] == pytest.approx((z[read] != 0).double().sum(1).mean().item(), abs=1 / len(x))
+    cossim = torch.nn.functional.cosine_similarity(x64, x_hat[read].double(), dim=1).mean().item()
     assert evaluation["cossim"] == pytest.approx(cossim, rel=1e-5)
     # spliced into the model like a trained SAE (tests/unit/test_sae_core_evaluation.py checks the numbers)
     assert evaluation["kl_div_with_sae"] > 0 and np.isfinite(evaluation["ce_loss_score"])
@@ -174,7 +178,7 @@ def test_a_pretrained_sae_is_exported_as_a_saelens_folder_that_encodes_the_same(
     exported = SAE.load_from_disk(str(folder / "saelens"))
     cfg = json.loads((folder / "saelens" / "cfg.json").read_text())
     assert cfg["metadata"]["hook_name"] == load_sae(folder / "sae.safetensors")[1].site
-    x = heldout(project, cfg["metadata"]["hook_name"])
+    x, _ = heldout(project, cfg["metadata"]["hook_name"])
     centred = cfg["metadata"]["model_from_pretrained_kwargs"].get("center_writing_weights", False)
     assert centred == (instance in CENTRED)
     with torch.no_grad():

@@ -28,6 +28,7 @@ from interpflow.sae.core.training import LOG_COLUMNS
 from interpflow.sae.evaluation.metrics import EVALUATION_COLUMNS, LATENT_COLUMNS
 from interpflow.sae.evaluation.spliced import SPLICED_COLUMNS
 from interpflow.sae.files import load_sae
+from interpflow.stores.corpus_store import CorpusStore
 from tests.workflow_helpers import MODEL_STAGES, copy_run, job_blocks, scheduled_jobs, scheduled_runs, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -271,7 +272,11 @@ def test_streaming_sae_outputs(workdir):
     assert log["fvu"].iloc[-5:].mean() < log["fvu"].iloc[:5].mean()
     evaluation = pd.read_parquet(topk / "evaluation.parquet")
     assert list(evaluation.columns) == EVALUATION_COLUMNS + SPLICED_COLUMNS
-    assert evaluation["tokens"].iloc[0] == manifest["shards"][3]["windows"] * 31  # held out, BOS left out
+    store = CorpusStore(workdir / CORPUS_STORE / "manifest.json")
+    heldout = store.token_ids(3, list(range(store.windows(3))))
+    assert heldout.shape == (manifest["shards"][3]["windows"], 32)
+    # the held-out tokens but the special ones (each window's BOS, the EOS between documents: GPT-2's one id)
+    assert evaluation["tokens"].iloc[0] == int((heldout != 50256).sum()) < heldout[:, 1:].size
     assert 0 < evaluation["fvu"].iloc[0] < 1
     latents = pd.read_parquet(topk / "latents.parquet")
     assert list(latents.columns) == [*LATENT_COLUMNS, "food_score"] and len(latents) == 512
@@ -325,7 +330,11 @@ def test_streaming_sae_evaluation_as_the_field_reports_it(workdir):
         evaluation = pd.read_parquet(results(workdir, "streaming_sae", instance) / "evaluation.parquet").iloc[0]
         assert evaluation["explained_variance"] == pytest.approx(1 - evaluation["fvu"])
         assert evaluation["frac_alive"] == pytest.approx(1 - evaluation["dead_fraction"])
-        assert evaluation["spliced_predictions"] == evaluation["tokens"] - 9  # 9 held-out windows: no last prediction
+        # 9 held-out windows of 32: the means skip every special token (each window's BOS, the EOS between
+        # documents); the last position of a window predicts nothing in it, but its KL counts
+        assert evaluation["spliced_tokens"] == 9 * 32
+        assert evaluation["spliced_kl_positions"] == evaluation["tokens"] < 9 * 31
+        assert evaluation["tokens"] - 9 <= evaluation["spliced_predictions"] < evaluation["tokens"]
         assert evaluation["kl_div_with_ablation"] > evaluation["kl_div_with_sae"] > 0
         assert evaluation["ce_loss_with_ablation"] != evaluation["ce_loss_without_sae"]
     topk = results(workdir, "streaming_sae", "demo_topk")
@@ -337,8 +346,14 @@ def test_streaming_sae_evaluation_as_the_field_reports_it(workdir):
     assert metrics["model_behavior_preservation"]["kl_div_score"] == evaluation["kl_div_score"]
     assert metrics["reconstruction_quality"]["explained_variance"] == evaluation["explained_variance"]
     assert metrics["sparsity"] == {"l0": 8.0, "l1": evaluation["l1"]}
-    assert metrics["token_stats"]["total_tokens_eval_sparsity_variance"] == evaluation["tokens"]
+    assert metrics["token_stats"] == {
+        "total_tokens_eval_reconstruction": 9 * 32,
+        "total_tokens_eval_sparsity_variance": 9 * 32,
+    }
     assert core["eval_config"]["context_size"] == 32 and core["eval_config"]["dataset"] == "demo_corpus"
+    assert core["eval_config"]["exclude_special_tokens_from_reconstruction"] is True  # the default
+    assert core["eval_config"]["ignored_token_ids"] == [50256] and core["eval_config"]["llm_dtype"] == "float32"
+    assert core["sae_lens_version"] and "get_recons_loss" in core["eval_config"]["metric_definitions"]
 
 
 def test_activation_patching_runs_from_the_clean_prompts_store(workdir):

@@ -12,7 +12,13 @@ from interpflow.config.model_folders import model_widths
 from interpflow.registry import METHODS
 from interpflow.runtime.errors import ConfigError
 
-PRETRAINED_SAE_OPTIONS = ("heldout_shards", "batch_tokens", "spliced_batch_tokens")  # of `sae`: how it is evaluated
+# of `sae`: how it is evaluated
+PRETRAINED_SAE_OPTIONS = (
+    "heldout_shards",
+    "batch_tokens",
+    "spliced_batch_tokens",
+    "exclude_special_tokens_from_reconstruction",
+)
 
 
 def check_pretrained_instance_options(config: dict[str, Any]) -> None:

@@ -196,6 +196,13 @@ def special_token_ids(tokenizer) -> tuple[int, int]:
     return (eos if bos is None else bos), eos
 
 
+def evaluation_special_ids(tokenizer) -> list[int]:
+    """The ids the SAE evaluation leaves out of its means, wherever they stand in a window: the tokenizer's
+    BOS, EOS and PAD ids (SAEBench's ``ignore_tokens``), sorted, each once."""
+    ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    return sorted({int(i) for i in ids if i is not None})
+
+
 def token_stream(corpus: Corpus, tokenizer) -> Iterator[np.ndarray]:
     """The corpus's tokens in arrays of one piece each: every document followed by EOS."""
     _, eos = special_token_ids(tokenizer)

@@ -2,10 +2,11 @@
 
 One pass over the held-out windows (a block of about ``block_tokens`` tokens at a time) gives:
 
-- ``evaluation.parquet`` and ``latents.parquet``, the metrics both SAE methods report
-  (:mod:`interpflow.sae.evaluation.metrics`), here over all held-out tokens; given the language model, the
-  evaluation adds what the model loses with the SAE spliced in (:mod:`interpflow.sae.evaluation.spliced`), from
-  its own passes over the same windows;
+- ``evaluation.parquet``, the metrics both SAE methods report (:mod:`interpflow.sae.evaluation.metrics`),
+  here over the held-out tokens that are not special tokens (the tokenizer's BOS, EOS and PAD ids, wherever
+  they stand), as SAELens and SAEBench measure them; given the language model, it adds what the model loses
+  with the SAE spliced in (:mod:`interpflow.sae.evaluation.spliced`), from its own passes over the same windows;
+- ``latents.parquet``, each latent's statistics over every held-out token the SAE reads;
 - ``top_contexts.parquet``, per latent its ``top_k`` largest activations: ``latent``, ``rank``
   (0 = largest), ``activation``, ``shard``, ``window``, ``position``, and the text around it:
   ``before`` (up to ``context_before`` tokens), ``token``, ``after`` (up to ``context_after``).
@@ -31,7 +32,7 @@ from torch import nn
 from interpflow.runtime.progress import Progress
 from interpflow.sae.core.streaming import token_rows
 from interpflow.sae.evaluation.metrics import ActivationHistograms, LatentStatistics, ReconstructionStatistics
-from interpflow.sae.evaluation.spliced import spliced_losses
+from interpflow.sae.evaluation.spliced import special_positions, spliced_losses
 from interpflow.stores.corpus_store import CorpusStore
 from interpflow.stores.word_categories import category_positions
 
@@ -80,12 +81,16 @@ def evaluate(
     histogram_bins: int = 20,
     language_model: nn.Module | None = None,
     spliced_batch_tokens: int = 1024,
+    special_ids=(),
+    exclude_special_tokens_from_reconstruction: bool = True,
     log=None,
 ) -> dict[str, pd.DataFrame]:
     """The tables of the module docstring, by name, for the latents of ``model`` over
     ``shards``; ``category``: ``{"name", "words"}`` or None. ``model(x)`` gives ``(x_hat, z)`` (any SAE of
-    :mod:`interpflow.sae`, trained or pretrained). With ``language_model`` (the model whose site it reads),
-    the evaluation table adds the spliced metrics, ``spliced_batch_tokens`` tokens per forward pass."""
+    :mod:`interpflow.sae`, trained or pretrained). ``special_ids``: the tokenizer's BOS, EOS and PAD ids, left
+    out of the evaluation table's means. With ``language_model`` (the model whose site it reads), the
+    evaluation table adds the spliced metrics, ``spliced_batch_tokens`` tokens per forward pass, the special
+    tokens kept clean in the spliced pass when ``exclude_special_tokens_from_reconstruction``."""
     device = next(model.parameters()).device
     width = store.width(site)
     latents = model.W_dec.shape[0]  # every SAE's decoder is (latents, input)
@@ -98,7 +103,9 @@ def evaluate(
     progress = Progress(passes * total, "windows", f"evaluated ({passes} passes)", log) if log else None
     for shard, indices, x in _blocks(store, site, shards, block, device):
         x_hat, z = model(x)
-        reconstruction.add(x, x_hat, z)
+        ids = torch.as_tensor(store.token_ids(shard, indices)[:, bos:].reshape(-1), dtype=torch.long)
+        evaluated = ~special_positions(ids, special_ids).to(device)
+        reconstruction.add(x[evaluated], x_hat[evaluated], z[evaluated])
         marked = None
         if category is not None:
             rows = store.token_ids(shard, indices).tolist()
@@ -135,7 +142,17 @@ def evaluate(
             progress.advance(len(indices))
     evaluation = reconstruction.table()
     if language_model is not None:
-        spliced = spliced_losses(language_model, model, store, site, shards, spliced_batch_tokens, progress)
+        spliced = spliced_losses(
+            language_model,
+            model,
+            store,
+            site,
+            shards,
+            spliced_batch_tokens,
+            special_ids,
+            exclude_special_tokens_from_reconstruction,
+            progress,
+        )
         evaluation = pd.concat([evaluation, spliced], axis=1)
     return {
         "evaluation": evaluation,

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 DEFAULTS = option_defaults("streaming_sae.sae")  # the schema's, the one place defaults live
 
 # Options of `streaming_sae.sae` that say how the trained SAE is evaluated, not what is trained.
-EVALUATION_OPTIONS = ("spliced_batch_tokens",)
+EVALUATION_OPTIONS = ("spliced_batch_tokens", "exclude_special_tokens_from_reconstruction")
 
 # Part of every checkpoint's fingerprint: raise it when what a checkpoint holds changes.
 CHECKPOINT_FORMAT = 3

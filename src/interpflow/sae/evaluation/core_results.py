@@ -14,6 +14,8 @@ import json
 from numbers import Integral
 from typing import Any
 
+from interpflow.sae.core.peers import SAELENS_VERSION
+
 CORE_CATEGORIES: dict[str, dict[str, str]] = {  # category -> {SAEBench name: evaluation column}
     "model_behavior_preservation": {
         "kl_div_score": "kl_div_score",
@@ -34,12 +36,23 @@ CORE_CATEGORIES: dict[str, dict[str, str]] = {  # category -> {SAEBench name: ev
         "relative_reconstruction_bias": "relative_reconstruction_bias",
     },
     "sparsity": {"l0": "l0", "l1": "l1"},
+    # SAEBench counts every token of the windows evaluated, special tokens included (the means skip them);
+    # both of its passes read the same held-out windows here
     "token_stats": {
-        "total_tokens_eval_reconstruction": "spliced_predictions",
-        "total_tokens_eval_sparsity_variance": "tokens",
+        "total_tokens_eval_reconstruction": "spliced_tokens",
+        "total_tokens_eval_sparsity_variance": "spliced_tokens",
     },
     "misc_metrics": {"frac_alive": "frac_alive"},
 }
+
+
+# What the numbers are, in the file itself: the peer functions they equal (tests/unit/test_sae_core_evaluation.py)
+METRIC_DEFINITIONS = (
+    f"sae_lens {SAELENS_VERSION}: evals.get_recons_loss (ce_loss_*, kl_div_*; means over the positions whose "
+    "token is not special) and evals.get_sparsity_and_variance_metrics (reconstruction, shrinkage, sparsity; "
+    "special tokens ignored; relative_reconstruction_bias over all tokens at once); token_stats as SAEBench's "
+    "core evaluation counts them (docs/sae-evaluation.md)"
+)
 
 
 def core_result(evaluation: dict[str, Any], eval_config: dict[str, Any], sae_id: str, release: str) -> dict[str, Any]:
@@ -48,6 +61,7 @@ def core_result(evaluation: dict[str, Any], eval_config: dict[str, Any], sae_id:
         category: {name: _plain(evaluation[column]) for name, column in names.items()}
         for category, names in CORE_CATEGORIES.items()
     }
+    eval_config = eval_config | {"metric_definitions": METRIC_DEFINITIONS}
     identity = json.dumps([release, sae_id, eval_config, metrics], sort_keys=True, allow_nan=True)
     return {
         "eval_type_id": "core",
@@ -60,7 +74,7 @@ def core_result(evaluation: dict[str, Any], eval_config: dict[str, Any], sae_id:
         "sae_bench_commit_hash": None,
         "sae_lens_id": sae_id,
         "sae_lens_release_id": release,
-        "sae_lens_version": None,
+        "sae_lens_version": SAELENS_VERSION,
         "sae_cfg_dict": None,
     }
 

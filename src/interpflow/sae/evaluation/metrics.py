@@ -1,16 +1,18 @@
 """The SAE metrics of both SAE methods, accumulated a block of tokens at a time (sums in float64).
 
 - :class:`ReconstructionStatistics` -> ``evaluation.parquet`` (one row, :data:`EVALUATION_COLUMNS`,
-  named as SAEBench's core metrics where it has them; sums over tokens ``t``, norms over the site's
-  dimensions): ``tokens``;
+  named as SAEBench's core metrics and each defined as SAELens 6's ``get_sparsity_and_variance_metrics``
+  defines it; sums over tokens ``t``, norms over the site's dimensions): ``tokens``, the tokens evaluated;
   ``fvu``, the fraction of variance unexplained ``Σ‖x − x̂‖² / Σ‖x − mean(x)‖²`` (``mean(x)`` per
-  dimension, over all tokens evaluated) and ``explained_variance = 1 − fvu``; ``mse``, the mean of
-  ``(x − x̂)²`` per element; ``cossim``, the mean per token of ``⟨x, x̂⟩ / (‖x‖‖x̂‖)``;
-  ``l2_norm_in`` and ``l2_norm_out``, the means of ``‖x‖`` and ``‖x̂‖``; ``l2_ratio``, the mean per token
-  of ``‖x̂‖ / ‖x‖``; ``relative_reconstruction_bias``, ``Σ‖x̂‖² / Σ⟨x, x̂⟩`` (1 for a reconstruction
-  that no rescaling improves; below 1, shrinkage); ``l0`` and ``l1``, the means of the number of
-  non-zero latents and of ``Σ|z|`` per token; ``dead_fraction``, the fraction of latents zero on every
-  token, and ``frac_alive = 1 − dead_fraction``.
+  dimension, over all tokens evaluated) and ``explained_variance = 1 − fvu``; ``mse``, the mean per token of
+  ``‖x − x̂‖²`` (the squared error summed over the dimensions); ``cossim``, the mean per token of
+  ``⟨x, x̂⟩ / (‖x‖‖x̂‖)`` (0 for a zero vector, where SAELens gives NaN); ``l2_norm_in`` and ``l2_norm_out``,
+  the means of ``‖x‖`` and ``‖x̂‖``; ``l2_ratio``, the mean per token of ``‖x̂‖ / ‖x‖`` (``‖x‖`` below
+  :data:`L2_RATIO_FLOOR` taken as 1, as SAELens does); ``relative_reconstruction_bias``,
+  ``Σ‖x̂‖² / Σ⟨x, x̂⟩`` over all tokens (1 for a reconstruction that no rescaling improves; below 1,
+  shrinkage; SAELens averages this ratio per evaluation batch, which equals it for one batch); ``l0`` and
+  ``l1``, the means of the number of non-zero latents and of ``Σ|z|`` per token; ``dead_fraction``, the
+  fraction of latents zero on every token, and ``frac_alive = 1 − dead_fraction``.
 - :class:`LatentStatistics` -> ``latents.parquet``, one row per latent: ``latent``, ``density``
   (fraction of tokens where it is non-zero), ``mean_activation`` (mean of its non-zero values; 0 if
   none) and, with a word category, ``<category>_score``: its mean non-zero activation on the
@@ -43,6 +45,7 @@ EVALUATION_COLUMNS = [
     "frac_alive",
 ]
 LATENT_COLUMNS = ["latent", "density", "mean_activation"]
+L2_RATIO_FLOOR = 1e-4  # an input norm below this counts as 1 in l2_ratio (SAELens)
 
 
 class ReconstructionStatistics:
@@ -73,7 +76,7 @@ class ReconstructionStatistics:
             dot / (norm_in * norm_out).clamp(min=tiny),
             norm_in,
             norm_out,
-            norm_out / norm_in.clamp(min=tiny),
+            norm_out / torch.where(norm_in < L2_RATIO_FLOOR, 1.0, norm_in),
             norm_out**2,
             dot,
             z.abs().sum(1, dtype=torch.float64),
@@ -81,7 +84,7 @@ class ReconstructionStatistics:
         self.per_token += torch.stack([value.sum() for value in per_token]).cpu()
 
     def table(self) -> pd.DataFrame:
-        n, width = self.tokens, len(self.sums)
+        n = self.tokens
         spread = float((self.squares - self.sums**2 / n).sum())
         dead = float((self.fires == 0).double().mean())
         cossim, norm_in, norm_out, ratio, out_squared, dot, l1 = (self.per_token / n).tolist()
@@ -90,7 +93,7 @@ class ReconstructionStatistics:
             "tokens": n,
             "fvu": fvu,
             "explained_variance": 1 - fvu,
-            "mse": self.error / (n * width),
+            "mse": self.error / n,
             "cossim": cossim,
             "l2_norm_in": norm_in,
             "l2_norm_out": norm_out,

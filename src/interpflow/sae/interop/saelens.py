@@ -36,11 +36,12 @@ from torch import nn
 
 from interpflow.runtime.atomic_io import atomic_directory, write_safetensors
 from interpflow.sae.core.config import SAEConfig
+from interpflow.sae.core.peers import SAELENS_VERSION
 from interpflow.sae.interop.pretrained_formats import PretrainedSAEConfig
 
 # The sae-lens release whose folder layout this writer follows; tests/unit/test_saelens_export.py
 # loads each export with it.
-SAELENS_FORMAT_VERSION = "6.54.12"
+SAELENS_FORMAT_VERSION = SAELENS_VERSION
 # TransformerLens's from_pretrained arguments under which its hooks see what interpflow's sites see:
 # no centring, no folding (TransformerLens's from_pretrained_no_processing).
 UNPROCESSED = {
