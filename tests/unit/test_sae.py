@@ -187,7 +187,7 @@ def test_reconstruction_statistics_against_a_direct_computation_and_any_block_si
     expected = {
         "tokens": 60,
         "fvu": ((x - x_hat) ** 2).sum() / ((x - x.mean(axis=0)) ** 2).sum(),  # about the mean, not zero
-        "mse": ((x - x_hat) ** 2).mean(),
+        "mse": ((x - x_hat) ** 2).sum(1).mean(),  # per token, summed over the dimensions (SAELens 6)
         "l0": (z != 0).sum(1).mean(),
         "dead_fraction": 1 / 7,
     }
