@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
@@ -38,6 +39,7 @@ from interpflow.runtime.output_locks import (
     OutputsBeingWritten,
     refuse_outputs_being_written,
 )
+from interpflow.runtime.output_records import set_aside_damaged_outputs
 from interpflow.runtime.provenance import export_git_state
 from interpflow.runtime.stage_logging import export_numerics_environment
 
@@ -51,6 +53,16 @@ try:
     )
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
+# A damaged result (not the bytes its stage wrote: a partial copy, a full quota, a stray edit) is moved
+# aside before the DAG is built, and the outputs of the stages that read it are dated back, so this run
+# rebuilds it and what depends on it (interpflow.runtime.output_records).
+if workflow.is_main_process:
+    for damage, aside in set_aside_damaged_outputs():
+        logger.warning(
+            f"damaged result: {damage.describe()}; moved to {aside}, so this run rebuilds it "
+            f"and what depends on it"
+        )
 
 export_git_state(
     workflow.basedir

@@ -661,7 +661,14 @@ def test_the_configuration_as_given_keeps_a_sweep_whole_and_validates_to_the_sam
 @pytest.mark.parametrize(
     ("sae", "key", "fragment"),
     [
-        ({"batch_tokens": [128, 256]}, "streaming_sae.sae.sae.batch_tokens", "is not of type 'integer'"),
+        (
+            {"batch_tokens": [128, 256]},
+            "streaming_sae.sae.sae.batch_tokens",
+            re.escape(
+                "[128, 256]: a list is a sweep, and batch_tokens cannot be swept (the options that can: variant, "
+                "latent_factor, k, auxk_coefficient, learning_rate, seed); give one value"
+            ),
+        ),
         ({"k": []}, "streaming_sae.sae.sae.k", "should be non-empty"),
         ({"k": [8, 8]}, "streaming_sae.sae.sae.k", "has non-unique elements"),
         ({"variant": "tied_ksparse", "auxk_coefficient": 0.1}, "streaming_sae.sae.sae.auxk_coefficient", "no AuxK"),
@@ -761,3 +768,35 @@ def test_a_cluster_jobs_process_fills_the_defaults_without_reading_the_files(pro
         check(copy.deepcopy(config))
     validate_config(config, ROOT, references=False)
     assert config["subspace_removal"] == checked["subspace_removal"]
+
+
+@pytest.mark.parametrize(
+    ("overlay", "key", "message"),
+    [
+        # a value inside a oneOf (a model entry of any source): the branch its source names, and its allowed values
+        (
+            {"models": {"embedded": {"dtype": "bfloat17"}}},
+            "models.embedded.dtype",
+            "'bfloat17' is not one of float32, bfloat16, float16",
+        ),
+        (
+            {"saes": {"mine": {"source": "local", "path": "saes/mine", "format": "safetensors_raw"}}},
+            "saes.mine.format",
+            "'safetensors_raw' is not one of sae_lens, sparsify",
+        ),
+        # an unknown key of the branch the entry's source names, not the whole mapping
+        ({"models": {"embedded": {"source": "hub"}}}, "models.embedded.architecture", "unknown key"),
+        # a scalar of a kind no branch takes: the branches in words
+        (
+            {"streaming_sae": {"demo_topk": {"sae": {"k_aux": "many"}}}},
+            "streaming_sae.demo_topk.sae.k_aux",
+            "'many' is none of: integer (minimum 1); null",
+        ),
+    ],
+)
+def test_a_value_that_fits_no_branch_is_reported_in_the_branch_it_was_meant_for(embedded_config, overlay, key, message):
+    with pytest.raises(ConfigError) as caught:
+        check(merged(embedded_config, overlay))
+    assert caught.value.key == key
+    assert str(caught.value).startswith(f"config key '{key}': {message}")  # (an unknown key adds where to look)
+    assert "is not valid under any of the given schemas" not in str(caught.value)

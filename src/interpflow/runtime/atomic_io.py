@@ -1,4 +1,5 @@
-"""Atomic writers: an output file either appears complete or not at all, with the umask's mode.
+"""Atomic writers: an output file either appears complete or not at all, with the umask's mode, and
+recorded with its own hash (:mod:`interpflow.runtime.output_records`) when a stage wrote it.
 
 Each writer writes to a temporary file beside the target and renames it into place, so an
 interrupted job (crash, ``scancel``, power loss) never leaves a half-written result that a
@@ -25,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from safetensors.numpy import save_file
+
+from interpflow.runtime import output_records
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -83,6 +86,7 @@ def atomic_path(path: str | os.PathLike):
         yield Path(tmp)
         _apply_umask(Path(tmp))  # after writing: the writer may have replaced the file
         os.replace(tmp, target)
+        output_records.record(target, FILE_MODE)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -102,6 +106,7 @@ def atomic_directory(path: str | os.PathLike):
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
+        output_records.record(target, FILE_MODE)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

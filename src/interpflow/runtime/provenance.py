@@ -153,16 +153,28 @@ def read(path: str | Path) -> dict[str, Any] | None:
 def verify(results: str | Path, workflow_dir: str | Path = ".") -> list[str]:
     """Every difference between what the results under ``results`` recorded and what is at hand now.
 
-    Checks each file's package versions against the installed ones, its model's weights against the
-    model folder (hashed anew), and its commit against the checkout at ``workflow_dir``.
+    Checks each file's own bytes against the hash recorded when it was written (every file, hashed anew:
+    :mod:`interpflow.runtime.output_records`), its package versions against the installed ones, its model's
+    weights against the model folder (hashed anew), and its commit against the checkout at ``workflow_dir``.
+    A file that cannot be read is a mismatch too, with the reason.
     """
     from interpflow.runtime.model_records import file_hashes, weights_sha256
+    from interpflow.runtime.output_records import damaged_outputs
 
     installed, now = package_versions(), git_state(workflow_dir)
     weights: dict[str, str | None] = {}
-    problems = []
+    results_folder = Path(os.path.relpath(Path(results).resolve(), Path(workflow_dir).resolve()))
+    problems = [
+        f"{Path(workflow_dir) / damage.output}: not what rule {damage.rule} wrote: {damage.reason}"
+        for damage in damaged_outputs(workflow_dir, full=True)
+        if results_folder in Path(damage.output).parents or results_folder == Path(".")
+    ]
     for path in sorted(p for p in Path(results).rglob("*") if p.suffix in (".parquet", ".safetensors")):
-        record = read(path)
+        try:
+            record = read(path)
+        except Exception as error:  # noqa: BLE001 (any reader's error is this file's problem, listed, not raised)
+            problems.append(f"{path}: cannot be read ({type(error).__name__}: {error})")
+            continue
         if record is None:
             problems.append(f"{path}: no provenance recorded")
             continue

@@ -44,10 +44,11 @@ def log_to(log_file: str) -> logging.Logger:
 
 def start_stage(snakemake) -> logging.Logger:
     """Start a workflow stage: log to its log file (:func:`log_to`), lock its outputs against other
-    writers (:mod:`interpflow.runtime.output_locks`), compute on the rule's ``threads``
+    writers (:mod:`interpflow.runtime.output_locks`), refuse a damaged input and record the hash of every
+    output it writes (:mod:`interpflow.runtime.output_records`), compute on the rule's ``threads``
     (:func:`compute_on_threads`) and store its provenance (:mod:`interpflow.runtime.provenance`) in every
     Parquet and safetensors file it writes."""
-    from interpflow.runtime import atomic_io, output_locks, provenance
+    from interpflow.runtime import atomic_io, output_locks, output_records, provenance
 
     log = log_to(snakemake.log[0])
     try:
@@ -55,6 +56,12 @@ def start_stage(snakemake) -> logging.Logger:
     except output_locks.OutputsBeingWritten as busy:
         log.error("refused to start: %s", busy)
         raise SystemExit(1) from None
+    damaged = output_records.damaged_inputs(str(path) for path in snakemake.input)
+    if damaged:  # damaged after the run's start-up check (which sets damaged outputs aside)
+        for damage in damaged:
+            log.error("input %s; %s", damage.describe(), damage.rebuild())
+        raise SystemExit(1)
+    output_records.start_recording(snakemake.rule, [str(path) for path in snakemake.input])
     compute_on_threads(snakemake.threads)
     numerics = ", ".join(f"{name}={os.environ.get(name, 'unset')}" for name in NUMERICS_ENVIRONMENT)
     log.info("computing on %d thread(s); %s", snakemake.threads, numerics)
