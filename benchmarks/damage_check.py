@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from interpflow.runtime import output_records
-from interpflow.runtime.atomic_io import FILE_MODE
+from interpflow.runtime.atomic_io import record_written
 
 SHARD_BYTES = 256 << 20
 
@@ -59,7 +59,7 @@ def store_costs(gigabytes: float) -> None:
                 with open(path, "wb") as handle:
                     for _ in range(SHARD_BYTES // len(block)):
                         handle.write(block)
-                _, seconds = timed(output_records.record, path, FILE_MODE)
+                _, seconds = timed(record_written, path)
                 recording += seconds
             total_gb = shards * SHARD_BYTES / (1 << 30)
             _, cheap = timed(output_records.damaged_outputs, ".")

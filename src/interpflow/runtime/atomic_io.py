@@ -86,7 +86,7 @@ def atomic_path(path: str | os.PathLike):
         yield Path(tmp)
         _apply_umask(Path(tmp))  # after writing: the writer may have replaced the file
         os.replace(tmp, target)
-        output_records.record(target, FILE_MODE)
+        record_written(target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -106,10 +106,17 @@ def atomic_directory(path: str | os.PathLike):
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
-        output_records.record(target, FILE_MODE)
+        record_written(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def record_written(target: Path) -> None:
+    """Record the output just written with its own hash, when a stage is recording (:mod:`output_records`)."""
+    entry = output_records.entry(target)
+    if entry is not None:  # the record is written as any file is (and is itself not recorded)
+        write_text(json.dumps(entry, indent=1, sort_keys=True), output_records.record_path(entry["output"]))
 
 
 def exit_on_sigterm() -> None:

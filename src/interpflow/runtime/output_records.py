@@ -3,7 +3,8 @@
 Provenance (:mod:`interpflow.runtime.provenance`) records the hashes of a file's *inputs*; nothing in a file
 can hold its own hash. So every file or folder a stage writes through :mod:`interpflow.runtime.atomic_io`
 gets a record beside the results, under ``.interpflow/outputs/`` (the output's path relative to the working
-folder, plus ``.json``), written atomically right after the output is renamed into place::
+folder, plus ``.json``), written atomically (by :mod:`interpflow.runtime.atomic_io`) right after the output is
+renamed into place::
 
     {"output": "results/.../sae.safetensors", "rule": "streaming_sae_train",
      "files": {"": {"size": 52344, "mtime_ns": ..., "sha256": "..."}}}
@@ -20,11 +21,9 @@ temporary file inside an atomic folder.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,33 +63,20 @@ def _inside_a_temporary(path: Path) -> bool:
     return any(part.startswith(".") and part.endswith(".tmp") for part in path.parts)
 
 
-def record(output: str | os.PathLike, file_mode: int) -> None:
-    """Write the record of ``output``, just written, when a stage is recording (:func:`start_recording`)."""
+def entry(output: str | os.PathLike) -> dict | None:
+    """The record of ``output``, just written (``None`` when no stage is recording, for a file inside an
+    atomic writer's temporary folder, outside the working folder, or a record itself)."""
     output = Path(output)
     relative = os.path.relpath(output)
-    if _rule is None or _inside_a_temporary(output) or relative.startswith(".."):
-        return
-    entry = {
+    skipped = relative.startswith("..") or Path(relative).is_relative_to(RECORD_FOLDER)
+    if _rule is None or _inside_a_temporary(output) or skipped:
+        return None
+    return {
         "output": relative,
         "rule": _rule,
         "inputs": _inputs,
         "files": {name: _describe(path) for name, path in _files(output).items()},
     }
-    _write_json(entry, record_path(relative), file_mode)
-
-
-def _write_json(entry: dict, path: Path, file_mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(entry, handle, indent=1, sort_keys=True)
-        os.chmod(tmp, file_mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass(frozen=True)
