@@ -273,7 +273,7 @@ def test_streaming_sae_outputs(workdir):
     evaluation = pd.read_parquet(topk / "evaluation.parquet")
     assert list(evaluation.columns) == EVALUATION_COLUMNS + SPLICED_COLUMNS
     store = CorpusStore(workdir / CORPUS_STORE / "manifest.json")
-    heldout = store.token_ids(3, list(range(store.windows(3))))
+    heldout = np.asarray(store.token_ids(3, list(range(store.windows(3)))))
     assert heldout.shape == (manifest["shards"][3]["windows"], 32)
     # the held-out tokens but the special ones (each window's BOS, the EOS between documents: GPT-2's one id)
     assert evaluation["tokens"].iloc[0] == int((heldout != 50256).sum()) < heldout[:, 1:].size
