@@ -54,6 +54,8 @@ def test_an_edit_of_the_same_size_is_found_by_its_hash_and_a_touch_is_not_damage
     atomic_io.write_text("abcdef", "results/a.txt")
     os.utime("results/a.txt", ns=(1, 1))  # a copy that did not keep the time: the hash decides
     assert output_records.damaged_outputs() == []
+    entry = json.loads((stage / ".interpflow/outputs/results/a.txt.json").read_text())
+    assert entry["files"][""]["mtime_ns"] == 1  # the same bytes: checked by stat from now on
     with open("results/a.txt", "r+") as handle:
         handle.write("X")
     (damage,) = output_records.damaged_outputs()
