@@ -134,10 +134,9 @@ def check(record_file: str | os.PathLike, root: str | os.PathLike = ".", full: b
 
 
 def _rewrite(record_file: Path, entry: dict) -> None:
-    tmp = record_file.with_name(f".{record_file.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entry, indent=1, sort_keys=True), encoding="utf-8")
-    os.chmod(tmp, record_file.stat().st_mode & 0o777)
-    os.replace(tmp, record_file)
+    from interpflow.runtime.atomic_io import write_text  # (atomic_io records through this module)
+
+    write_text(json.dumps(entry, indent=1, sort_keys=True), record_file)
 
 
 def damaged_inputs(paths) -> list[Damage]:
