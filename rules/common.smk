@@ -34,7 +34,7 @@ from interpflow.runtime.code_dependencies import (
 )
 from interpflow.runtime.comparison import Run
 from interpflow.runtime.sweeps import INSTANCE_PATTERN, sweep_name
-from interpflow.runtime.model_records import model_folder
+from interpflow.runtime.model_records import model_folder, model_source_folder
 from interpflow.runtime.output_locks import (
     OutputsBeingWritten,
     refuse_outputs_being_written,
@@ -121,6 +121,11 @@ def code(script, *modules):
 def model_input(wildcards):
     """The folder the job's model is loaded from."""
     return str(model_folder(config, wildcards.model))
+
+
+def model_source_input(wildcards):
+    """The folder a model's weights come from (provisioned, built or local), in their own dtype."""
+    return str(model_source_folder(config, wildcards.model))
 
 
 def text_path(text):

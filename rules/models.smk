@@ -40,6 +40,28 @@ rule build_embedded_model:
         "../scripts/build_embedded_model.py"
 
 
+# A model computing in bfloat16 or float16 (`models.<name>.dtype`) loads its weights stored once in that
+# dtype: its stages map half the bytes of the float32 checkpoint and cast nothing.
+rule store_model_in_dtype:
+    input:
+        source=model_source_input,
+        code=code("scripts/store_model_in_dtype.py"),
+    output:
+        directory(f"{MODEL_DIR}/{{dtype}}/{{model}}"),
+    log:
+        "logs/models/store_{model}_{dtype}.log",
+    wildcard_constraints:
+        dtype="bfloat16|float16",
+    conda:
+        "../envs/torch.yaml"
+    threads: CPU_STAGE["threads"]
+    resources:
+        mem_mb=MODEL_STAGE["mem_mb"],
+        runtime=CPU_STAGE["runtime"],
+    script:
+        "../scripts/store_model_in_dtype.py"
+
+
 # Pretrained SAEs from the hub (config `saes`), provisioned once like hub models.
 rule provision_hub_sae:
     output:

@@ -14,12 +14,12 @@ params, output, wildcards = snakemake.params, snakemake.output, snakemake.wildca
 store = load_store(snakemake.input.tensors, snakemake.input.tokens, sites=[params.site])
 x = store[params.site]
 config = sae_config(params.site, x.shape[1], params.sae)
-epochs = params.sae["epochs"]
+training = {"epochs": params.sae["epochs"], "dtype": params.sae["dtype"]}
 log.info("training on %s: %d tokens x %d, %s", params.site, *x.shape, config)
-model, training_log = train_full_batch(x, config, epochs, resolve_device(params.device))
+model, training_log = train_full_batch(x, config, training["epochs"], resolve_device(params.device), dtype=training["dtype"])
 latents, evaluation = encode_and_evaluate(model, x)
 save_sae(
-    model, config, output.weights, output.config, {"epochs": epochs}, instance=wildcards.instance, model=wildcards.model
+    model, config, output.weights, output.config, training, instance=wildcards.instance, model=wildcards.model
 )
 write_safetensors({"latents": latents}, output.latents)
 write_parquet(training_log, output.training_log)

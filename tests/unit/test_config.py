@@ -117,6 +117,7 @@ def test_defaults_match_the_lecture_settings(project_config):
         "learning_rate": 0.0001,
         "epochs": 100,
         "seed": 0,
+        "dtype": "float32",
     }
     assert sae["layer"] == "middle" and sae["plot"] == {"activity_rank": 30, "density_rank": 14, "score_rank": 9}
     sr = config["subspace_removal"]["ravel"]

@@ -4,13 +4,17 @@ stages' computations (splicing an SAE in, the cached intervention engine) runnin
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from interpflow.methods.subspace_removal.interventions import sweep_from_cache, sweep_reference
-from interpflow.models.loading import load_model, vendored_tokenizer
+from interpflow.models.loading import load_model, store_model_in_dtype, vendored_tokenizer
 from interpflow.models.sites import block_site, residual_streams
+from interpflow.runtime.model_records import file_hashes, read_model_record, weights_sha256
 from interpflow.sae.core.config import SAEConfig
 from interpflow.sae.core.variants import build_model
 from interpflow.sae.evaluation.spliced import spliced_logits, spliced_replacements
@@ -82,3 +86,29 @@ def test_an_sae_splices_into_a_bfloat16_model_and_the_intervention_engines_run_i
     reference = sweep_reference(model, torch.as_tensor(store.tokens["token_id"].to_numpy()), [1], n_components=1)[0]
     assert np.isfinite(cached.delta_logprob).all() and np.isfinite(reference.delta_logprob).all(), variant
     assert relative_error(cached.diff_norms, reference.diff_norms) < 0.1, variant
+
+
+def test_weights_stored_in_bfloat16_are_the_cast_weights_recorded_and_load_as_the_cast_at_load(both_dtypes):
+    """``store_model_in_dtype`` (the workflow's ``store_model_in_dtype`` rule): every floating weight is the
+    float32 one rounded to bfloat16, in half the bytes, hashed and recorded with the source's hash; loading
+    it gives the model a float32 checkpoint cast at load time gives, to the bit."""
+    variant, folder, _ = both_dtypes
+    stored = store_model_in_dtype(folder, folder.parent / "bfloat16", "bfloat16")
+    source_weights = sorted(folder.glob("*.safetensors"))
+    assert [path.name for path in sorted(stored.glob("*.safetensors"))] == [path.name for path in source_weights]
+    for path in source_weights:
+        original, cast = load_file(path), load_file(stored / path.name)
+        assert original.keys() == cast.keys()
+        for name, tensor in original.items():
+            assert cast[name].dtype == torch.bfloat16 and torch.equal(cast[name], tensor.to(torch.bfloat16)), name
+        assert (stored / path.name).stat().st_size < 0.51 * path.stat().st_size
+    record = read_model_record(stored)
+    assert record["dtype"] == "bfloat16" and record["files"] == file_hashes(stored)
+    assert record["weights_sha256"] == weights_sha256(file_hashes(stored))
+    assert record["stored_from"]["weights_sha256"] == read_model_record(folder)["weights_sha256"]
+    assert json.loads((stored / "config.json").read_text())["dtype"] == "bfloat16"
+    at_load, _ = load_model(folder, "cpu", n_layer=N_LAYER, dtype="bfloat16")
+    from_stored, _ = load_model(stored, "cpu", n_layer=N_LAYER, dtype="bfloat16")
+    loaded = dict(from_stored.state_dict())
+    for name, tensor in at_load.state_dict().items():
+        assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor), (variant, name)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from safetensors import safe_open
 from safetensors.numpy import load_file
@@ -468,12 +469,58 @@ def test_a_sweeps_points_train_as_independent_jobs(workdir):
     }
 
 
-def test_a_models_dtype_reruns_its_model_stages_and_what_follows_not_its_build(workdir):
+def test_a_models_dtype_stores_its_weights_once_and_reruns_its_model_stages_not_its_build(workdir):
     jobs = dry_run(workdir, overlay(workdir, "bfloat16", {"models": {MODEL: {"dtype": "bfloat16"}}}))
     assert jobs["extract_activations"] == 7 and jobs["extract_corpus_shard"] == 4
     assert jobs["activation_patching_patch"] == 1 and jobs["logit_lens_lens"] == 1
     assert jobs["subspace_removal_interventions"] == 2 and jobs["streaming_sae_logit_tokens"] == 2
     assert "build_embedded_model" not in jobs and "tokenize_corpus" not in jobs  # the same weights and tokens
+    assert jobs["store_model_in_dtype"] == 1  # stored once in bfloat16, read by every model stage
+
+
+def test_an_sae_dtype_is_recorded_and_retrains_that_sae_and_what_reads_it_only(workdir):
+    """``sae.dtype`` of both SAE methods: in ``sae_config.json``'s training record, and a change reruns
+    training (and what reads the SAE), never the extraction."""
+    for method, instance in (("streaming_sae", "demo_topk"), ("sparse_autoencoder", "palinka")):
+        saved = json.loads((results(workdir, method, instance) / "sae_config.json").read_text())
+        assert saved["training"]["dtype"] == "float32", method
+    change = {"streaming_sae": {"demo_topk": {"sae": {"dtype": "bfloat16"}}}}
+    jobs = dry_run(workdir, overlay(workdir, "sae_bfloat16", change))
+    assert jobs["streaming_sae_train"] == 1 and jobs["streaming_sae_evaluate"] == 1
+    assert not {"extract_corpus_shard", "tokenize_corpus", "store_model_in_dtype"} & set(jobs)
+    change = {"sparse_autoencoder": {"palinka": {"sae": {"dtype": "bfloat16"}}}}
+    jobs = dry_run(workdir, overlay(workdir, "full_batch_bfloat16", change))
+    assert jobs["sparse_autoencoder_train"] == 1 and "extract_activations" not in jobs
+
+
+def test_a_bfloat16_trained_sae_has_the_held_out_fvu_of_the_float32_one_within_2_percent(workdir):
+    """The demo corpus's TopK SAE trained again with ``sae.dtype: bfloat16`` (the products under autocast) from
+    the run's own store and schedule, evaluated on the held-out shard as the workflow's evaluation does."""
+    import dataclasses
+
+    from interpflow.methods.streaming_sae.evaluation import evaluate
+    from interpflow.sae.core.streaming import StreamingSchedule, heldout_shards, train_streaming
+
+    run = results(workdir, "streaming_sae", "demo_topk")
+    saved = json.loads((run / "sae_config.json").read_text())
+    store = CorpusStore(workdir / CORPUS_STORE / "manifest.json")
+    vocabulary = pd.read_parquet(workdir / CORPUS_STORE / "vocabulary.parquet")["token"].tolist()
+    schedule = dataclasses.replace(StreamingSchedule(**saved["training"]), dtype="bfloat16")
+    trained, training_log = train_streaming(store, SAEConfig.from_dict(saved["sae"]), schedule)
+    assert all(parameter.dtype == torch.float32 for parameter in trained.parameters())  # float32 master weights
+    float32, _ = load_sae(run / "sae.safetensors")
+    assert not torch.allclose(trained.W_enc, float32.W_enc, atol=1e-4)  # really computed in bfloat16
+
+    def heldout_fvu(sae) -> float:
+        shards = heldout_shards(store, schedule.heldout_shards)
+        table = evaluate(sae, store, saved["sae"]["site"], shards, vocabulary, special_ids=[50256])["evaluation"]
+        return float(table["fvu"].iloc[0])
+
+    reference = pd.read_parquet(run / "evaluation.parquet")["fvu"].iloc[0]
+    assert heldout_fvu(float32) == pytest.approx(reference, rel=1e-6)  # this evaluation is the workflow's
+    found = heldout_fvu(trained)
+    print(f"held-out fvu: float32 {reference:.5f}, bfloat16 {found:.5f} ({found / reference - 1:+.2%})")
+    assert abs(found / reference - 1) < 0.02, (found, reference)
 
 
 @pytest.mark.parametrize("method", list(INSTANCES))

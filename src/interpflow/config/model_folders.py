@@ -15,10 +15,10 @@ def model_config_json(config: dict[str, Any], model: str, base_dir: Path) -> dic
     """The ``config.json`` of the model a run would load, where it is at hand: a local model's folder; for a
     hub model, its provisioned folder if provisioned at the configured revision, else the Hugging Face
     cache's copy at that revision (what provisioning would copy); ``None`` where neither is at hand."""
-    from interpflow.runtime.model_records import model_folder
+    from interpflow.runtime.model_records import model_source_folder
 
     entry = config["models"][model]
-    folder = model_folder(config, model)
+    folder = model_source_folder(config, model)
     folder = folder if folder.is_absolute() else base_dir / folder
     path: str | Path | None = folder / "config.json"
     if entry["source"] == "hub" and provisioned_revision(folder) != entry.get("revision"):
@@ -41,12 +41,12 @@ def check_model_folder(config: dict[str, Any], model: str, base_dir: Path) -> No
     already provisioned) is of a family with an adapter (:mod:`interpflow.models.families`) and has the
     configured ``n_layer``."""
     from interpflow.models.families import FAMILY_OF_MODEL_TYPE, supported_model_types
-    from interpflow.runtime.model_records import model_folder
+    from interpflow.runtime.model_records import model_source_folder
 
     entry = config["models"][model]
     key = f"models.{model}." + ("path" if entry["source"] == "local" else "hub_id")
     if entry["source"] == "local":
-        folder = model_folder(config, model)
+        folder = model_source_folder(config, model)
         folder = folder if folder.is_absolute() else base_dir / folder
         if not folder.is_dir():
             raise ConfigError(key, f"{entry['path']!r} does not exist (or is not a folder); point it at a model folder")

@@ -7,6 +7,7 @@ loading is the same for all: :func:`load_model` reads safetensors only and never
 from __future__ import annotations
 
 import fnmatch
+import json
 import logging
 import re
 import shutil
@@ -35,6 +36,9 @@ HUB_FILES = [
     "vocab.json",
     "merges.txt",
 ]
+MODEL_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+FLOATING_SAFETENSORS_DTYPES = {"F64", "F32", "F16", "BF16"}  # what store_model_in_dtype casts
+WEIGHTS_INDEX = "model.safetensors.index.json"
 
 
 def is_commit_hash(revision: str | None) -> bool:
@@ -111,6 +115,52 @@ def build_embedded_model(spec: dict[str, Any], tokenizer_dir: str | Path, out_di
     return Path(out_dir)
 
 
+def store_model_in_dtype(source_dir: str | Path, out_dir: str | Path, dtype: str) -> Path:
+    """Write the model folder ``source_dir`` again into ``out_dir`` with every floating-point weight in ``dtype``.
+
+    Each safetensors file is read tensor by tensor (memory: one file's weights in ``dtype``), cast with
+    round-to-nearest-even (what :func:`load_model` does when it casts at load time, so the model computes
+    the same bits) and written under the same name; integer tensors, the tokenizer and the other files are
+    copied as they are, ``config.json`` states the new dtype, and ``interpflow_model.json`` keeps the
+    source's identity with the new files' hashes, ``dtype`` and the source's ``weights_sha256``. A stage
+    then maps half the bytes of a float32 checkpoint and casts nothing.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    source_dir, target = Path(source_dir), MODEL_DTYPES[dtype]
+    source = read_model_record(source_dir)
+    with atomic_directory(out_dir) as tmp:
+        for path in sorted(source_dir.iterdir()):
+            if not path.is_file() or path.name == MODEL_RECORD:
+                continue
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt") as weights:
+                    metadata = weights.metadata()
+                    tensors = {
+                        name: weights.get_tensor(name).to(target)
+                        if weights.get_slice(name).get_dtype() in FLOATING_SAFETENSORS_DTYPES
+                        else weights.get_tensor(name)
+                        for name in weights.keys()  # noqa: SIM118 (safe_open is not a mapping)
+                    }
+                save_file(tensors, str(tmp / path.name), metadata=metadata)
+                del tensors
+            elif path.name == "config.json":
+                values = json.loads(path.read_text(encoding="utf-8"))
+                values.update({key: dtype for key in ("dtype", "torch_dtype") if key in values} or {"dtype": dtype})
+                (tmp / path.name).write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            elif path.name == WEIGHTS_INDEX:
+                index = json.loads(path.read_text(encoding="utf-8"))
+                index.get("metadata", {}).pop("total_size", None)  # a size of the source's bytes
+                (tmp / path.name).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            else:
+                shutil.copyfile(path, tmp / path.name)
+        identity = {key: value for key, value in source.items() if key not in ("files", "weights_sha256", "path")}
+        stored = {"folder": str(source_dir), "weights_sha256": source["weights_sha256"]}
+        write_model_record(tmp, {**identity, "dtype": dtype, "stored_from": stored})
+    return Path(out_dir)
+
+
 def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
     """The model folder's tokenizer, with the end-of-text token doubling as padding."""
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
@@ -118,9 +168,6 @@ def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     return tokenizer
-
-
-MODEL_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def load_model(

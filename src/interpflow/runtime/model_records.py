@@ -16,11 +16,18 @@ from interpflow.runtime.atomic_io import write_text
 MODEL_RECORD = "interpflow_model.json"
 
 
-def model_folder(config: dict[str, Any], model: str) -> Path:
-    """The folder a configured model is loaded from: its own ``path`` (local), else
-    ``<model_dir>/<source>/<name>``, where the workflow provisions or builds it."""
+def model_source_folder(config: dict[str, Any], model: str) -> Path:
+    """The folder a configured model's weights come from, as provisioned or built: its own ``path``
+    (local), else ``<model_dir>/<source>/<name>``."""
     entry = config["models"][model]
     return Path(entry["path"]) if entry["source"] == "local" else Path(config["model_dir"]) / entry["source"] / model
+
+
+def model_folder(config: dict[str, Any], model: str) -> Path:
+    """The folder a configured model is loaded from: its source folder for ``dtype: float32``, else
+    ``<model_dir>/<dtype>/<name>``, where the workflow stores its weights once in that dtype."""
+    dtype = config["models"][model].get("dtype", "float32")
+    return model_source_folder(config, model) if dtype == "float32" else Path(config["model_dir"]) / dtype / model
 
 
 def sha256_of_file(path: str | Path, chunk_bytes: int = 1 << 24) -> str:

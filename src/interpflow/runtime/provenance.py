@@ -85,7 +85,7 @@ def model_identity(name: str, folder: str | Path) -> dict[str, Any]:
     from interpflow.runtime.model_records import read_model_record
 
     record = read_model_record(folder)
-    keep = ("source", "hub_id", "revision", "commit", "weights_sha256")
+    keep = ("source", "hub_id", "revision", "commit", "weights_sha256", "dtype", "stored_from")
     return {"name": name, "folder": str(folder), **{key: record[key] for key in keep if key in record}}
 
 

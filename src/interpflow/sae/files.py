@@ -4,8 +4,9 @@
   ``(latents, input)`` for ``tied_ksparse`` (the decoder is the same matrix); ``W_enc``, ``b_enc``,
   ``W_dec`` ``(latents, input)`` and ``b_pre`` for ``topk``.
 - ``sae_config.json``: ``sae``, the :class:`~interpflow.sae.core.config.SAEConfig`; ``training``, how the
-  tokens reached the trainer (``{"epochs": ...}`` full batch, or the streaming schedule); and what
-  the run was (``instance``, ``model``).
+  tokens reached the trainer (``{"epochs": ..., "dtype": ...}`` full batch, or the streaming schedule)
+  and the dtype of its products (``float32``, or ``bfloat16`` under autocast with float32 weights);
+  and what the run was (``instance``, ``model``).
 
 A pretrained SAE imported into a run (:mod:`interpflow.sae.interop.pretrained`) is saved the same way:
 ``W_enc``, ``b_enc``, ``W_dec``, ``b_dec`` (and ``threshold``) in ``sae.safetensors``; in ``sae_config.json``,

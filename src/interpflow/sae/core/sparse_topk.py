@@ -39,7 +39,7 @@ class ActiveLatents(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         shifted, W_enc, indices, values = ctx.saved_tensors
-        grad = grad * (values > 0)  # relu
+        grad = (grad * (values > 0)).to(W_enc.dtype)  # relu; the sums below in the weights' dtype (autocast)
         grad_shifted = F.embedding_bag(indices, W_enc, per_sample_weights=grad, mode="sum")
         grad_W_enc = torch.zeros_like(W_enc)
         chunk = max(1, CHUNK_ELEMENTS // indices[0].numel() // shifted.shape[1])

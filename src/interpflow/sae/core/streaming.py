@@ -63,6 +63,7 @@ class StreamingSchedule:
     dead_after_tokens: int = DEFAULTS["dead_after_tokens"]
     log_every: int = DEFAULTS["log_every"]
     checkpoint_every: int = DEFAULTS["checkpoint_every"]
+    dtype: str = DEFAULTS["dtype"]  # what the steps compute their products in (training.autocast)
 
     @property
     def steps(self) -> int:
@@ -185,5 +186,6 @@ def train_streaming(
         dead_after_tokens=schedule.dead_after_tokens,
         log_every=schedule.log_every,
         after_step=checkpoint_and_report,
+        dtype=schedule.dtype,
     )
     return state.model.eval(), log_table(state)

@@ -81,12 +81,14 @@ class _ActiveLatents(torch.autograd.Function):
     def forward(ctx, x, active_weight, latents, active):
         values = latents.index_select(1, active)
         ctx.save_for_backward(x, values != 0)
+        ctx.weight_dtype = active_weight.dtype
         return values
 
     @staticmethod
     def backward(ctx, grad):
+        # in the latents' dtype (bfloat16 under autocast, as the encoder product was), kept in the weight's
         x, fires = ctx.saved_tensors
-        return None, (grad * fires).T @ x, None, None
+        return None, ((grad * fires).T @ x.to(grad.dtype)).to(ctx.weight_dtype), None, None
 
 
 def decorrelation_penalty(z: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ trained on, measured in that step's forward pass (before its update):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from interpflow.sae.core.variants import VARIANTS, Variant, build_model
 
 log = logging.getLogger(__name__)
 
+TRAINING_DTYPES = ("float32", "bfloat16")  # config `sae.dtype`: what a step computes its products in
 LOG_COLUMNS = ["step", "tokens", "loss", "mse", "l1", "decorrelation", "auxk", "fvu", "l0", "dead_fraction"]
 
 
@@ -71,11 +73,14 @@ def train_steps(
     log_every: int,
     after_step: Callable[[TrainingState], None] | None = None,
     variant_override: Variant | None = None,
+    dtype: str = "float32",
 ) -> None:
     """Train ``state`` until ``state.step == steps``, one step per batch ``(tokens, input_dim)`` of ``batches``.
 
     A log row is kept every ``log_every`` steps and at the last; ``after_step(state)`` runs after each
     step (checkpoints, tests). ``variant_override`` replaces how the model's variant is scored (benchmarks).
+    ``dtype`` (:data:`TRAINING_DTYPES`) is what the forward products compute in (:func:`autocast`); the
+    weights, their gradients and Adam's moments are float32 either way.
     """
     model, optimizer = state.model, state.optimizer
     variant = variant_override or VARIANTS[model.config.variant]
@@ -85,7 +90,8 @@ def train_steps(
     while state.step < steps:
         x = next(batches).to(device)
         optimizer.zero_grad()
-        terms, fired = variant.loss_terms(model, x, state.tokens_since_fired >= dead_after_tokens)
+        with autocast(device, dtype):
+            terms, fired = variant.loss_terms(model, x, state.tokens_since_fired >= dead_after_tokens)
         terms["loss"].backward()
         variant.constrain_gradient(model)
         optimizer.step()
@@ -102,9 +108,18 @@ def train_steps(
             after_step(state)
 
 
+def autocast(device: torch.device, dtype: str):
+    """The context a training step's forward pass runs in: nothing for ``float32``, else ``torch.autocast``
+    to ``dtype`` (matrix products in ``dtype``, reductions and the loss in float32; the backward pass
+    follows the forward's dtypes)."""
+    if dtype not in TRAINING_DTYPES:
+        raise ValueError(f"SAE training dtype {dtype!r}: one of {', '.join(TRAINING_DTYPES)}")
+    return contextlib.nullcontext() if dtype == "float32" else torch.autocast(device.type, dtype=getattr(torch, dtype))
+
+
 def _log_row(state: TrainingState, x, terms, dead_after_tokens: int) -> tuple:
     """One row of the training log (:data:`LOG_COLUMNS`) for the batch ``x`` just trained on."""
-    error = ((x - terms["x_hat"]) ** 2).sum().item()
+    error = ((x - terms["x_hat"].float()) ** 2).sum().item()
     spread = ((x - x.mean(dim=0)) ** 2).sum().item()
     dead = (state.tokens_since_fired >= dead_after_tokens).float().mean().item()
     l0 = terms["l0"].item()
@@ -120,12 +135,17 @@ def log_table(state: TrainingState) -> pd.DataFrame:
 
 
 def train_full_batch(
-    activations: np.ndarray, config: SAEConfig, epochs: int, device: str | torch.device = "cpu", variant_override=None
+    activations: np.ndarray,
+    config: SAEConfig,
+    epochs: int,
+    device: str | torch.device = "cpu",
+    variant_override=None,
+    dtype: str = "float32",
 ) -> tuple[nn.Module, pd.DataFrame]:
     """Train on all of ``activations`` ``(tokens, input_dim)`` at every step, ``epochs`` steps.
 
     Returns the model (eval mode) and the training log, one row per epoch; a latent is dead when it
-    fired on no token in that epoch. ``variant_override``: see :func:`train_steps`.
+    fired on no token in that epoch. ``variant_override`` and ``dtype``: see :func:`train_steps`.
     """
     state = new_state(config, device)
     x = torch.as_tensor(np.asarray(activations, dtype=np.float32), device=state.tokens_since_fired.device)
@@ -136,6 +156,7 @@ def train_full_batch(
         dead_after_tokens=len(x),
         log_every=1,
         variant_override=variant_override,
+        dtype=dtype,
     )
     return state.model.eval(), log_table(state)
 
