@@ -16,7 +16,8 @@ x = store[params.site]
 config = sae_config(params.site, x.shape[1], params.sae)
 training = {"epochs": params.sae["epochs"], "dtype": params.sae["dtype"]}
 log.info("training on %s: %d tokens x %d, %s", params.site, *x.shape, config)
-model, training_log = train_full_batch(x, config, training["epochs"], resolve_device(params.device), dtype=training["dtype"])
+device = resolve_device(params.device)
+model, training_log = train_full_batch(x, config, training["epochs"], device, dtype=training["dtype"])
 latents, evaluation = encode_and_evaluate(model, x)
 save_sae(
     model, config, output.weights, output.config, training, instance=wildcards.instance, model=wildcards.model
