@@ -19,9 +19,7 @@ log.info("training on %s: %d tokens x %d, %s", params.site, *x.shape, config)
 device = resolve_device(params.device)
 model, training_log = train_full_batch(x, config, training["epochs"], device, dtype=training["dtype"])
 latents, evaluation = encode_and_evaluate(model, x)
-save_sae(
-    model, config, output.weights, output.config, training, instance=wildcards.instance, model=wildcards.model
-)
+save_sae(model, config, output.weights, output.config, training, instance=wildcards.instance, model=wildcards.model)
 write_safetensors({"latents": latents}, output.latents)
 write_parquet(training_log, output.training_log)
 write_parquet(evaluation, output.evaluation)
