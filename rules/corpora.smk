@@ -4,7 +4,7 @@
 # which reads it and never the model.
 rule tokenize_corpus:
     input:
-        model=model_input,
+        model=model_source_input,  # the tokenizer: the same for every dtype of the weights
         files=corpus_files,
         code=code("scripts/tokenize_corpus.py"),
     output:
