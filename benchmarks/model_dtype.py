@@ -3,8 +3,10 @@
 Runs the two instances of ``config.yaml`` that read gpt2-xl (``subspace_removal__ravel`` and
 ``repeated_token_mi__coffee``) through snakemake on the random-weight gpt2-xl stand-in
 (``benchmarks/random_models.py``), once with ``models.gpt2-xl.dtype: float32`` and once with
-``bfloat16``, each in a fresh copy of the workflow, and prints every gpt2-xl stage's wall time and peak
-RSS side by side (from the stages' own last log lines), with the machine's matmul rate before and after.
+``bfloat16`` (its weights stored once in bfloat16 by the workflow's ``store_model_in_dtype`` stage), each in a
+fresh copy of the workflow, and prints every gpt2-xl stage's wall time and peak RSS side by side (from the
+stages' own last log lines), with the machine (``machine.describe``) and its matmul rate before and after.
+These stages read short texts: loading dominates them; ``low_precision.py`` measures where compute does.
 
 Run:  .venv/bin/python benchmarks/model_dtype.py [--cores 2]
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import matmul_gflops  # noqa: E402
+from machine import describe, machine_facts, matmul_gflops  # noqa: E402
 from random_models import random_model  # noqa: E402
 from reproduction import fresh_workdir, point_models_at, run_snakemake, stage_table, write_overlay  # noqa: E402
 
@@ -26,9 +28,9 @@ TARGETS = ("subspace_removal__ravel", "repeated_token_mi__coffee")
 DTYPES = ("float32", "bfloat16")
 
 
-def gpt2_xl_stages(dtype: str, cores: int) -> pd.DataFrame:
+def gpt2_xl_stages(dtype: str, cores: int, model_threads: int) -> pd.DataFrame:
     fresh_workdir()
-    point_models_at({shape: random_model(shape) for shape in ("gpt2", "gpt2-medium", "gpt2-xl")})
+    point_models_at({shape: random_model(shape) for shape in ("gpt2", "gpt2-medium", "gpt2-xl")}, model_threads)
     overlay = write_overlay("dtype", {"models": {"gpt2-xl": {"dtype": dtype}}})
     run_snakemake("--cores", str(cores), *TARGETS, overlays=(overlay,))
     stages = stage_table()
@@ -38,9 +40,11 @@ def gpt2_xl_stages(dtype: str, cores: int) -> pd.DataFrame:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--model-threads", type=int, default=2, help="resources.model_stage.threads")
     args = parser.parse_args()
+    print(f"machine: {describe(machine_facts(args.model_threads))}")
     before = matmul_gflops(args.cores)
-    runs = {dtype: gpt2_xl_stages(dtype, args.cores) for dtype in DTYPES}
+    runs = {dtype: gpt2_xl_stages(dtype, args.cores, args.model_threads) for dtype in DTYPES}
     after = matmul_gflops(args.cores)
     table = runs["float32"].join(runs["bfloat16"], how="outer", suffixes=("_float32", "_bfloat16"))
     table["wall_ratio"] = table["wall_s_bfloat16"] / table["wall_s_float32"]

@@ -21,6 +21,7 @@ CUDA, the peak of GPU memory allocated).
     python benchmarks/sae_topk_step.py                      # GPT-2's residual stream: 768 -> 24576, k = 32
     python benchmarks/sae_topk_step.py --shape lecture      # 3072 -> 6144, k = 1024
     python benchmarks/sae_topk_step.py --device cuda --dtype bfloat16
+    python benchmarks/sae_topk_step.py --profile           # and each part's share of a step (a profiled run)
 """
 
 from __future__ import annotations
@@ -124,16 +125,47 @@ def measure(trainer: str, d_in: int, d_sae: int, k: int, batch_tokens: int, step
         "tokens_per_s": steps * batch_tokens / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if args.profile:
+        result["parts"] = profile_parts(run, steps, device)
     if device.type == "cuda":
         result["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return result
+
+
+# What a step's time goes to, by the operators torch's profiler records (their own time, not their callees').
+PARTS = {
+    "products (encoder, gradients)": ("aten::mm", "aten::addmm", "aten::bmm"),
+    "top-k selection": ("aten::topk",),
+    "decoder rows gathered (embedding_bag)": ("aten::embedding_bag", "aten::_embedding_bag"),
+    "gradient rows scattered (index_add_, scatter_add_)": ("aten::index_add", "aten::scatter_add"),
+    "dense elementwise (bias, ReLU)": ("aten::add", "aten::clamp_min", "aten::relu", "aten::mul", "aten::fill_"),
+    "decoder-row normalization": ("aten::linalg_vector_norm", "aten::norm", "aten::div_"),
+    "Adam": ("aten::_foreach_", "aten::_fused_adam"),
+    "casts (autocast)": ("aten::_to_copy", "aten::copy_", "aten::to"),
+}
+
+
+def profile_parts(run, steps: int, device) -> dict[str, float]:
+    """Share of the profiled ``steps`` steps' operator time in each of ``PARTS`` (and ``other``)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        run(steps)
+    attribute = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    times = {part: 0.0 for part in [*PARTS, "other"]}
+    for event in profiler.key_averages():
+        part = next((part for part, names in PARTS.items() if event.key.startswith(names)), "other")
+        times[part] += getattr(event, attribute)
+    total = sum(times.values()) or 1.0
+    return {part: value / total for part, value in times.items()}
 
 
 def child(trainer: str, shape: str, args) -> dict:
     d_in, d_sae, k = SHAPES[shape]
     command = [sys.executable, __file__, "--child", trainer, "--shape", shape, "--steps", str(args.steps)]
     command += ["--batch", str(args.batch), "--threads", str(args.threads)]
-    command += ["--device", args.device, "--dtype", args.dtype]
+    command += ["--device", args.device, "--dtype", args.dtype] + (["--profile"] if args.profile else [])
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -148,6 +180,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--profile", action="store_true", help="also print each part's share of a step (torch.profiler)"
+    )
     parser.add_argument("--trainers", nargs="+", default=TRAINERS, choices=TRAINERS)
     parser.add_argument("--child", choices=TRAINERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -180,6 +215,9 @@ def main() -> int:
                 f"{ratio}; encoder {rate * encoder_flop / 1e9:.0f} GFLOP/s = {rate * encoder_flop / 1e9 / before:.0%}"
                 f" of matmul; peak RSS {rss:.0f} MB{gpu}"
             )
+            if "parts" in runs[-1]:  # the last round's profile
+                shares = sorted(runs[-1]["parts"].items(), key=lambda item: -item[1])
+                print("    " + ", ".join(f"{part} {share:.0%}" for part, share in shares if share >= 0.005))
     print(f"\nmatmul rate after: {matmul_gflops(**machine):.0f} GFLOP/s")
     return 0
 

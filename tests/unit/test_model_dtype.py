@@ -112,3 +112,30 @@ def test_weights_stored_in_bfloat16_are_the_cast_weights_recorded_and_load_as_th
     loaded = dict(from_stored.state_dict())
     for name, tensor in at_load.state_dict().items():
         assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor), (variant, name)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_half_precision_model_on_a_cpu_without_its_instructions_says_so_when_loaded(
+    both_dtypes, monkeypatch, caplog, fast
+):
+    """bfloat16 products on a CPU without AMX or AVX512-BF16 run hundreds of times slower than float32: the
+    stage's log names the config key to change; where the instructions exist (or in float32) it is silent."""
+    import interpflow.models.loading as loading
+
+    _, folder, _ = both_dtypes
+    asked = []
+    monkeypatch.setattr(loading, "has_fast_half_precision", lambda device, dtype: asked.append(dtype) or fast)
+    with caplog.at_level("WARNING", logger=loading.__name__):
+        load_model(folder, "cpu", dtype="bfloat16")
+    assert asked == [torch.bfloat16]
+    warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert bool(warned) is not fast and all("models.<name>.dtype: float32" in message for message in warned)
+
+
+def test_float32_and_cuda_always_have_fast_products_and_a_cpu_asks_onednn():
+    from interpflow.models.devices import has_fast_half_precision
+
+    assert has_fast_half_precision("cpu", torch.float32) and has_fast_half_precision("cuda", torch.bfloat16)
+    assert has_fast_half_precision("cpu", torch.bfloat16) == (
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )

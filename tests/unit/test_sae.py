@@ -230,3 +230,47 @@ def test_ranked_latents():
     assert [sae_analysis.ranked(scores, "density", r) for r in range(4)] == [1, 3, 2, 0]
     with pytest.raises(ValueError, match="rank 4 is out of range: there are 4 latents"):
         sae_analysis.ranked(scores, "density", 4)
+
+
+@pytest.mark.parametrize(
+    ("variant", "sparse"), [("tied_ksparse", None), ("topk", False), ("topk", True), ("batchtopk", None)]
+)
+def test_bfloat16_training_keeps_float32_weights_and_follows_the_float32_loss(variant, sparse, monkeypatch):
+    """``sae.dtype: bfloat16``: the products under autocast (each variant's own backward too, the sparse
+    TopK step's included), the weights and Adam float32, and the loss curve within bfloat16's rounding of
+    float32's; the two really differ."""
+    from interpflow.sae.core import topk
+    from interpflow.sae.core.variants import VARIANTS
+
+    if sparse is not None:  # force the step the trainer would pick by shape
+        base = VARIANTS["topk"]
+        monkeypatch.setitem(
+            VARIANTS,
+            "topk",
+            Variant(
+                base.build,
+                functools.partial(topk.loss_terms, sparse=sparse),
+                base.constrain_gradient,
+                base.constrain_weights,
+            ),
+        )
+    x = toy_data(n_tokens=256, width=32)
+    config = SAEConfig(variant, "blocks.0.hook_resid_pre", 32, 128, 8, 0.0, 0.0, 1e-3, 0)
+    runs = {dtype: train_full_batch(x, config, epochs=40, dtype=dtype) for dtype in ("float32", "bfloat16")}
+    model, log = runs["bfloat16"]
+    assert all(parameter.dtype == torch.float32 for parameter in model.parameters())
+    assert np.isfinite(log["loss"]).all() and log["loss"].iloc[-1] < 0.5 * log["loss"].iloc[0]
+    reference = runs["float32"][1]["loss"].to_numpy()
+    assert np.allclose(log["loss"], reference, rtol=0.05) and not np.array_equal(log["loss"], reference)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_bfloat16_training_on_a_cpu_without_its_instructions_says_so_once(monkeypatch, caplog, fast):
+    import interpflow.sae.core.training as training
+
+    monkeypatch.setattr(training, "has_fast_half_precision", lambda device, dtype: fast)
+    config = SAEConfig("topk", "blocks.0.hook_resid_pre", 24, 48, 4, 0.0, 0.0, 1e-3, 0)
+    with caplog.at_level("WARNING", logger=training.__name__):
+        train_full_batch(toy_data(), config, epochs=3, dtype="bfloat16")
+    warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warned) == (0 if fast else 1) and all("sae.dtype: float32" in message for message in warned)

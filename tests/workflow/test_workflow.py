@@ -227,7 +227,11 @@ def test_sparse_autoencoder_outputs(workdir):
     width = 4 * 128  # mlp.hook_pre of the embedded model
     sae = run["sae"]
     assert sae["site"] == f"blocks.{N_LAYER // 2}.mlp.hook_pre" and sae["latent_dim"] == 2 * width
-    assert (sae["variant"], sae["k"], run["training"]) == ("tied_ksparse", width // 3, {"epochs": 100, "dtype": "float32"})
+    assert (sae["variant"], sae["k"], run["training"]) == (
+        "tied_ksparse",
+        width // 3,
+        {"epochs": 100, "dtype": "float32"},
+    )
     assert (run["instance"], run["model"]) == ("palinka", MODEL)
     evaluation = pd.read_parquet(palinka / "evaluation.parquet")
     assert list(evaluation.columns) == EVALUATION_COLUMNS and 0 < evaluation["fvu"].iloc[0] < 1

@@ -18,6 +18,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Tokenizer, PreTrainedTokenizerBase
 
 from interpflow.models.architectures import FAMILIES, adapter_for
+from interpflow.models.devices import has_fast_half_precision
 from interpflow.models.hub_cache import ModelUnavailableError, unavailable_message  # noqa: F401 (re-exported)
 from interpflow.runtime.atomic_io import atomic_directory
 from interpflow.runtime.model_records import MODEL_RECORD, read_model_record, write_model_record  # noqa: F401 (re-exported)
@@ -195,4 +196,11 @@ def load_model(
     model.eval()
     model.to(device)
     log.info("loaded %s (%s, %d layers, %s) on %s", model_dir, adapter.family, found, dtype, device)
+    if not has_fast_half_precision(device, MODEL_DTYPES[dtype]):
+        log.warning(
+            "this CPU has no %s matrix instructions (oneDNN finds no AMX or AVX512-BF16/FP16): its products run "
+            "far slower than in float32; set models.<name>.dtype: float32 here, %s where a GPU or such a CPU runs it",
+            dtype,
+            dtype,
+        )
     return model, load_tokenizer(model_dir)

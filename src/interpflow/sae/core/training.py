@@ -30,6 +30,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
+from interpflow.models.devices import has_fast_half_precision
 from interpflow.runtime.atomic_io import write_safetensors
 from interpflow.runtime.progress import Progress
 from interpflow.sae.core.config import SAEConfig
@@ -86,6 +87,13 @@ def train_steps(
     variant = variant_override or VARIANTS[model.config.variant]
     device = state.tokens_since_fired.device
     progress = Progress(steps - state.step, "steps", "trained", log)
+    if dtype in TRAINING_DTYPES and not has_fast_half_precision(device, getattr(torch, dtype)):
+        log.warning(
+            "this CPU has no %s matrix instructions (oneDNN finds no AMX or AVX512-BF16): the steps run far slower "
+            "than in float32; set the instance's sae.dtype: float32 here, %s on a GPU or such a CPU",
+            dtype,
+            dtype,
+        )
     batches = iter(batches)
     while state.step < steps:
         x = next(batches).to(device)
