@@ -39,6 +39,7 @@ MODEL_STAGES = {
     "streaming_sae_logit_tokens",
     "activation_patching_patch",
     "logit_lens_lens",
+    "direct_logit_attribution_attribute",
 }
 # Jobs that are not stages of an instance: the default target, and the record of the config a run
 # read (rewritten, instantly and locally, whenever the config changes).

@@ -21,6 +21,7 @@ METHOD_NAMES = [
     "streaming_sae",
     "activation_patching",
     "logit_lens",
+    "direct_logit_attribution",
 ]
 
 

@@ -14,7 +14,6 @@ from transformers import AutoModelForCausalLM
 
 from interpflow.config import ConfigError, validate_config
 from interpflow.methods.activation_patching.method import METHOD
-from interpflow.methods.activation_patching.pairs import PairError, read_pairs, resolve_positions, tokenize_pairs
 from interpflow.methods.activation_patching.patching import CorruptedRun, Variant, patch_pair, patch_pairs
 from interpflow.methods.activation_patching.tables import patching_by_pair_table, patching_table
 from interpflow.models.architectures import FAMILIES
@@ -22,6 +21,7 @@ from interpflow.models.hooks import hooked
 from interpflow.models.loading import vendored_tokenizer
 from interpflow.models.sites import block_site
 from interpflow.stores.extraction import extract_activations
+from interpflow.stores.prompt_pairs import PairError, read_pairs, resolve_positions, tokenize_pairs
 from tests.conftest import ROOT, TOKENIZER_DIR
 from tests.model_zoo import VARIANTS, tiny_model
 

@@ -47,7 +47,11 @@ INSTANCES = {  # method -> its instances in the embedded overlay (lecture first)
 # The overlay's sweep: an instance per combination of k and latent_factor, each trained and evaluated.
 SWEEP = {f"demo_sweep-k={k}-latent_factor={factor}": (k, factor) for k in (4, 16) for factor in (2, 4)}
 INSTANCES["streaming_sae"] += list(SWEEP)
-ADDED = {"activation_patching": ["ioi"], "logit_lens": ["ravel"]}  # methods after the lectures: one demo instance each
+ADDED = {
+    "activation_patching": ["ioi"],
+    "logit_lens": ["ravel"],
+    "direct_logit_attribution": ["ioi"],
+}  # one demo instance each
 INSTANCES |= ADDED
 RD_PLOTS = {"residual_decomposition_decomposition_figure", "residual_decomposition_layer_profile_figure"}
 SR_PLOTS = {
@@ -58,7 +62,7 @@ SR_PLOTS = {
 NC_PLOTS = {"neuron_contrast_figures", "neuron_contrast_sweep_figure"}
 SS_PLOTS = {"streaming_sae_figures", "streaming_sae_contexts_page"}
 RUN_PLOTS = RD_PLOTS | SR_PLOTS | NC_PLOTS | SS_PLOTS | {"repeated_token_mi_figures", "sparse_autoencoder_figures"}
-RUN_PLOTS |= {"activation_patching_figure", "logit_lens_figures"}
+RUN_PLOTS |= {"activation_patching_figure", "logit_lens_figures", "direct_logit_attribution_figure"}
 COMPARISONS = {f"{method}_comparison" for method in INSTANCES}
 VIEW = "table_view"  # the report's HTML view of a key table, one job per table
 
@@ -383,6 +387,36 @@ def test_activation_patching_runs_from_the_clean_prompts_store(workdir):
     assert (ioi / "figures" / "patching.png").is_file() and (ioi / "tables" / "patching.html").is_file()
     comparison = pd.read_parquet(workdir / "results" / "activation_patching" / "comparison.parquet")
     assert len(comparison) == 4 * N_LAYER
+
+
+def test_direct_logit_attribution_parts_sum_to_each_pairs_logit_difference(workdir):
+    """The demo's pairs through the embedded model: every head, block and neuron term, the parts summing to
+    each pair's logit difference, the pairs' clean prompts read from the store activation_patching reads."""
+    ioi = results(workdir, "direct_logit_attribution", "ioi")
+    table, pairs = pd.read_parquet(ioi / "attribution.parquet"), pd.read_parquet(ioi / "pairs.parquet")
+    assert list(table.columns) == ["component", "layer", "head", "neuron", "part", "attribution", "fraction"]
+    counts = table["component"].value_counts().to_dict()
+    n_head, d_mlp = 4, 4 * 128
+    assert counts == {
+        "embed": 1,
+        "head": N_LAYER * n_head,
+        "attn_bias": N_LAYER,
+        "attn": N_LAYER,
+        "mlp": N_LAYER,
+        "neuron": N_LAYER * d_mlp,
+        "mlp_bias": N_LAYER,
+        "final_norm_bias": 1,
+        "unembed_bias": 1,
+    }
+    assert len(pairs) == 6 and np.allclose(pairs["parts_sum"], pairs["logit_diff"], atol=1e-5)
+    assert table.loc[table["part"], "attribution"].sum() == pytest.approx(pairs["logit_diff"].mean(), abs=1e-5)
+    by_pair = pd.read_parquet(ioi / "attribution_by_pair.parquet")
+    assert len(by_pair) == 6 * len(table) and set(by_pair["pair"]) == set(pairs["pair"])
+    patched = pd.read_parquet(results(workdir, "activation_patching", "ioi") / "pairs.parquet")
+    assert np.allclose(pairs["logit_diff"], patched["clean_logit_diff"], atol=1e-4)  # the same clean runs
+    assert (ioi / "figures" / "attribution.png").is_file() and (ioi / "tables" / "attribution.html").is_file()
+    comparison = pd.read_parquet(workdir / "results" / "direct_logit_attribution" / "comparison.parquet")
+    assert len(comparison) == 2 * N_LAYER and set(comparison["component"]) == {"attn", "mlp"}
 
 
 def test_logit_lens_reads_every_layer_and_ends_at_the_models_prediction(workdir):
@@ -953,6 +987,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir, scra
         "extract_activations": 7,
         "activation_patching_patch": 1,
         "logit_lens_lens": 1,
+        "direct_logit_attribution_attribute": 1,
         "neuron_contrast_statistics": 2,
         "repeated_token_mi_statistics": 2,
         "sparse_autoencoder_train": 2,

@@ -222,7 +222,11 @@ class Adapter:
 
     def final_norm_scale(self, model: nn.Module) -> torch.Tensor:
         """``(d_model,)``: what the final norm multiplies the normalized vector by (its weight)."""
-        return self.final_norm(model).weight
+        return self.norm_scale(self.final_norm(model))
+
+    def norm_scale(self, norm: nn.Module) -> torch.Tensor:
+        """``(d_model,)``: what one of the family's norms multiplies the normalized vector by (its weight)."""
+        return norm.weight
 
     def block_hook_point(self, block: nn.Module, hook: str) -> HookPoint:
         """Where ``hook`` (an in-block hook other than the block's input and output) is read."""
@@ -447,8 +451,8 @@ class Gemma2(Llama):
     def mlp_out(self, block, hook, value, mlp_input):
         return block.post_feedforward_layernorm(super().mlp_out(block, hook, value, mlp_input))
 
-    def final_norm_scale(self, model):
-        return self.final_norm(model).weight + 1  # Gemma's RMSNorm multiplies by 1 + weight
+    def norm_scale(self, norm):
+        return norm.weight + 1  # Gemma's RMSNorm multiplies by 1 + weight
 
     def unembed(self, model, normed):
         logits = model.get_output_embeddings()(normed)

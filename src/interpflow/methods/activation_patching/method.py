@@ -23,7 +23,7 @@ class ActivationPatching(Method):
 
     def check_text(self, instance, key, tokenized):
         """The text set holds prompt pairs of one token length, one-token answers, and the positions exist."""
-        from interpflow.methods.activation_patching import pairs as prompt_pairs
+        from interpflow.stores import prompt_pairs
 
         text = instance["text"]
         entry = tokenized.config["texts"][text]

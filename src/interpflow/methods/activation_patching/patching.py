@@ -24,7 +24,6 @@ import torch
 from torch import nn
 
 from interpflow.methods.activation_patching.method import METHOD
-from interpflow.methods.activation_patching.pairs import read_pairs, resolve_positions, tokenize_pairs
 from interpflow.methods.activation_patching.tables import (
     HEAD_SITE,
     pairs_table,
@@ -34,6 +33,7 @@ from interpflow.methods.activation_patching.tables import (
 from interpflow.models.architectures import adapter_of
 from interpflow.models.hooks import block_arguments, capture, hooked, run_block
 from interpflow.models.sites import block_site
+from interpflow.stores.prompt_pairs import read_pairs, resolve_positions, tokenize_pairs
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def pairs_table(pairs, per_pair: list[dict[tuple[str, int], np.ndarray]]) -> pd.DataFrame:
-    """``pairs.parquet``: each pair (a :class:`~interpflow.methods.activation_patching.pairs.PromptPairs` row)
+    """``pairs.parquet``: each pair (a :class:`~interpflow.stores.prompt_pairs.PromptPairs` row)
     with its clean and corrupted logit differences."""
     return pd.DataFrame(
         {

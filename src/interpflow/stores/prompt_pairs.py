@@ -1,4 +1,4 @@
-"""Prompt pairs: the stimuli of activation patching, read and checked.
+"""Prompt pairs: the stimuli of activation patching and the circuit methods, read and checked.
 
 A pair is a row of the instance's text set (a table): the clean prompt (the text set's
 ``text_column``), a corrupted prompt of the same token length, the answer the clean prompt should
