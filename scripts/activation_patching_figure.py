@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from interpflow.methods.activation_patching.figures import patching_figure
+from interpflow.circuits.patch_figures import patching_figure
 from interpflow.plotting.style import save_figures
 from interpflow.runtime.stage_logging import start_stage
 

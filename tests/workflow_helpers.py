@@ -40,6 +40,7 @@ MODEL_STAGES = {
     "activation_patching_patch",
     "logit_lens_lens",
     "direct_logit_attribution_attribute",
+    "attribution_patching_estimate",
 }
 # Jobs that are not stages of an instance: the default target, and the record of the config a run
 # read (rewritten, instantly and locally, whenever the config changes).

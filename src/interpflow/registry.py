@@ -22,6 +22,7 @@ METHOD_NAMES = [
     "activation_patching",
     "logit_lens",
     "direct_logit_attribution",
+    "attribution_patching",
 ]
 
 

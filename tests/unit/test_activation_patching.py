@@ -12,10 +12,10 @@ import torch
 from snakemake.utils import update_config
 from transformers import AutoModelForCausalLM
 
+from interpflow.circuits.patch_tables import patching_by_pair_table, patching_table
 from interpflow.config import ConfigError, validate_config
 from interpflow.methods.activation_patching.method import METHOD
 from interpflow.methods.activation_patching.patching import CorruptedRun, Variant, patch_pair, patch_pairs
-from interpflow.methods.activation_patching.tables import patching_by_pair_table, patching_table
 from interpflow.models.architectures import FAMILIES
 from interpflow.models.hooks import hooked
 from interpflow.models.loading import vendored_tokenizer

@@ -30,7 +30,12 @@ METHOD_TABLES = {  # lecture method -> (its instance in the families overlay, th
 # on the embedded model, to keep the suite's time: their engines are compared with full hooked passes
 # in every family by their unit tests (tests/unit/test_activation_patching.py, test_logit_lens.py,
 # test_direct_logit_attribution.py).
-ADDED = {"activation_patching": "ioi", "logit_lens": "ravel", "direct_logit_attribution": "ioi"}
+ADDED = {
+    "activation_patching": "ioi",
+    "logit_lens": "ravel",
+    "direct_logit_attribution": "ioi",
+    "attribution_patching": "ioi",
+}
 EMBEDDED_ONLY = "added_methods_on_embedded.yaml"
 N_LAYER = 12
 
@@ -55,7 +60,7 @@ def test_the_run_is_complete_and_the_models_are_of_their_families(families_run):
 def test_demo_families_runs_the_added_methods_on_every_family(families_run):
     jobs = scheduled_jobs(snakemake(families_run, "-n", overlays=OVERLAYS).stdout)
     assert jobs["activation_patching_patch"] == jobs["logit_lens_lens"] == len(FAMILY_MODELS)
-    assert jobs["direct_logit_attribution_attribute"] == len(FAMILY_MODELS)
+    assert jobs["direct_logit_attribution_attribute"] == jobs["attribution_patching_estimate"] == len(FAMILY_MODELS)
     assert jobs["extract_activations"] == len(FAMILY_MODELS)  # the prompt pairs' store of each family model
 
 

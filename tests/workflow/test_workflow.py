@@ -51,6 +51,7 @@ ADDED = {
     "activation_patching": ["ioi"],
     "logit_lens": ["ravel"],
     "direct_logit_attribution": ["ioi"],
+    "attribution_patching": ["ioi"],
 }  # one demo instance each
 INSTANCES |= ADDED
 RD_PLOTS = {"residual_decomposition_decomposition_figure", "residual_decomposition_layer_profile_figure"}
@@ -63,6 +64,7 @@ NC_PLOTS = {"neuron_contrast_figures", "neuron_contrast_sweep_figure"}
 SS_PLOTS = {"streaming_sae_figures", "streaming_sae_contexts_page"}
 RUN_PLOTS = RD_PLOTS | SR_PLOTS | NC_PLOTS | SS_PLOTS | {"repeated_token_mi_figures", "sparse_autoencoder_figures"}
 RUN_PLOTS |= {"activation_patching_figure", "logit_lens_figures", "direct_logit_attribution_figure"}
+RUN_PLOTS |= {"attribution_patching_figure", "attribution_patching_against_patching"}
 COMPARISONS = {f"{method}_comparison" for method in INSTANCES}
 VIEW = "table_view"  # the report's HTML view of a key table, one job per table
 
@@ -387,6 +389,28 @@ def test_activation_patching_runs_from_the_clean_prompts_store(workdir):
     assert (ioi / "figures" / "patching.png").is_file() and (ioi / "tables" / "patching.html").is_file()
     comparison = pd.read_parquet(workdir / "results" / "activation_patching" / "comparison.parquet")
     assert len(comparison) == 4 * N_LAYER
+
+
+def test_attribution_patching_estimates_the_patching_of_the_same_pairs_and_is_drawn_against_it(workdir):
+    """The demo's estimate of activation patching's table, slot for slot, from the same clean store: the
+    baselines are the same runs, the slots before the pairs differ (position 9) estimate 0 exactly, and
+    the comparison with the patched scores holds every slot."""
+    ioi, patching = results(workdir, "attribution_patching", "ioi"), results(workdir, "activation_patching", "ioi")
+    estimated, patched = pd.read_parquet(ioi / "patching.parquet"), pd.read_parquet(patching / "patching.parquet")
+    assert list(estimated.columns) == list(patched.columns) and len(estimated) == len(patched)
+    pairs, patched_pairs = pd.read_parquet(ioi / "pairs.parquet"), pd.read_parquet(patching / "pairs.parquet")
+    for baseline in ("clean_logit_diff", "corrupted_logit_diff"):
+        assert np.allclose(pairs[baseline], patched_pairs[baseline], atol=1e-4)
+    per_position = estimated[estimated["site"] != "attn.hook_z"]
+    before = per_position[per_position["position"] < 9]
+    assert (before[before["layer"] == 0]["score"] == 0).all()  # the prompts agree there: the same embeddings
+    assert before["score"].abs().max() < 1e-4  # later: the store's clean rows come from a padded batch
+    against = pd.read_parquet(ioi / "against_patching.parquet")
+    assert len(against) == len(patched) and against["attribution_score"].notna().all()
+    assert pd.read_parquet(ioi / "neurons.parquet").empty  # neurons not asked for
+    for figure in ("patching", "against_patching"):
+        assert (ioi / "figures" / f"{figure}.png").is_file()
+    assert (workdir / "results" / "attribution_patching" / "comparison.png").is_file()
 
 
 def test_direct_logit_attribution_parts_sum_to_each_pairs_logit_difference(workdir):
@@ -988,6 +1012,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir, scra
         "activation_patching_patch": 1,
         "logit_lens_lens": 1,
         "direct_logit_attribution_attribute": 1,
+        "attribution_patching_estimate": 1,
         "neuron_contrast_statistics": 2,
         "repeated_token_mi_statistics": 2,
         "sparse_autoencoder_train": 2,
@@ -1003,7 +1028,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir, scra
         "streaming_sae_logit_tokens": 2,
         "streaming_sae_saelens_export": 2,
         "streaming_sae_neuronpedia_export": 2,
-        VIEW: 15 + len(SWEEP),
+        VIEW: 17 + len(SWEEP),
         **every_run_stage(dict.fromkeys(RUN_PLOTS, 1)),
         **dict.fromkeys(COMPARISONS, 1),
     }

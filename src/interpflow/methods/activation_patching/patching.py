@@ -23,13 +23,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from interpflow.methods.activation_patching.method import METHOD
-from interpflow.methods.activation_patching.tables import (
+from interpflow.circuits.patch_tables import (
     HEAD_SITE,
     pairs_table,
     patching_by_pair_table,
     patching_table,
 )
+from interpflow.methods.activation_patching.method import METHOD
 from interpflow.models.architectures import adapter_of
 from interpflow.models.hooks import block_arguments, capture, hooked, run_block
 from interpflow.models.sites import block_site

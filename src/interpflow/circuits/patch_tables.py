@@ -1,10 +1,10 @@
-"""activation_patching's tables: the patching scores (over the pairs, and pair by pair) and the pairs,
-from per-pair logit differences.
+"""The tables of patching scores (over the pairs, and pair by pair) and the pairs, from per-pair logit
+differences: run patches (activation patching) or their gradient estimates (attribution patching).
 
 A patch's ``score`` is ``(patched - corrupted) / (clean - corrupted)`` of the pairs' mean logit
 differences (NaN where the clean and corrupted means are equal). A pair's logit differences are
 ``(hook, layer) -> (variants,)`` arrays, plus ``("clean", 0)`` and ``("corrupted", 0)``
-(:func:`interpflow.methods.activation_patching.patching.patch_pair`).
+(``patch_pair`` of either method).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Figures of activation_patching: one heatmap per patched site, scores by block and position (or head)."""
+"""Heatmaps of patching scores: one per patched site, scores by block and position (or head)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from interpflow.methods.activation_patching.tables import HEAD_SITE
+from interpflow.circuits.patch_tables import HEAD_SITE
 from interpflow.plotting.style import DIVERGING_CMAP, FULL_WIDTH
 
 
