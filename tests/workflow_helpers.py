@@ -41,6 +41,7 @@ MODEL_STAGES = {
     "logit_lens_lens",
     "direct_logit_attribution_attribute",
     "attribution_patching_estimate",
+    "edge_attribution_patching_edges",
 }
 # Jobs that are not stages of an instance: the default target, and the record of the config a run
 # read (rewritten, instantly and locally, whenever the config changes).

@@ -23,6 +23,7 @@ METHOD_NAMES = [
     "logit_lens",
     "direct_logit_attribution",
     "attribution_patching",
+    "edge_attribution_patching",
 ]
 
 

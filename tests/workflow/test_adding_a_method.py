@@ -90,7 +90,13 @@ def test_a_method_added_as_documented_runs_end_to_end(tmp_path):
 
 
 # Methods that came after the lectures, each through the contract: its own files and its registry line.
-ADDED_METHODS = ["activation_patching", "logit_lens", "direct_logit_attribution", "attribution_patching"]
+ADDED_METHODS = [
+    "activation_patching",
+    "logit_lens",
+    "direct_logit_attribution",
+    "attribution_patching",
+    "edge_attribution_patching",
+]
 # The workflow's code: what a method may not touch beyond its own files and the registry line.
 CODE = [
     "Snakefile",

@@ -35,6 +35,7 @@ ADDED = {
     "logit_lens": "ravel",
     "direct_logit_attribution": "ioi",
     "attribution_patching": "ioi",
+    "edge_attribution_patching": "ioi",
 }
 EMBEDDED_ONLY = "added_methods_on_embedded.yaml"
 N_LAYER = 12
@@ -61,6 +62,7 @@ def test_demo_families_runs_the_added_methods_on_every_family(families_run):
     jobs = scheduled_jobs(snakemake(families_run, "-n", overlays=OVERLAYS).stdout)
     assert jobs["activation_patching_patch"] == jobs["logit_lens_lens"] == len(FAMILY_MODELS)
     assert jobs["direct_logit_attribution_attribute"] == jobs["attribution_patching_estimate"] == len(FAMILY_MODELS)
+    assert jobs["edge_attribution_patching_edges"] == len(FAMILY_MODELS)
     assert jobs["extract_activations"] == len(FAMILY_MODELS)  # the prompt pairs' store of each family model
 
 

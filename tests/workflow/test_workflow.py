@@ -52,6 +52,7 @@ ADDED = {
     "logit_lens": ["ravel"],
     "direct_logit_attribution": ["ioi"],
     "attribution_patching": ["ioi"],
+    "edge_attribution_patching": ["ioi"],
 }  # one demo instance each
 INSTANCES |= ADDED
 RD_PLOTS = {"residual_decomposition_decomposition_figure", "residual_decomposition_layer_profile_figure"}
@@ -64,7 +65,11 @@ NC_PLOTS = {"neuron_contrast_figures", "neuron_contrast_sweep_figure"}
 SS_PLOTS = {"streaming_sae_figures", "streaming_sae_contexts_page"}
 RUN_PLOTS = RD_PLOTS | SR_PLOTS | NC_PLOTS | SS_PLOTS | {"repeated_token_mi_figures", "sparse_autoencoder_figures"}
 RUN_PLOTS |= {"activation_patching_figure", "logit_lens_figures", "direct_logit_attribution_figure"}
-RUN_PLOTS |= {"attribution_patching_figure", "attribution_patching_against_patching"}
+RUN_PLOTS |= {
+    "attribution_patching_figure",
+    "attribution_patching_against_patching",
+    "edge_attribution_patching_figure",
+}
 COMPARISONS = {f"{method}_comparison" for method in INSTANCES}
 VIEW = "table_view"  # the report's HTML view of a key table, one job per table
 
@@ -411,6 +416,27 @@ def test_attribution_patching_estimates_the_patching_of_the_same_pairs_and_is_dr
     for figure in ("patching", "against_patching"):
         assert (ioi / "figures" / f"{figure}.png").is_file()
     assert (workdir / "results" / "attribution_patching" / "comparison.png").is_file()
+
+
+def test_edge_attribution_patching_scores_every_edge_and_keeps_the_largest_as_the_circuit(workdir):
+    """Every edge of the embedded model's graph once (from the embedding, each head and each MLP to every
+    later attention, MLP and the logits), the 20 largest by |score| in the circuit, the pairs' baselines
+    those of activation patching."""
+    ioi = results(workdir, "edge_attribution_patching", "ioi")
+    edges, pairs = pd.read_parquet(ioi / "edges.parquet"), pd.read_parquet(ioi / "pairs.parquet")
+    n_head = 4
+    # block L's attention reads the embedding and blocks < L; its MLP those and block L's heads; the logits all
+    expected = sum(1 + layer * (n_head + 1) for layer in range(N_LAYER))
+    expected += sum(1 + layer * (n_head + 1) + n_head for layer in range(N_LAYER)) + 1 + N_LAYER * (n_head + 1)
+    assert len(edges) == expected and (edges["target"] == "logits").sum() == 1 + N_LAYER * (n_head + 1)
+    keys = ["source", "source_layer", "source_head", "target", "target_layer"]
+    assert not edges.duplicated(keys).any() and set(edges["target"]) == {"attn", "mlp", "logits"}
+    strongest = edges["score"].abs().sort_values(ascending=False)
+    assert edges["in_circuit"].sum() == 20 and edges.loc[strongest.index[:20], "in_circuit"].all()
+    patched = pd.read_parquet(results(workdir, "activation_patching", "ioi") / "pairs.parquet")
+    assert np.allclose(pairs["corrupted_logit_diff"], patched["corrupted_logit_diff"], atol=1e-4)
+    assert (ioi / "figures" / "circuit.png").is_file() and (ioi / "tables" / "edges.html").is_file()
+    assert (workdir / "results" / "edge_attribution_patching" / "comparison.png").is_file()
 
 
 def test_direct_logit_attribution_parts_sum_to_each_pairs_logit_difference(workdir):
@@ -1013,6 +1039,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir, scra
         "logit_lens_lens": 1,
         "direct_logit_attribution_attribute": 1,
         "attribution_patching_estimate": 1,
+        "edge_attribution_patching_edges": 1,
         "neuron_contrast_statistics": 2,
         "repeated_token_mi_statistics": 2,
         "sparse_autoencoder_train": 2,
@@ -1028,7 +1055,7 @@ def test_editing_a_package_module_reruns_the_stages_that_import_it(workdir, scra
         "streaming_sae_logit_tokens": 2,
         "streaming_sae_saelens_export": 2,
         "streaming_sae_neuronpedia_export": 2,
-        VIEW: 17 + len(SWEEP),
+        VIEW: 18 + len(SWEEP),
         **every_run_stage(dict.fromkeys(RUN_PLOTS, 1)),
         **dict.fromkeys(COMPARISONS, 1),
     }

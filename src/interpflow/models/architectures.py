@@ -213,6 +213,8 @@ class Adapter:
     hook_points: dict[str, HookPoint]
     gated_mlp = False
     centred_norm = False  # LayerNorm (True) or RMSNorm (False)
+    attention_norm_path = "input_layernorm"  # the norm in front of the attention, inside a block
+    mlp_norm_path = "post_attention_layernorm"  # the norm in front of the MLP, inside a block
 
     def blocks(self, model: nn.Module) -> nn.ModuleList:
         return model.get_submodule(self.blocks_path)
@@ -227,6 +229,10 @@ class Adapter:
     def norm_scale(self, norm: nn.Module) -> torch.Tensor:
         """``(d_model,)``: what one of the family's norms multiplies the normalized vector by (its weight)."""
         return norm.weight
+
+    def mlp_reads_attention(self, block: nn.Module) -> bool:
+        """Whether the block's MLP reads its attention's update (sequential blocks), or only the block's input."""
+        return True
 
     def block_hook_point(self, block: nn.Module, hook: str) -> HookPoint:
         """Where ``hook`` (an in-block hook other than the block's input and output) is read."""
@@ -308,6 +314,8 @@ class Gpt2(Adapter):
     blocks_path = "transformer.h"
     final_norm_path = "transformer.ln_f"
     centred_norm = True
+    attention_norm_path = "ln_1"
+    mlp_norm_path = "ln_2"
     hook_points = (
         attention_hook_points(
             "attn",
@@ -366,6 +374,9 @@ class GptNeoX(Adapter):
 
     def activation(self, block):
         return block.mlp.act
+
+    def mlp_reads_attention(self, block):
+        return not block.use_parallel_residual
 
     def finish_block(self, block, resid_pre, attn_out, hook, value):
         mlp_out = self.mlp_out(block, hook, value, None)
@@ -437,6 +448,7 @@ class Gemma2(Llama):
 
     family = "gemma2"
     model_types = MODEL_TYPES[family]
+    mlp_norm_path = "pre_feedforward_layernorm"
     hook_points = (
         attention_hook_points("self_attn", *separate_projections("self_attn"), output="self_attn.o_proj")
         | mlp_hook_points(
