@@ -12,6 +12,7 @@ from interpflow.methods.edge_attribution_patching.edges import (
     Target,
     corrupted_gradients,
     edge_table,
+    head_counts,
     pair_edges,
     source_sites,
     target_module,
@@ -113,3 +114,26 @@ def test_on_the_planted_circuit_the_planted_heads_edge_to_the_logits_ranks_first
     others = table.drop(index=[top.name, *table.index[feeding]])
     assert others["score"].abs().max() < 0.1 * abs(top["score"])
     assert table["in_circuit"].sum() == 1 and table.loc[top.name, "in_circuit"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_per_head_query_key_and_value_inputs_split_each_blocks_attention_edges(variant):
+    """The attention reads its input only through its heads' queries, keys and values, so with
+    ``head_inputs`` the edges into a block's heads' q, k and v inputs sum to its attention edge (every
+    family; grouped key-value heads in Mistral and Qwen2)."""
+    model = tiny_model(variant, True)
+    n_layer = SPEC["n_layer"]
+    clean = clean_values(model, CLEAN, source_sites(n_layer))
+    whole = pair_edges(model, clean, CLEAN, CORRUPTED, ANSWER, WRONG)
+    split = pair_edges(model, clean, CLEAN, CORRUPTED, ANSWER, WRONG, head_inputs=True)
+    counts = head_counts(model)
+    assert len(split.targets) == n_layer * (counts["q"] + 2 * counts["k"] + 1) + 1
+    for layer in range(1, n_layer):
+        parts = [
+            index for index, target in enumerate(split.targets) if target.layer == layer and target.head is not None
+        ]
+        attention = whole.targets.index(Target("attn", layer))
+        for name in ("embed", "heads", "mlps"):
+            summed, expected = np.nansum(getattr(split, name)[parts], axis=0), getattr(whole, name)[attention]
+            assert np.allclose(summed, np.nan_to_num(expected), atol=1e-6), (variant, layer, name)
+    assert np.ptp(split.embed[[i for i, t in enumerate(split.targets) if t.kind == "q" and t.layer == 1]]) > 0

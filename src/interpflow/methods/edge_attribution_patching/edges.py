@@ -27,6 +27,7 @@ that patching each edge would take.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,24 +37,38 @@ from torch import nn
 
 from interpflow.circuits.patch_tables import pairs_table
 from interpflow.methods.edge_attribution_patching.method import METHOD
-from interpflow.models.architectures import Adapter, adapter_of
-from interpflow.models.hooks import capture
+from interpflow.models.architectures import Adapter, Heads, adapter_of
+from interpflow.models.hooks import capture, hooked, site_access
 from interpflow.models.sites import block_site
 from interpflow.stores.prompt_pairs import read_pairs, tokenize_pairs
 
 HEAD_SITE = "attn.hook_z"
 
 
+HEAD_INPUTS = ("q", "k", "v")
+
+
 @dataclass(frozen=True)
 class Target:
-    """What reads the residual: ``attn`` or ``mlp`` of block ``layer``, or the ``logits`` (``layer`` n_layer)."""
+    """What reads the residual: ``attn`` or ``mlp`` of block ``layer``, the ``logits`` (``layer`` n_layer), or
+    with per-head inputs one head's ``q``, ``k`` or ``v`` input (``head``: a query head, or a key-value head)."""
 
     kind: str
     layer: int
+    head: int | None = None
 
 
-def targets(n_layer: int) -> list[Target]:
-    return [Target(kind, layer) for layer in range(n_layer) for kind in ("attn", "mlp")] + [Target("logits", n_layer)]
+def targets(n_layer: int, heads: dict[str, int] | None = None) -> list[Target]:
+    """Every target in order of depth; ``heads`` (``q``, ``k``, ``v`` -> heads of each) splits each block's
+    attention into its heads' query, key and value inputs."""
+    order = []
+    for layer in range(n_layer):
+        if heads is None:
+            order.append(Target("attn", layer))
+        else:
+            order += [Target(kind, layer, head) for kind in HEAD_INPUTS for head in range(heads[kind])]
+        order.append(Target("mlp", layer))
+    return [*order, Target("logits", n_layer)]
 
 
 def source_sites(n_layer: int) -> list[str]:
@@ -66,7 +81,7 @@ def target_module(adapter: Adapter, model: nn.Module, target: Target) -> nn.Modu
     if target.kind == "logits":
         return adapter.final_norm(model)
     block = adapter.blocks(model)[target.layer]
-    return block.get_submodule(adapter.attention_norm_path if target.kind == "attn" else adapter.mlp_norm_path)
+    return block.get_submodule(adapter.mlp_norm_path if target.kind == "mlp" else adapter.attention_norm_path)
 
 
 def metric_of(model: nn.Module, token_ids: torch.Tensor, answer: int, wrong: int) -> torch.Tensor:
@@ -74,31 +89,80 @@ def metric_of(model: nn.Module, token_ids: torch.Tensor, answer: int, wrong: int
     return logits[answer] - logits[wrong]
 
 
-def corrupted_gradients(model: nn.Module, token_ids: torch.Tensor, answer: int, wrong: int):
+def head_counts(model: nn.Module) -> dict[str, int]:
+    heads = Heads.of(model.config)
+    return {"q": heads.n_heads, "k": heads.n_kv_heads, "v": heads.n_kv_heads}
+
+
+def corrupted_gradients(model: nn.Module, token_ids: torch.Tensor, answer: int, wrong: int, head_inputs: bool = False):
     """The corrupted prompt's logit difference, its values at the source sites, and the gradient of the
-    logit difference at each target's input through that target alone, ``(tokens, d_model)``."""
+    logit difference at each target's input through that target alone, ``(tokens, d_model)``; with
+    ``head_inputs``, each head's query, key and value input in place of each block's attention."""
     adapter = adapter_of(model)
     n_layer = len(adapter.blocks(model))
-    probes, handles = {}, []
+    probes, inputs, handles = {}, {}, []
 
     def add_probe(target: Target):
         def hook(module, args):
+            inputs[target] = args[0][0].detach()
             probes[target] = torch.zeros_like(args[0], requires_grad=True)
             return (args[0] + probes[target], *args[1:])
+
+        return hook
+
+    head_sites = [block_site(layer, f"attn.hook_{kind}") for layer in range(n_layer) for kind in HEAD_INPUTS]
+    site_probes = {}
+
+    def add_site_probe(site: str):
+        def hook(value):
+            site_probes[site] = torch.zeros_like(value, requires_grad=True)
+            return value + site_probes[site]
 
         return hook
 
     try:
         for target in targets(n_layer):
             handles.append(target_module(adapter, model, target).register_forward_pre_hook(add_probe(target)))
-        with torch.enable_grad(), capture(model, source_sites(n_layer)) as values:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.enable_grad())
+            values = stack.enter_context(capture(model, source_sites(n_layer)))
+            if head_inputs:
+                stack.enter_context(hooked(model, {site: add_site_probe(site) for site in head_sites}))
             metric = metric_of(model, token_ids, answer, wrong)
-            gradients = torch.autograd.grad(metric, list(probes.values()))
+            leaves = list(probes.values()) + ([site_probes[site] for site in head_sites] if head_inputs else [])
+            gradients = torch.autograd.grad(metric, leaves)
     finally:
         for handle in handles:
             handle.remove()
-    grads = {target: gradient[0] for target, gradient in zip(probes, gradients, strict=True)}
+    grads = {target: gradient[0] for target, gradient in zip(probes, gradients[: len(probes)], strict=True)}
+    if head_inputs:
+        at_sites = dict(zip(head_sites, (gradient[0] for gradient in gradients[len(probes) :]), strict=True))
+        for layer in range(n_layer):
+            del grads[Target("attn", layer)]
+            grads |= head_input_gradients(model, layer, inputs[Target("attn", layer)], at_sites)
     return float(metric.detach().double()), {site: value[0] for site, value in values.items()}, grads
+
+
+def head_input_gradients(model: nn.Module, layer: int, x: torch.Tensor, at_sites: dict[str, torch.Tensor]) -> dict:
+    """Each head's query, key and value input gradient in block ``layer``: the gradient at its ``attn.hook_q``
+    (``k``, ``v``) slice pulled back through the projection and the norm, at the corrupted input ``x``.
+    Together they are the attention input's gradient: the attention reads its input only through them."""
+    adapter = adapter_of(model)
+    norm = adapter.blocks(model)[layer].get_submodule(adapter.attention_norm_path)
+    grads = {}
+    for kind in HEAD_INPUTS:
+        site = block_site(layer, f"attn.hook_{kind}")
+        access = site_access(model, site)
+        point = x.detach().unsqueeze(0).requires_grad_(True)
+        with torch.enable_grad():
+            raw = access.module(norm(point))
+            value = access.read(raw[access.element] if isinstance(raw, tuple) else raw)  # (1, tokens, heads, d_head)
+            for head in range(value.shape[2]):
+                cotangent = torch.zeros_like(value)
+                cotangent[0, :, head] = at_sites[site][:, head]
+                (gradient,) = torch.autograd.grad(value, point, grad_outputs=cotangent, retain_graph=True)
+                grads[Target(kind, layer, head)] = gradient[0]
+    return grads
 
 
 def update_of_heads(adapter: Adapter, block: nn.Module):
@@ -138,16 +202,17 @@ def pair_edges(
     corrupted_ids: torch.Tensor,
     answer: int,
     wrong: int,
+    head_inputs: bool = False,
 ) -> PairEdges:
     """Every edge's term for one pair; ``clean``: the clean prompt's ``(tokens, *shape)`` at every source site."""
     adapter = adapter_of(model)
     blocks = adapter.blocks(model)
     n_layer = len(blocks)
-    corrupted_diff, corrupted, gradients = corrupted_gradients(model, corrupted_ids, answer, wrong)
+    corrupted_diff, corrupted, gradients = corrupted_gradients(model, corrupted_ids, answer, wrong, head_inputs)
     with torch.no_grad():
         clean_diff = float(metric_of(model, clean_ids, answer, wrong).double())
     delta = {site: (clean[site].double() - corrupted[site].double()) for site in corrupted}
-    order = targets(n_layer)
+    order = targets(n_layer, head_counts(model) if head_inputs else None)
     n_head = corrupted[block_site(0, HEAD_SITE)].shape[1]
     embed = np.full(len(order), np.nan)
     heads = np.full((len(order), n_layer, n_head), np.nan)
@@ -172,28 +237,34 @@ def pair_edges(
     return PairEdges(order, embed, heads, mlps, clean_diff, corrupted_diff)
 
 
-EDGE_COLUMNS = ["source", "source_layer", "source_head", "target", "target_layer", "attribution", "score", "in_circuit"]
+EDGE_COLUMNS = ["source", "source_layer", "source_head", "target", "target_layer", "target_head"]
+EDGE_COLUMNS += ["attribution", "score", "in_circuit"]
 
 
 def edge_rows(edges: PairEdges):
-    """``(source, source_layer, source_head, target, target_layer, attribution)`` of every edge of a pair."""
+    """``(source, source_layer, source_head, target, target_layer, target_head, attribution)`` of every edge of
+    a pair."""
     for index, target in enumerate(edges.targets):
-        layer = pd.NA if target.kind == "logits" else target.layer
-        yield "embed", pd.NA, pd.NA, target.kind, layer, edges.embed[index]
+        into = (
+            target.kind,
+            pd.NA if target.kind == "logits" else target.layer,
+            pd.NA if target.head is None else target.head,
+        )
+        yield "embed", pd.NA, pd.NA, *into, edges.embed[index]
         n_layer, n_head = edges.heads.shape[1:]
         for source_layer in range(n_layer):
             for head in range(n_head):
                 if not np.isnan(edges.heads[index, source_layer, head]):
-                    yield "head", source_layer, head, target.kind, layer, edges.heads[index, source_layer, head]
+                    yield "head", source_layer, head, *into, edges.heads[index, source_layer, head]
             if not np.isnan(edges.mlps[index, source_layer]):
-                yield "mlp", source_layer, pd.NA, target.kind, layer, edges.mlps[index, source_layer]
+                yield "mlp", source_layer, pd.NA, *into, edges.mlps[index, source_layer]
 
 
 def edge_table(per_pair: list[PairEdges], circuit_edges: int, threshold: float | None) -> pd.DataFrame:
     """``edges.parquet``: every edge's mean term over the pairs (``attribution``, logit units), its
     ``score`` (over the mean clean minus corrupted logit difference, as patching scores), and whether it is
     in the circuit: the ``circuit_edges`` largest by |score|, and only those with |score| ≥ ``threshold``."""
-    columns = ["source", "source_layer", "source_head", "target", "target_layer", "attribution"]
+    columns = [*EDGE_COLUMNS[:6], "attribution"]
     frames = [pd.DataFrame(list(edge_rows(edges)), columns=columns) for edges in per_pair]
     table = frames[0].drop(columns="attribution")
     table["attribution"] = np.mean([frame["attribution"].to_numpy(float) for frame in frames], axis=0)
@@ -201,7 +272,7 @@ def edge_table(per_pair: list[PairEdges], circuit_edges: int, threshold: float |
     table["score"] = table["attribution"] / scale if scale != 0 else np.nan
     ranked = table["score"].abs().rank(method="first", ascending=False)
     table["in_circuit"] = (ranked <= circuit_edges) & (table["score"].abs() >= (threshold or 0.0))
-    types = {"source_layer": "Int64", "source_head": "Int64", "target_layer": "Int64"}
+    types = {"source_layer": "Int64", "source_head": "Int64", "target_layer": "Int64", "target_head": "Int64"}
     return table.astype(types)[EDGE_COLUMNS]
 
 
@@ -223,9 +294,8 @@ def attribute_edges(
         clean_ids, corrupted_ids = (
             torch.as_tensor(ids[index], device=device) for ids in (tokens.clean, tokens.corrupted)
         )
-        per_pair.append(
-            pair_edges(model, clean, clean_ids, corrupted_ids, tokens.answers[index], tokens.wrong_answers[index])
-        )
+        answer, wrong = tokens.answers[index], tokens.wrong_answers[index]
+        per_pair.append(pair_edges(model, clean, clean_ids, corrupted_ids, answer, wrong, options["head_inputs"]))
     baselines = [
         {("clean", 0): np.array([edges.clean]), ("corrupted", 0): np.array([edges.corrupted])} for edges in per_pair
     ]

@@ -17,8 +17,14 @@ def source_node(row) -> str:
     ]
 
 
-def target_node(row) -> str:
-    return {"attn": f"attn{row.target_layer}", "mlp": f"MLP{row.target_layer}", "logits": "logits"}[row.target]
+def target_node(row, kv_heads_are_heads: bool = True) -> str:
+    """A target's node: a head's query input is its head; a key or value input too, unless heads share
+    key-value heads (grouped-query attention), then its block's attention input."""
+    if row.target == "q" or (row.target in ("k", "v") and kv_heads_are_heads):
+        return f"L{row.target_layer}H{row.target_head}"
+    if row.target in ("attn", "k", "v"):
+        return f"attn{row.target_layer}"
+    return {"mlp": f"MLP{row.target_layer}", "logits": "logits"}[row.target]
 
 
 def layout(n_layer: int, n_head: int) -> dict[str, tuple[float, float]]:
@@ -43,8 +49,10 @@ def circuit_figure(table: pd.DataFrame):
     circuit = table[table["in_circuit"]]
     graph = nx.DiGraph()
     graph.add_nodes_from(places)
+    keys = table.loc[table["target"] == "k", "target_head"]
+    kv_heads_are_heads = keys.empty or int(keys.max()) + 1 == n_head
     for row in circuit.itertuples():
-        graph.add_edge(source_node(row), target_node(row), score=float(row.score))
+        graph.add_edge(source_node(row), target_node(row, kv_heads_are_heads), score=float(row.score))
     limit = float(circuit["score"].abs().max()) if len(circuit) else 1.0
     fig, ax = plt.subplots(figsize=(FULL_WIDTH * 0.6, min(2.0 + 0.9 * n_layer, 16)))
     used = {node for edge in graph.edges for node in edge}
