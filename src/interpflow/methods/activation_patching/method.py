@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from interpflow.circuits.pair_checks import check_pair_text
 from interpflow.methods.contract import Method, figure_files
 from interpflow.models.sites import block_site
-from interpflow.runtime.errors import ConfigError
 
 
 class ActivationPatching(Method):
@@ -23,18 +23,7 @@ class ActivationPatching(Method):
 
     def check_text(self, instance, key, tokenized):
         """The text set holds prompt pairs of one token length, one-token answers, and the positions exist."""
-        from interpflow.stores import prompt_pairs
-
-        text = instance["text"]
-        entry = tokenized.config["texts"][text]
-        path = tokenized.path(text)
-        try:
-            pairs = prompt_pairs.read_pairs(path, entry["text_column"], instance)
-            tokens = prompt_pairs.tokenize_pairs(pairs, tokenized.tokenizer, instance["answer_prefix"], path)
-            prompt_pairs.resolve_positions(instance["positions"], tokens.n_tokens)
-        except prompt_pairs.PairError as error:
-            option = f"texts.{text}" if error.option == "text" else f"{key}.{error.option}"
-            raise ConfigError(option, str(error)) from None
+        check_pair_text(instance, key, tokenized, positions=True)
 
     def run_files(self, instance, n_layer):
         return ["patching.parquet", "patching_by_pair.parquet", "pairs.parquet", *figure_files("patching")]

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from interpflow.circuits.clean_runs import clean_activations
 from interpflow.circuits.patch_tables import (
     HEAD_SITE,
     pairs_table,
@@ -139,11 +140,7 @@ def patch_pairs(model: nn.Module, tokenizer, store, path, text_column: str, opti
     hooks = options["patch_sites"]
     per_pair = []
     for index in range(len(pairs.clean)):
-        rows = store.text_rows(index)
-        stored = store.tokens["token_id"].to_numpy()[rows].tolist()
-        if stored != tokens.clean[index]:
-            raise ValueError(f"pair {index}: the store's clean tokens differ from the text set's; rerun its extraction")
-        clean = {site: torch.as_tensor(store[site][rows], device=device, dtype=dtype) for site in stored_sites}
+        clean = clean_activations(store, index, tokens.clean[index], stored_sites, device, dtype)
         corrupted = torch.as_tensor(tokens.corrupted[index], device=device)
         run = CorruptedRun(model, corrupted, clean, options["batch_size"])
         answer, wrong = tokens.answers[index], tokens.wrong_answers[index]

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from interpflow.circuits.clean_runs import clean_activations
 from interpflow.circuits.patch_tables import HEAD_SITE, pairs_table, patching_by_pair_table, patching_table
 from interpflow.models.architectures import adapter_of
 from interpflow.models.hooks import hooked
@@ -134,10 +135,7 @@ def attribute_pairs(
     sites = [block_site(layer, hook) for hook in hooks for layer in range(n_layer)]
     per_pair = []
     for index in range(len(pairs.clean)):
-        rows = store.text_rows(index)
-        if store.tokens["token_id"].to_numpy()[rows].tolist() != tokens.clean[index]:
-            raise ValueError(f"pair {index}: the store's clean tokens differ from the text set's; rerun its extraction")
-        clean = {site: torch.as_tensor(store[site][rows], device=device, dtype=dtype) for site in sites}
+        clean = clean_activations(store, index, tokens.clean[index], sites, device, dtype)
         clean_ids, corrupted_ids = (
             torch.as_tensor(ids[index], device=device) for ids in (tokens.clean, tokens.corrupted)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from interpflow.circuits.pair_checks import check_pair_text
 from interpflow.methods.contract import Method, figure_files
 from interpflow.models.sites import block_site
 from interpflow.runtime.errors import ConfigError
@@ -26,17 +27,7 @@ class AttributionPatching(Method):
     def check_text(self, instance, key, tokenized):
         """The text set holds prompt pairs of one token length with one-token answers, the positions exist,
         and the activation_patching instance it is compared with (if any) patched the same pairs."""
-        from interpflow.stores import prompt_pairs
-
-        text = instance["text"]
-        path = tokenized.path(text)
-        try:
-            pairs = prompt_pairs.read_pairs(path, tokenized.config["texts"][text]["text_column"], instance)
-            tokens = prompt_pairs.tokenize_pairs(pairs, tokenized.tokenizer, instance["answer_prefix"], path)
-            prompt_pairs.resolve_positions(instance["positions"], tokens.n_tokens)
-        except prompt_pairs.PairError as error:
-            option = f"texts.{text}" if error.option == "text" else f"{key}.{error.option}"
-            raise ConfigError(option, str(error)) from None
+        check_pair_text(instance, key, tokenized, positions=True)
         if instance["activation_patching"] is not None:
             check_compared_patching(instance, key, tokenized.config)
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from interpflow.circuits.clean_runs import clean_activations
 from interpflow.methods.direct_logit_attribution.method import METHOD
 from interpflow.methods.direct_logit_attribution.tables import attribution_by_pair_table, attribution_table, pairs_table
 from interpflow.models.architectures import Adapter, adapter_of
@@ -173,10 +174,8 @@ def attribute_pairs(model: nn.Module, tokenizer, store, path, text_column: str, 
     sites = METHOD.required_sites(options, n_layer)
     per_pair = []
     for index in range(len(pairs.clean)):
-        rows = store.text_rows(index)
-        if store.tokens["token_id"].to_numpy()[rows].tolist() != tokens.clean[index]:
-            raise ValueError(f"pair {index}: the store's clean tokens differ from the text set's; rerun its extraction")
-        last = {site: torch.as_tensor(store[site][rows[-1]], device=device, dtype=dtype) for site in sites}
+        clean = clean_activations(store, index, tokens.clean[index], sites, device, dtype)
+        last = {site: value[-1] for site, value in clean.items()}
         answer, wrong = tokens.answers[index], tokens.wrong_answers[index]
         per_pair.append(attribute_pair(model, last, answer, wrong, neurons=options["neurons"]))
     return {

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from interpflow.circuits.clean_runs import clean_activations
 from interpflow.circuits.patch_tables import pairs_table
 from interpflow.methods.edge_attribution_patching.method import METHOD
 from interpflow.models.architectures import Adapter, Heads, adapter_of
@@ -287,10 +288,7 @@ def attribute_edges(
     device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
     per_pair = []
     for index in range(len(pairs.clean)):
-        rows = store.text_rows(index)
-        if store.tokens["token_id"].to_numpy()[rows].tolist() != tokens.clean[index]:
-            raise ValueError(f"pair {index}: the store's clean tokens differ from the text set's; rerun its extraction")
-        clean = {site: torch.as_tensor(store[site][rows], device=device, dtype=dtype) for site in source_sites(n_layer)}
+        clean = clean_activations(store, index, tokens.clean[index], source_sites(n_layer), device, dtype)
         clean_ids, corrupted_ids = (
             torch.as_tensor(ids[index], device=device) for ids in (tokens.clean, tokens.corrupted)
         )

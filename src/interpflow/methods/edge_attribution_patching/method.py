@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from interpflow.circuits.pair_checks import check_pair_text
 from interpflow.methods.contract import Method, figure_files
 from interpflow.models.sites import block_site
-from interpflow.runtime.errors import ConfigError
 
 
 class EdgeAttributionPatching(Method):
@@ -22,16 +22,7 @@ class EdgeAttributionPatching(Method):
 
     def check_text(self, instance, key, tokenized):
         """The text set holds prompt pairs of one token length with one-token answers."""
-        from interpflow.stores import prompt_pairs
-
-        text = instance["text"]
-        path = tokenized.path(text)
-        try:
-            pairs = prompt_pairs.read_pairs(path, tokenized.config["texts"][text]["text_column"], instance)
-            prompt_pairs.tokenize_pairs(pairs, tokenized.tokenizer, instance["answer_prefix"], path)
-        except prompt_pairs.PairError as error:
-            option = f"texts.{text}" if error.option == "text" else f"{key}.{error.option}"
-            raise ConfigError(option, str(error)) from None
+        check_pair_text(instance, key, tokenized, positions=False)
 
     def run_files(self, instance, n_layer):
         return ["edges.parquet", "pairs.parquet", *figure_files("circuit")]
