@@ -5,12 +5,6 @@ ATP_RUN = RUN.format(method="attribution_patching")
 ATP_LOGS = RUN_LOGS.format(method="attribution_patching")
 
 
-def atp_compared_patching(wildcards):
-    """The patching table of the activation_patching instance the job's instance is compared with."""
-    name = instance("attribution_patching", wildcards)["activation_patching"]
-    return f"results/activation_patching/{name}/{wildcards.model}/patching.parquet"
-
-
 rule attribution_patching_estimate:
     input:
         unpack(instance_store("attribution_patching")),
@@ -62,7 +56,11 @@ rule attribution_patching_figure:
 rule attribution_patching_against_patching:
     input:
         estimated=f"{ATP_RUN}/patching.parquet",
-        patched=atp_compared_patching,
+        # the patching table of the activation_patching instance this one is compared with
+        patched=lambda wildcards: "results/activation_patching/{}/{}/patching.parquet".format(
+            instance("attribution_patching", wildcards)["activation_patching"],
+            wildcards.model,
+        ),
         code=code("scripts/attribution_patching_against_patching.py"),
     output:
         **figure_outputs(
