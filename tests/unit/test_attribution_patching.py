@@ -16,7 +16,7 @@ from torch import nn
 from interpflow.config import ConfigError, validate_config
 from interpflow.methods.activation_patching.patching import patch_pairs
 from interpflow.methods.attribution_patching.against_patching import against_patching_table, site_correlation
-from interpflow.methods.attribution_patching.gradients import attribute_pairs, metric_gradients
+from interpflow.methods.attribution_patching.gradients import attribute_pair, attribute_pairs, metric_gradients
 from interpflow.models.hooks import hooked
 from interpflow.models.loading import vendored_tokenizer
 from interpflow.models.sites import block_site
@@ -34,7 +34,7 @@ def tokenizer():
     return tokenizer
 
 
-ATP_OPTIONS = {key: OPTIONS[key] for key in OPTIONS if key != "batch_size"} | {"neurons": False}
+ATP_OPTIONS = {key: OPTIONS[key] for key in OPTIONS if key != "batch_size"} | {"neurons": False, "attention_fix": True}
 
 
 def estimated(model, tokenizer, path, sites, n_layer=N_LAYER, **options):
@@ -176,3 +176,47 @@ def test_a_compared_patching_instance_that_differs_stops_the_workflow_with_the_k
     with pytest.raises(ConfigError, match=message) as raised:
         validate_config(config, ROOT)
     assert raised.value.key == "attribution_patching.ioi.activation_patching"
+
+
+def linear_after_the_last_attention(variant: str):
+    """A perturbed model whose logit difference is linear in its last block's heads' outputs: the final
+    norm is the identity and the last MLP writes a constant (its weights zeroed, its bias kept)."""
+    model = tiny_model(variant, True)
+    model.transformer.ln_f = nn.Identity()
+    with torch.no_grad():
+        model.transformer.h[-1].mlp.c_fc.weight.zero_()
+        model.transformer.h[-1].mlp.c_proj.weight.zero_()
+    return model
+
+
+@pytest.mark.parametrize("hook", ["attn.hook_q", "attn.hook_k"])
+def test_the_attention_fix_gives_the_exact_query_and_key_patch_where_the_rest_is_linear(tokenizer, tmp_path, hook):
+    """AtP*: recomputing the softmax exactly, the estimate of patching a head's queries (keys) in the last
+    block equals the patch itself; the plain gradient, through the saturated softmax, does not."""
+    model = linear_after_the_last_attention("gpt2")
+    path = two_pairs(tmp_path)
+    tokens = tokenize_pairs(read_pairs(path, "clean", OPTIONS), tokenizer, " ", path)
+    layer, positions = N_LAYER - 1, list(range(len(tokens.clean[0])))
+    site = block_site(layer, hook)
+    clean_ids, corrupted_ids = torch.tensor(tokens.clean[0]), torch.tensor(tokens.corrupted[0])
+    answer, wrong = tokens.answers[0], tokens.wrong_answers[0]
+    _, clean, _ = metric_gradients(model, clean_ids, [block_site(at, hook) for at in range(N_LAYER)], answer, wrong)
+    options = dict(hooks=[hook], n_layer=N_LAYER, positions=positions, answer=answer, wrong=wrong)
+    fixed = attribute_pair(model, clean, clean_ids, corrupted_ids, attention_fix=True, **options)
+    plain = attribute_pair(model, clean, clean_ids, corrupted_ids, attention_fix=False, **options)
+
+    def patched(head: int) -> float:
+        def replace(value):
+            value = value.clone()
+            value[0, :, head] = clean[site][:, head]
+            return value
+
+        with torch.no_grad(), hooked(model, {site: replace}):
+            logits = model(corrupted_ids.unsqueeze(0), use_cache=False).logits[0, -1].double()
+        return float(logits[answer] - logits[wrong])
+
+    exact = np.array([patched(head) for head in range(4)])
+    assert np.allclose(fixed[(hook, layer)], exact, atol=1e-5), (fixed[(hook, layer)], exact)
+    corrupted = fixed[("corrupted", 0)][0]
+    assert np.abs(exact - corrupted).max() > 1e-3  # the patches matter
+    assert np.abs(plain[(hook, layer)] - exact).max() > 1e-4  # and the plain estimate misses them

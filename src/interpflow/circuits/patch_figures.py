@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from interpflow.circuits.patch_tables import HEAD_SITE
+from interpflow.circuits.patch_tables import PER_HEAD_SITES
 from interpflow.plotting.style import DIVERGING_CMAP, FULL_WIDTH
 
 
@@ -22,18 +22,18 @@ def patching_figure(table: pd.DataFrame, tokens: list[str]):
     clean prompt's, to label positions) or block by head."""
     sites = list(dict.fromkeys(table["site"]))
     limit = max(1.0, float(np.nanmax(np.abs(table["score"])))) if table["score"].notna().any() else 1.0
-    widths = [3 if site != HEAD_SITE else 1.6 for site in sites]
+    widths = [1.6 if site in PER_HEAD_SITES else 3 for site in sites]
     fig, axes = plt.subplots(
         1, len(sites), figsize=(FULL_WIDTH, 4.6), squeeze=False, gridspec_kw={"width_ratios": widths}
     )
     for index, (ax, site) in enumerate(zip(axes[0], sites, strict=True)):
         rows = table[table["site"] == site]
-        column = "head" if site == HEAD_SITE else "position"
+        column = "head" if site in PER_HEAD_SITES else "position"
         matrix, keys = score_matrix(rows, column)
         image = ax.imshow(matrix, origin="lower", aspect="auto", cmap=DIVERGING_CMAP, vmin=-limit, vmax=limit)
         ax.set_xticks(range(len(keys)))
-        if site == HEAD_SITE:
-            ax.set(xlabel="Head", title="attn.hook_z (per head)")
+        if site in PER_HEAD_SITES:
+            ax.set(xlabel="Head", title=f"{site} (per head)")
             ax.set_xticklabels(keys, fontsize=7)
         else:
             ax.set(xlabel="Position (first pair's clean tokens)", title=site)

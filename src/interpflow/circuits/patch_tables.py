@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 HEAD_SITE = "attn.hook_z"
+# Sites scored per head (at the patched positions) rather than per position: heads' outputs, and (estimated
+# only) their queries and keys
+PER_HEAD_SITES = (HEAD_SITE, "attn.hook_q", "attn.hook_k")
 PATCHING_COLUMNS = ["site", "layer", "position", "head", "logit_diff", "score"]
 BY_PAIR_COLUMNS = ["site", "layer", "position", "head", "pair", "logit_diff", "score"]
 PAIR_COLUMNS = ["pair", "clean", "corrupted", "answer", "wrong_answer", "clean_logit_diff", "corrupted_logit_diff"]
@@ -51,7 +54,7 @@ def _patch_rows(diffs: dict[tuple[str, int], np.ndarray], sites: list[str], posi
         blocks = sorted(block for name, block in diffs if name == hook)
         for layer in blocks:
             for index, value in enumerate(diffs[(hook, layer)]):
-                position, head = (pd.NA, index) if hook == HEAD_SITE else (positions[index], pd.NA)
+                position, head = (pd.NA, index) if hook in PER_HEAD_SITES else (positions[index], pd.NA)
                 score = (value - corrupted) / scale if scale != 0 else float("nan")
                 yield hook, layer, position, head, float(value), float(score) + 0.0  # no -0.0
 

@@ -23,9 +23,15 @@ import torch
 from torch import nn
 
 from interpflow.circuits.clean_runs import clean_activations
-from interpflow.circuits.patch_tables import HEAD_SITE, pairs_table, patching_by_pair_table, patching_table
+from interpflow.circuits.patch_tables import (
+    HEAD_SITE,
+    PER_HEAD_SITES,
+    pairs_table,
+    patching_by_pair_table,
+    patching_table,
+)
 from interpflow.models.architectures import adapter_of
-from interpflow.models.hooks import hooked
+from interpflow.models.hooks import block_arguments, capture, hooked, run_block
 from interpflow.models.sites import block_site
 from interpflow.stores.prompt_pairs import read_pairs, resolve_positions, tokenize_pairs
 
@@ -66,10 +72,10 @@ def logit_diff(model: nn.Module, token_ids: torch.Tensor, answer: int, wrong: in
 
 def estimates(clean: torch.Tensor, corrupted: torch.Tensor, gradient: torch.Tensor, positions: list[int], hook: str):
     """``(slots,)`` float64 first-order changes of the logit difference, one per slot of a site: each
-    position (per-token sites), each head (``attn.hook_z``) or neuron (``mlp.hook_post``) summed over
-    ``positions``."""
+    position (per-token sites), each head (``attn.hook_z``, ``attn.hook_q``, ``attn.hook_k``: key-value heads
+    where they are shared) or neuron (``mlp.hook_post``) summed over ``positions``."""
     terms = (clean.double().cpu() - corrupted.double().cpu()) * gradient.double().cpu()
-    if hook == HEAD_SITE:
+    if hook in PER_HEAD_SITES:
         return terms[positions].sum(dim=(0, 2)).numpy()
     if hook == NEURON_SITE:
         return terms[positions].sum(dim=0).numpy()
@@ -86,20 +92,69 @@ def attribute_pair(
     positions: list[int],
     answer: int,
     wrong: int,
+    attention_fix: bool = False,
 ) -> dict[tuple[str, int], np.ndarray]:
     """``(hook, layer) -> (slots,)`` estimated logit differences of one pair (corrupted + estimate), plus
     ``("clean", 0)`` and ``("corrupted", 0)``: activation patching's per-pair form
-    (:mod:`interpflow.circuits.patch_tables`). ``clean``: the clean prompt's ``(tokens, *shape)`` at every site."""
-    sites = [block_site(layer, hook) for hook in hooks for layer in range(n_layer)]
+    (:mod:`interpflow.circuits.patch_tables`). ``clean``: the clean prompt's ``(tokens, *shape)`` at every site.
+    ``attention_fix``: queries and keys through :func:`attention_fixed_estimates` (AtP*)."""
+    fixed = [hook for hook in QK_SITES if hook in hooks] if attention_fix else []
+    probed = [*hooks, *([HEAD_SITE, "hook_resid_pre"] if fixed else [])]
+    sites = list(dict.fromkeys(block_site(layer, hook) for hook in probed for layer in range(n_layer)))
     corrupted_diff, values, gradients = metric_gradients(model, corrupted_ids, sites, answer, wrong)
     diffs = {("clean", 0): np.array([logit_diff(model, clean_ids, answer, wrong)])}
     diffs[("corrupted", 0)] = np.array([corrupted_diff])
     for hook in hooks:
         for layer in range(n_layer):
             site = block_site(layer, hook)
-            change = estimates(clean[site], values[site], gradients[site], positions, hook)
+            if hook in fixed:
+                change = attention_fixed_estimates(
+                    model, layer, hook, clean, values, gradients, corrupted_ids, positions
+                )
+            else:
+                change = estimates(clean[site], values[site], gradients[site], positions, hook)
             diffs[(hook, layer)] = corrupted_diff + change
     return diffs
+
+
+QK_SITES = ("attn.hook_q", "attn.hook_k")
+
+
+@torch.no_grad()
+def attention_fixed_estimates(
+    model: nn.Module,
+    layer: int,
+    hook: str,
+    clean: dict[str, torch.Tensor],
+    values: dict[str, torch.Tensor],
+    gradients: dict[str, torch.Tensor],
+    corrupted_ids: torch.Tensor,
+    positions: list[int],
+) -> np.ndarray:
+    """AtP*'s fix for saturated attention (Kramár et al. 2024): a head's query (or key) patch estimated by
+    recomputing its block's attention exactly with the clean query (key) at ``positions``, then linearly
+    from the heads' outputs on: ``(z_patched - z_corrupted) · ∂metric/∂z``, summed over the heads (those
+    that share a key-value head all change). Each head's patch is one row of a batch that reruns block
+    ``layer`` alone from its recorded input. ``(heads,)`` float64 changes of the logit difference."""
+    site, z_site = block_site(layer, hook), block_site(layer, HEAD_SITE)
+    n_slots = values[site].shape[1]
+    residual = values[block_site(layer, "hook_resid_pre")].unsqueeze(0).repeat(n_slots, 1, 1)
+    with block_arguments(model) as arguments:  # masks and positions for a batch of n_slots
+        model.base_model(corrupted_ids.unsqueeze(0).expand(n_slots, -1), use_cache=False)
+
+    def patch(value: torch.Tensor) -> torch.Tensor:
+        value = value.clone()
+        for slot in range(n_slots):
+            value[slot, positions, slot] = clean[site][positions, slot].to(value.dtype)
+        return value
+
+    block = adapter_of(model).blocks(model)[layer]
+    with hooked(model, {site: patch}), capture(model, [z_site]) as captured:
+        run_block(block, residual, arguments[layer])
+    change = (captured[z_site].double() - values[z_site].double().unsqueeze(0)) * gradients[z_site].double().unsqueeze(
+        0
+    )
+    return change.sum(dim=(1, 2, 3)).cpu().numpy()
 
 
 NEURON_COLUMNS = ["layer", "neuron", "logit_diff", "score"]
@@ -140,8 +195,9 @@ def attribute_pairs(
             torch.as_tensor(ids[index], device=device) for ids in (tokens.clean, tokens.corrupted)
         )
         answer, wrong = tokens.answers[index], tokens.wrong_answers[index]
+        fix = options["attention_fix"]
         per_pair.append(
-            attribute_pair(model, clean, clean_ids, corrupted_ids, hooks, n_layer, positions, answer, wrong)
+            attribute_pair(model, clean, clean_ids, corrupted_ids, hooks, n_layer, positions, answer, wrong, fix)
         )
     slots = options["patch_sites"]
     tables = {

@@ -7,6 +7,8 @@ from interpflow.methods.contract import Method, figure_files
 from interpflow.models.sites import block_site
 from interpflow.runtime.errors import ConfigError
 
+# Estimated per head, with no activation patching counterpart: the comparison leaves them out.
+QUERY_KEY_SITES = ("attn.hook_q", "attn.hook_k")
 # What must match in the activation_patching instance an instance is compared with.
 SAME_AS_PATCHING = ("text", "corrupted_column", "answer_column", "wrong_answer_column", "answer_prefix", "positions")
 
@@ -60,7 +62,7 @@ def check_compared_patching(instance: dict, key: str, config: dict) -> None:
         raise ConfigError(
             option, f"activation_patching.{name} does not run on {', '.join(missing)}: add them to its models"
         )
-    unpatched = sorted(set(instance["patch_sites"]) - set(patching["patch_sites"]))
+    unpatched = sorted(set(instance["patch_sites"]) - set(patching["patch_sites"]) - set(QUERY_KEY_SITES))
     if unpatched:
         raise ConfigError(
             option, f"activation_patching.{name} does not patch {', '.join(unpatched)}: add them to its patch_sites"
