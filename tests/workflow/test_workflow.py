@@ -402,11 +402,13 @@ def test_attribution_patching_estimates_the_patching_of_the_same_pairs_and_is_dr
     the comparison with the patched scores holds every slot."""
     ioi, patching = results(workdir, "attribution_patching", "ioi"), results(workdir, "activation_patching", "ioi")
     estimated, patched = pd.read_parquet(ioi / "patching.parquet"), pd.read_parquet(patching / "patching.parquet")
-    assert list(estimated.columns) == list(patched.columns) and len(estimated) == len(patched)
+    assert list(estimated.columns) == list(patched.columns)
+    queries_keys = estimated["site"].isin(["attn.hook_q", "attn.hook_k"])
+    assert queries_keys.sum() == 2 * N_LAYER * 4 and len(estimated) - queries_keys.sum() == len(patched)
     pairs, patched_pairs = pd.read_parquet(ioi / "pairs.parquet"), pd.read_parquet(patching / "pairs.parquet")
     for baseline in ("clean_logit_diff", "corrupted_logit_diff"):
         assert np.allclose(pairs[baseline], patched_pairs[baseline], atol=1e-4)
-    per_position = estimated[estimated["site"] != "attn.hook_z"]
+    per_position = estimated[estimated["position"].notna()]
     before = per_position[per_position["position"] < 9]
     assert (before[before["layer"] == 0]["score"] == 0).all()  # the prompts agree there: the same embeddings
     assert before["score"].abs().max() < 1e-4  # later: the store's clean rows come from a padded batch

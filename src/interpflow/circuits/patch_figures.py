@@ -33,10 +33,11 @@ def patching_figure(table: pd.DataFrame, tokens: list[str]):
         image = ax.imshow(matrix, origin="lower", aspect="auto", cmap=DIVERGING_CMAP, vmin=-limit, vmax=limit)
         ax.set_xticks(range(len(keys)))
         if site in PER_HEAD_SITES:
-            ax.set(xlabel="Head", title=f"{site} (per head)")
+            ax.set(xlabel="Head", title=f"{site}\n(per head)")
             ax.set_xticklabels(keys, fontsize=7)
         else:
-            ax.set(xlabel="Position (first pair's clean tokens)", title=site)
+            ax.set(title=site)
+            ax.set_xlabel("Position (first pair's clean tokens)", fontsize=8)
             ax.set_xticklabels([f"{tokens[key]!r}"[1:-1] for key in keys], rotation=90, fontsize=7)
         if index == 0:
             ax.set_ylabel("Transformer block")
