@@ -1,4 +1,4 @@
-"""The package's layers hold: import-linter's contracts in pyproject.toml (config > registry > methods >
+"""The package's layers hold: import-linter's contracts in pyproject.toml (config > registry > methods > circuits >
 sae | plotting > stores > models > runtime; methods independent of each other; the SAE package's rooms and
 the config checks in their own layers), and every module sits in a layer."""
 
@@ -20,7 +20,7 @@ LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
 
 def lint_imports(project: Path, src: Path) -> subprocess.CompletedProcess:
     """lint-imports with ``project``'s pyproject.toml, on the package under ``src``."""
-    environment = {**os.environ, "PYTHONPATH": str(src)}
+    environment = {**os.environ, "PYTHONPATH": str(src), "COLUMNS": "200"}  # one line per contract
     return subprocess.run([LINT_IMPORTS, "--no-cache"], cwd=project, capture_output=True, text=True, env=environment)
 
 

@@ -97,6 +97,8 @@ ADDED_METHODS = [
     "attribution_patching",
     "edge_attribution_patching",
 ]
+# A method that is compared with another's results names it in its own files, and goes with it.
+BUILDS_ON = {"attribution_patching": {"activation_patching"}}
 # The workflow's code: what a method may not touch beyond its own files and the registry line.
 CODE = [
     "Snakefile",
@@ -118,29 +120,48 @@ def own_files(root, method: str) -> set[str]:
     return {str(path.relative_to(root)) for pattern in patterns for path in root.glob(pattern) if path.is_file()}
 
 
+def names(path, method: str) -> bool:
+    """Whether the file names ``method`` as a whole word (``attribution_patching`` is not in
+    ``edge_attribution_patching``)."""
+    text = (ROOT / path).read_text(encoding="utf-8", errors="replace")
+    return re.search(rf"(?<![\w]){method}(?![\w])", text) is not None
+
+
+def registered_methods() -> list[str]:
+    """``METHOD_NAMES`` of the registry, in order."""
+    entries = re.search(
+        r"^METHOD_NAMES = \[\n(.*?)^\]", (ROOT / REGISTRY).read_text(encoding="utf-8"), flags=re.M | re.S
+    )
+    return re.findall(r'^    "(\w+)",$', entries[1], flags=re.M)
+
+
 @pytest.mark.parametrize("method", ADDED_METHODS)
 def test_a_method_added_after_the_lectures_is_its_own_files_and_its_registry_line(tmp_path, method):
     own = own_files(ROOT, method)
     assert f"src/interpflow/methods/{method}/method.py" in own and f"rules/{method}.smk" in own
     code = {str(path.relative_to(ROOT)) for pattern in CODE for path in ROOT.glob(pattern) if path.is_file()}
-    naming = sorted(
-        path
-        for path in code - own - {REGISTRY}
-        if method in (ROOT / path).read_text(encoding="utf-8", errors="replace")
-    )
-    assert naming == [], f"shared code names {method}"
+    methods = registered_methods()
+    assert set(ADDED_METHODS) <= set(methods)
+    every_own = {name: own_files(ROOT, name) for name in methods}
+    shared = code - set().union(*every_own.values()) - {REGISTRY}
+    assert sorted(path for path in shared if names(path, method)) == [], f"shared code names {method}"
+    naming = {other for other in methods if other != method and any(names(p, method) for p in every_own[other])}
+    dependents = {other for other, bases in BUILDS_ON.items() if method in bases}
+    assert naming == dependents, f"methods that name {method} in their files should be those that build on it"
 
-    # Without its files, its registry line and its instances, the whole workflow still builds its DAG.
+    # Without its files, its registry line and its instances (and those of the methods built on it),
+    # the whole workflow still builds its DAG.
     workdir = copy_project(tmp_path / "project")
-    for relative in own:
-        (workdir / relative).unlink()
     registry = workdir / REGISTRY
-    line = f'    "{method}",\n'
-    assert line in registry.read_text(encoding="utf-8")
-    registry.write_text(registry.read_text(encoding="utf-8").replace(line, ""), encoding="utf-8")
-    for path in (workdir / "overlays").glob("*.yaml"):
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if config.pop(method, None) is not None:
-            path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    for removed in {method} | dependents:
+        for relative in every_own[removed]:
+            (workdir / relative).unlink()
+        line = f'    "{removed}",\n'
+        assert line in registry.read_text(encoding="utf-8")
+        registry.write_text(registry.read_text(encoding="utf-8").replace(line, ""), encoding="utf-8")
+        for path in (workdir / "overlays").glob("*.yaml"):
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+            if config.pop(removed, None) is not None:
+                path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     dry = snakemake(workdir, "-n", overlays=("overlays/embedded.yaml", "overlays/families.yaml"))
     assert f"rule {method}" not in dry.stdout and "extract_activations" in dry.stdout

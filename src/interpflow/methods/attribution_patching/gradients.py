@@ -92,7 +92,7 @@ def attribute_pair(
     positions: list[int],
     answer: int,
     wrong: int,
-    attention_fix: bool = False,
+    attention_fix: bool = True,
 ) -> dict[tuple[str, int], np.ndarray]:
     """``(hook, layer) -> (slots,)`` estimated logit differences of one pair (corrupted + estimate), plus
     ``("clean", 0)`` and ``("corrupted", 0)``: activation patching's per-pair form

@@ -36,9 +36,11 @@ def histogram_mutual_information(x: np.ndarray, y: np.ndarray, bins: int = 15) -
     return entropy_bits(joint.sum(axis=1)) + entropy_bits(joint.sum(axis=0)) - entropy_bits(joint)
 
 
-def trimmed_histogram_mutual_information(x: np.ndarray, y: np.ndarray, threshold: float = 4, bins: int = 15) -> float:
-    """Histogram MI (bits) of the points left after :func:`outlier_mask` (``threshold`` 0: all points)."""
-    keep = ~outlier_mask(x, y, threshold)
+def trimmed_histogram_mutual_information(
+    x: np.ndarray, y: np.ndarray, outlier_threshold: float = 4, bins: int = 15
+) -> float:
+    """Histogram MI (bits) of the points left after :func:`outlier_mask` (``outlier_threshold`` 0: all points)."""
+    keep = ~outlier_mask(x, y, outlier_threshold)
     return histogram_mutual_information(x[keep], y[keep], bins)
 
 
