@@ -1,8 +1,8 @@
-"""The circuit methods at GPT-2's shape: activation patching against its gradient estimates, and what EAP costs.
+"""The circuit methods at GPT-2 and GPT-2 XL shapes: activation patching against its gradient estimates.
 
-On random-weight models of GPT-2's width (768, 12 heads; ``benchmarks/random_models.py``) and the demo's
-first ``--pairs`` IOI pairs (14 tokens), each measurement in a fresh process (so each peak RSS is its own),
-from a loaded model and the clean prompts' store:
+On random-weight models of real shapes (``benchmarks/random_models.py``: gpt2 is 12 blocks × 768 with 12
+heads, gpt2-xl 48 × 1600 with 25) and the demo's first ``--pairs`` IOI pairs (14 tokens), each measurement
+in a fresh process (so each peak RSS is its own), from a loaded model and the clean prompts' store:
 
 - ``activation_patching``: one forward pass per slot (every block's ``hook_resid_pre``, ``hook_attn_out``,
   ``hook_mlp_out`` at every position and every head of ``attn.hook_z``), batched as the stage runs it;
@@ -11,10 +11,10 @@ from a loaded model and the clean prompts' store:
   pair plus a vector-Jacobian product of each block's output projection per later target;
 - ``direct_logit_attribution``: every head's, MLP's and neuron's direct term.
 
-EAP is measured at 3, 6 and 12 blocks (``--layers``): its passes do not grow with the edges, which grow
-with the square of the depth, so its time per edge falls as the model deepens.
+EAP is also measured at GPT-2's width with fewer blocks (``--layers``): its passes do not grow with the
+edges, which grow with the square of the depth, so its time per edge falls as the model deepens.
 
-Run:  .venv/bin/python benchmarks/circuit_methods.py [--pairs 2] [--layers 3 6 12] [--threads 2]
+Run:  .venv/bin/python benchmarks/circuit_methods.py [--shapes gpt2 gpt2-xl] [--pairs 1] [--layers 3 6]
 Writes benchmarks/out/circuit_methods.json.
 """
 
@@ -30,38 +30,43 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import matmul_gflops  # noqa: E402
-from random_models import ROOT  # noqa: E402
+from random_models import ROOT, SHAPES  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 PAIRS = ROOT / "resources" / "texts" / "ioi_pairs.tsv"
 SITES = ["hook_resid_pre", "hook_attn_out", "hook_mlp_out", "attn.hook_z"]
-OPTIONS = {
-    "corrupted_column": "corrupted",
-    "answer_column": "answer",
-    "wrong_answer_column": "wrong_answer",
-    "answer_prefix": " ",
-    "patch_sites": SITES,
-    "positions": "all",
-    "batch_size": 16,
-    "neurons": False,
-    "circuit_edges": 20,
-    "threshold": None,
-}
+# Activation patching at GPT-2 XL's 3216 slots would take most of an hour on 2 cores: there the slots
+# compared are ``--xl-sites`` (every block's residual stream at every position: 672 slots by default).
+XL_SITES = ["hook_resid_pre"]
+# The benchmark's settings; every other option of a method at its schema's default (method_options).
+OPTIONS = {"positions": "all", "batch_size": 16, "neurons": False}
 METHODS = ("activation_patching", "attribution_patching", "edge_attribution_patching", "direct_logit_attribution")
 
 
-def gpt2_width_model(n_layer: int) -> Path:
-    """A random model of GPT-2's width with ``n_layer`` blocks, built once."""
+def shape_model(shape: str, n_layer: int | None = None) -> Path:
+    """A random model of ``shape`` (with ``n_layer`` blocks instead of its own where given), built once."""
     from interpflow.models.loading import build_embedded_model
 
-    folder = OUT / "models" / f"gpt2-width-{n_layer}-random"
+    spec = {**SHAPES[shape], "n_positions": 1024, "seed": 0}
+    spec["n_layer"] = n_layer or spec["n_layer"]
+    folder = OUT / "models" / f"{shape}-{spec['n_layer']}-blocks-random"
     if not (folder / "model.safetensors").is_file():
-        spec = {"n_layer": n_layer, "n_embd": 768, "n_head": 12, "n_positions": 1024, "seed": 0}
         build_embedded_model(spec, ROOT / "resources" / "gpt2-tokenizer", folder)
     return folder
 
 
-def measure(method: str, n_layer: int, n_pairs: int) -> dict:
+def method_options(method: str, sites: list[str]) -> dict:
+    """An instance of ``method``: the schema's defaults, then :data:`OPTIONS` where the method has them
+    (``patch_sites`` from ``sites``)."""
+    from interpflow.config import load_schema
+
+    properties = load_schema()["$defs"][method]["properties"]
+    options = {name: spec["default"] for name, spec in properties.items() if "default" in spec}
+    chosen = {**OPTIONS, "patch_sites": sites}
+    return {**options, **{name: value for name, value in chosen.items() if name in properties}}
+
+
+def measure(method: str, shape: str, n_layer: int, n_pairs: int, sites: list[str]) -> dict:
     """Child: load, extract the clean store, run ``method`` over the first ``n_pairs`` pairs; seconds of the
     method alone, the slots or edges it scored, peak RSS."""
     import pandas as pd
@@ -74,11 +79,12 @@ def measure(method: str, n_layer: int, n_pairs: int) -> dict:
     from interpflow.registry import METHODS as REGISTERED
     from interpflow.stores.extraction import extract_activations
 
-    model, tokenizer = load_model(gpt2_width_model(n_layer), "cpu")
+    model, tokenizer = load_model(shape_model(shape, n_layer), "cpu")
     path = OUT / f"circuit_pairs_{n_pairs}.tsv"
     pd.read_csv(PAIRS, sep="\t", dtype=str).head(n_pairs).to_csv(path, sep="\t", index=False)
     clean = pd.read_csv(path, sep="\t", dtype=str)["clean"].tolist()
-    store = extract_activations(model, tokenizer, clean, REGISTERED[method].required_sites(OPTIONS, n_layer))
+    options = method_options(method, sites)
+    store = extract_activations(model, tokenizer, clean, REGISTERED[method].required_sites(options, n_layer))
     run = {
         "activation_patching": patch_pairs,
         "attribution_patching": attribute_pairs,
@@ -86,16 +92,25 @@ def measure(method: str, n_layer: int, n_pairs: int) -> dict:
         "direct_logit_attribution": attribute_logits,
     }[method]
     started = time.perf_counter()
-    tables = run(model, tokenizer, store, path, "clean", OPTIONS)
+    tables = run(model, tokenizer, store, path, "clean", options)
     seconds = time.perf_counter() - started
     scored = len(tables.get("patching", tables.get("edges", tables.get("attribution"))))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"method": method, "n_layer": n_layer, "seconds": seconds, "scored": scored, "peak_rss_mib": peak}
+    return {
+        "method": method,
+        "shape": shape,
+        "n_layer": n_layer,
+        "sites": sites,
+        "seconds": seconds,
+        "scored": scored,
+        "peak_rss_mib": peak,
+    }
 
 
-def child(method: str, n_layer: int, args) -> dict:
-    command = [sys.executable, __file__, "--child", method, "--child-layers", str(n_layer), "--pairs", str(args.pairs)]
-    command += ["--threads", str(args.threads)]
+def child(method: str, shape: str, n_layer: int, args) -> dict:
+    command = [sys.executable, __file__, "--child", method, "--child-shape", shape, "--child-layers", str(n_layer)]
+    command += ["--pairs", str(args.pairs), "--threads", str(args.threads), "--child-sites"]
+    command += args.xl_sites if shape == "gpt2-xl" else SITES
     return json.loads(
         subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     )
@@ -103,36 +118,46 @@ def child(method: str, n_layer: int, args) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=2)
-    parser.add_argument("--layers", type=int, nargs="+", default=[3, 6, 12])
+    parser.add_argument("--shapes", nargs="+", choices=["gpt2", "gpt2-xl"], default=["gpt2", "gpt2-xl"])
+    parser.add_argument("--pairs", type=int, default=1)
+    parser.add_argument("--layers", type=int, nargs="*", default=[3, 6], help="EAP also at these depths, GPT-2 wide")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--child-shape", help=argparse.SUPPRESS)
+    parser.add_argument("--xl-sites", nargs="+", default=XL_SITES, help="the slots compared at gpt2-xl")
     parser.add_argument("--child-layers", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-sites", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     if args.child:
-        print(json.dumps(measure(args.child, args.child_layers, args.pairs)))
+        print(json.dumps(measure(args.child, args.child_shape, args.child_layers, args.pairs, args.child_sites)))
         return 0
     before = matmul_gflops(args.threads)
     print(f"machine: float32 matmul {before:.0f} GFLOP/s on {args.threads} threads; {args.pairs} pairs of 14 tokens")
-    deepest = max(args.layers)
-    results = [child(method, deepest, args) for method in METHODS]
-    results += [
-        child("edge_attribution_patching", n_layer, args) for n_layer in sorted(args.layers) if n_layer != deepest
-    ]
+    results = [child(method, shape, SHAPES[shape]["n_layer"], args) for shape in args.shapes for method in METHODS]
+    results += [child("edge_attribution_patching", "gpt2", n_layer, args) for n_layer in sorted(args.layers)]
     for result in results:
         per = result["seconds"] / result["scored"] * 1e3
         print(
-            f"{result['method']:>26} {result['n_layer']:>2} blocks: {result['seconds']:7.2f} s, "
-            f"{result['scored']:5d} scored ({per:.3f} ms each), peak RSS {result['peak_rss_mib']:.0f} MiB"
+            f"{result['shape']:>8} {result['method']:>26} {result['n_layer']:>2} blocks: "
+            f"{result['seconds'] / args.pairs:8.2f} s per pair, {result['scored']:5d} scored ({per:.3f} ms each), "
+            f"peak RSS {result['peak_rss_mib']:.0f} MiB"
         )
-    by_method = {result["method"]: result for result in results if result["n_layer"] == deepest}
-    ratio = by_method["activation_patching"]["seconds"] / by_method["attribution_patching"]["seconds"]
-    print(f"attribution patching: {ratio:.1f}x faster than activation patching on the same slots")
+    speedups = {}
+    for shape in args.shapes:
+        full = {r["method"]: r for r in results if r["shape"] == shape and r["n_layer"] == SHAPES[shape]["n_layer"]}
+        patched, estimated = full["activation_patching"], full["attribution_patching"]
+        speedups[shape] = patched["seconds"] / estimated["seconds"]
+        print(
+            f"{shape}: on the same {patched['scored']} slots ({', '.join(patched['sites'])}), attribution patching is "
+            f"{speedups[shape]:.1f}x faster per pair than activation patching; edge attribution patching scores "
+            f"{full['edge_attribution_patching']['scored']} edges in "
+            f"{full['edge_attribution_patching']['seconds'] / patched['seconds']:.3f} of patching's time"
+        )
     print(f"machine: float32 matmul {matmul_gflops(args.threads):.0f} GFLOP/s after (before: {before:.0f})")
-    (OUT / "circuit_methods.json").write_text(json.dumps({"results": results, "atp_speedup": ratio}, indent=2))
+    (OUT / "circuit_methods.json").write_text(json.dumps({"results": results, "atp_speedup": speedups}, indent=2))
     return 0
 
 
